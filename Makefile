@@ -1,0 +1,42 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# mypy cannot follow setuptools' editable import hook, so it reads a tree of links laid out
+# as the package installs: interop/ with cli/, validators/, mappings/ ... inside it.
+TYPETREE := build/typecheck
+
+.PHONY: demo test setup lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 14) else "Python 3.11 to 3.13 is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/interop demo
+
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	@rm -rf $(TYPETREE) && mkdir -p $(TYPETREE)/interop
+	@for entry in interop/*; do ln -s "$(CURDIR)/$$entry" $(TYPETREE)/interop/; done
+	@for pkg in mappings validators cli profiles fixtures; do ln -s "$(CURDIR)/$$pkg" $(TYPETREE)/interop/$$pkg; done
+	cd $(TYPETREE) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p interop
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,60 @@
+"""The ``interop`` command: a click group whose subcommands load only when run.
+
+``interop --help`` must start fast and import neither pydantic models nor fhir.resources, so
+each subcommand is named here with its one-line help and imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from interop import __version__
+
+#: command name → (module in interop.cli, attribute, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("demo_cmd", "demo", "Run the main job on the shipped default data."),
+    "schema": ("schema_cmd", "schema", "Print the JSON Schema of an artefact kind."),
+    "validate": ("validate_cmd", "validate", "Validate artefact files and folders."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when that subcommand is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attribute, _ = COMMANDS[cmd_name]
+        module = importlib.import_module(f"interop.cli.{module_name}")
+        command = getattr(module, attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"interop.cli.{module_name}.{attribute} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing reads the registry's help lines, so --help imports no subcommand.
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="interop")
+def cli() -> None:
+    """safeguarding-interop: children's safeguarding information between the NHS and local
+    authorities, as FHIR R4 (UK Core) and CP-IS, validated and moved safely.
+
+    Exit codes: 0 ok, 1 invalid input or failed checks, 2 usage, configuration or I/O
+    error, 3 remote endpoint failure.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console script entry point."""
+    return cli.main(args=argv, prog_name="interop")

@@ -1,0 +1,596 @@
+"""Every code the artefacts use, defined once.
+
+Each code system is a ``CodedEnum``: the member's value is the code on the wire, and each
+member carries its display text and definition. The class carries the code system's canonical
+URL, title and the guidance it comes from. The FHIR CodeSystems and ValueSets in ``profiles/``,
+the JSON Schemas and the CP-IS codec are all derived from these classes, so a code is never
+typed twice.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar, Self
+
+#: The toolkit's canonical base: every CodeSystem, ValueSet and profile it publishes lives below.
+CANONICAL_BASE = "https://fhir.safeguarding-interop.org"
+
+
+class CodedEnum(StrEnum):
+    """A code system as an enum: value = code; ``display`` and ``definition`` per member."""
+
+    display: str
+    definition: str
+
+    #: last segment of the code system's canonical URL (``{CANONICAL_BASE}/CodeSystem/{slug}``)
+    slug: ClassVar[str]
+    label: ClassVar[str]
+    #: where the codes come from (guidance file and line, or a national standard)
+    source: ClassVar[str]
+    #: the system URL when the code system is national, not the toolkit's own
+    external_system: ClassVar[str | None]
+
+    # Enum bodies turn every plain attribute into a member, so the code system's metadata
+    # arrives as class keywords: ``class PlanType(CodedEnum, slug=..., label=..., source=...)``.
+    def __init_subclass__(
+        cls, *, slug: str, label: str, source: str, external_system: str | None = None
+    ) -> None:
+        super().__init_subclass__()
+        cls.slug, cls.label, cls.source = slug, label, source
+        cls.external_system = external_system
+
+    def __new__(cls, code: str, display: str, definition: str = "") -> Self:
+        member = str.__new__(cls, code)
+        member._value_ = code
+        member.display = display
+        member.definition = definition or display
+        return member
+
+    @classmethod
+    def system(cls) -> str:
+        """The canonical URL of this code system."""
+        return cls.external_system or f"{CANONICAL_BASE}/CodeSystem/{cls.slug}"
+
+    @classmethod
+    def describe(cls) -> str:
+        """One line per code, for help texts and JSON Schema descriptions."""
+        return "; ".join(f"{m.value} = {m.display}" for m in cls)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = handler(core_schema)
+        schema = handler.resolve_ref_schema(schema)
+        schema["description"] = f"{cls.label}: {cls.describe()}"
+        if cls.source:
+            schema["description"] += f" (source: {cls.source})"
+        return schema
+
+
+class PlanType(
+    CodedEnum,
+    slug="plan-type",
+    label="Child protection plan type (CP-IS)",
+    source="CPIS.md; CP-IS ObservationType CPPI/LACI/UCPI",
+):
+    """CP-IS plan types, with the CP-IS observation codes each maps to."""
+
+    CPP = ("CPP", "Child protection plan", "The child is the subject of a child protection plan.")
+    LAC = ("LAC", "Looked after child", "The child is looked after by a local authority.")
+    UCPP = (
+        "UCPP",
+        "Unborn child protection plan",
+        "An unborn child protection plan, recorded against the expectant mother.",
+    )
+
+    @property
+    def cpis_information_code(self) -> str:
+        """CP-IS plan information code: CPPI, LACI or UCPI."""
+        return _CPIS_PREFIX[self] + "I"
+
+    @property
+    def cpis_upload_code(self) -> str:
+        """CP-IS upload form code: CPPIU, LACIU or UCPIU."""
+        return _CPIS_PREFIX[self] + "IU"
+
+    @property
+    def cpis_date_codes(self) -> tuple[str, str, str]:
+        """CP-IS start, end and delete date codes (e.g. CPPSD, CPPED, CPPDD)."""
+        prefix = _CPIS_PREFIX[self]
+        return (f"{prefix}SD", f"{prefix}ED", f"{prefix}DD")
+
+    @property
+    def snomed_code(self) -> str | None:
+        """SNOMED CT concept for the plan, where NHS England publishes one (CPIS.md)."""
+        return _SNOMED.get(self)
+
+    @classmethod
+    def from_cpis_code(cls, code: str) -> PlanType:
+        """The plan type of a CP-IS information or upload code (CPPI, LACIU, ...)."""
+        for plan, prefix in _CPIS_PREFIX.items():
+            if code in (prefix + "I", prefix + "IU"):
+                return plan
+        raise ValueError(f"not a CP-IS plan information code: {code!r}")
+
+
+_CPIS_PREFIX = {PlanType.CPP: "CPP", PlanType.LAC: "LAC", PlanType.UCPP: "UCP"}
+_SNOMED = {PlanType.CPP: "1064311000000109", PlanType.LAC: "764841000000100"}
+
+
+class LacLegalBasis(
+    CodedEnum,
+    slug="lac-legal-basis",
+    label="Looked after child legal basis",
+    source="cpis-and-nhs-api-notes.md A.1 (CP-IS care bases); Children Act 1989",
+):
+    """The Children Act 1989 basis on which a child is looked after."""
+
+    S20 = ("s20", "Section 20 voluntary accommodation", "Voluntary care agreement (s20).")
+    S31 = ("s31", "Section 31 care order", "Full care order (s31).")
+    S38 = ("s38", "Section 38 interim care order", "Interim care order (s38).")
+
+
+class PlanEndReason(
+    CodedEnum,
+    slug="plan-end-reason",
+    label="Child protection plan end reason",
+    source="002_7a8cd4b31029ee68.txt L1953-1957",
+):
+    """Why a child protection plan ended (Working Together 2026)."""
+
+    NO_LONGER_AT_RISK = (
+        "no-longer-at-risk",
+        "No longer at risk of significant harm",
+        "The child is judged no longer to be suffering, or likely to suffer, significant harm.",
+    )
+    MOVED_PERMANENTLY = (
+        "moved-permanently",
+        "Moved permanently to another local authority area",
+        "Ended after the receiving local authority's transfer-in conference.",
+    )
+    REACHED_18 = ("reached-18", "Reached the age of 18")
+    DIED = ("died", "Died")
+    LEFT_UK = ("left-uk", "Permanently left the United Kingdom")
+    OTHER = (
+        "other",
+        "Other reason",
+        "Another reason (for example a looked after child returning home); record it as text.",
+    )
+
+
+class AbuseCategory(
+    CodedEnum,
+    slug="abuse-category",
+    label="Child protection plan category of abuse",
+    source=(
+        "NHS Data Dictionary CHILD PROTECTION PLAN REASON CODE (cpis-and-nhs-api-notes.md L143); "
+        "multiple as in the CIN census (lincolnshire-2013-pack-notes.md L332)"
+    ),
+):
+    """Category of abuse of a child protection plan (NHS Data Dictionary codes 01-04)."""
+
+    NEGLECT = ("01", "Neglect")
+    PHYSICAL = ("02", "Physical abuse")
+    EMOTIONAL = ("03", "Emotional abuse")
+    SEXUAL = ("04", "Sexual abuse")
+    MULTIPLE = ("multiple", "Multiple categories")
+
+
+class NhsNumberVerificationStatus(
+    CodedEnum,
+    slug="nhs-number-verification-status",
+    label="NHS number verification status (England)",
+    source="https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland",
+    external_system="https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland",
+):
+    """UK Core NHS number verification status (England)."""
+
+    VERIFIED = ("01", "Number present and verified")
+    NOT_TRACED = ("02", "Number present but not traced")
+    TRACE_REQUIRED = ("03", "Trace required")
+    NO_MATCH = ("04", "Trace attempted - No match or multiple match found")
+    TRACE_CONFLICT = ("05", "Trace needs to be resolved - (NHS number or patient detail conflict)")
+    TRACE_IN_PROGRESS = ("06", "Trace in progress")
+    NOT_PRESENT = ("07", "Number not present and trace not required")
+    TRACE_POSTPONED = ("08", "Trace postponed (baby under six weeks old)")
+
+
+class AdministrativeGender(
+    CodedEnum,
+    slug="administrative-gender",
+    label="Administrative gender",
+    source="http://hl7.org/fhir/administrative-gender",
+    external_system="http://hl7.org/fhir/administrative-gender",
+):
+    """FHIR administrative gender."""
+
+    MALE = ("male", "Male")
+    FEMALE = ("female", "Female")
+    OTHER = ("other", "Other")
+    UNKNOWN = ("unknown", "Unknown")
+
+
+class CareSetting(
+    CodedEnum,
+    slug="care-setting",
+    label="Health care setting of a practitioner",
+    source="001_0e453bf333ba50fc.txt L389-391",
+):
+    """Where a health practitioner works (001 Appendix 2: GP, community and hospital staff)."""
+
+    GP = ("gp", "General practice")
+    COMMUNITY = ("community", "Community health services")
+    HOSPITAL = ("hospital", "Hospital")
+    MENTAL_HEALTH = ("mental-health", "Mental health services")
+    EMERGENCY = ("emergency", "Emergency and unscheduled care")
+    OTHER = ("other", "Other health setting")
+
+
+class PartyRole(
+    CodedEnum,
+    slug="party-role",
+    label="Responsible party role",
+    source="001_0e453bf333ba50fc.txt L199-205, L297-305",
+):
+    """Who is responsible for an action or a part of a plan."""
+
+    PARENT_CARER = ("parent-carer", "Parent or carer")
+    FAMILY_NETWORK = ("family-network", "Member of the family network")
+    CHILD = ("child", "The child or young person (self-care)")
+    LEAD_HEALTH_PRACTITIONER = ("lead-health-practitioner", "Lead health practitioner")
+    GP = ("gp", "General practitioner")
+    HOSPITAL = ("hospital", "Hospital team")
+    COMMUNITY_HEALTH = ("community-health", "Community health team")
+    SOCIAL_WORKER = ("social-worker", "Key social worker")
+    SCHOOL = ("school", "School, college or early years setting")
+    AMBULANCE = ("ambulance", "Ambulance service")
+    POLICE = ("police", "Police")
+    OTHER = ("other", "Other agency")
+
+
+class Agency(
+    CodedEnum,
+    slug="agency",
+    label="Safeguarding agency",
+    source="002_7a8cd4b31029ee68.txt L1677-1680",
+):
+    """Agencies taking part in multi-agency safeguarding work."""
+
+    LA_SOCIAL_CARE = ("la-social-care", "Local authority children's social care")
+    HEALTH = ("health", "Health")
+    POLICE = ("police", "Police")
+    EDUCATION = ("education", "Education or childcare setting")
+    REFERRER = ("referrer", "The referring practitioner or agency")
+    EARLY_HELP = ("early-help", "Early help / family help")
+    OTHER = ("other", "Other agency")
+
+
+class HealthInformationSource(
+    CodedEnum,
+    slug="health-information-source",
+    label="Health information source for a strategy discussion",
+    source="002_7a8cd4b31029ee68.txt L1723",
+):
+    """Health services whose information health coordinates for a strategy discussion."""
+
+    MATERNITY = ("maternity", "Maternity health")
+    PRIMARY_CARE = ("primary-care", "Primary care and GP practices")
+    ACUTE = ("acute", "Acute health")
+    SCHOOL_NURSING = ("school-nursing", "School nursing")
+    HEALTH_VISITING = ("health-visiting", "Health visiting")
+    MENTAL_HEALTH = ("mental-health", "Mental health")
+    SEXUAL_HEALTH = ("sexual-health", "Sexual health")
+    DOMESTIC_ABUSE = ("domestic-abuse", "Domestic abuse and violence services")
+    SUBSTANCE_MISUSE = ("substance-misuse", "Substance misuse services")
+    OTHER = ("other", "Other health practitioners")
+
+
+class AttendanceSetting(
+    CodedEnum,
+    slug="attendance-setting",
+    label="Unscheduled care setting",
+    source="001_0e453bf333ba50fc.txt L382; CPIS.md (unscheduled care settings)",
+):
+    """Unscheduled care settings (recent A&E and out-of-hours attendances)."""
+
+    EMERGENCY_DEPARTMENT = ("emergency-department", "Emergency department (A&E)")
+    MINOR_INJURY_UNIT = ("minor-injury-unit", "Minor injury unit")
+    WALK_IN_CENTRE = ("walk-in-centre", "Walk-in centre / urgent treatment centre")
+    OUT_OF_HOURS_GP = ("out-of-hours-gp", "Out-of-hours GP")
+    AMBULANCE = ("ambulance", "Ambulance service")
+    MATERNITY = ("maternity", "Maternity unit")
+    PAEDIATRIC_WARD = ("paediatric-ward", "Paediatric ward (unplanned admission)")
+
+
+class AppointmentAttendance(
+    CodedEnum,
+    slug="appointment-attendance",
+    label="Missed appointment type",
+    source="001_0e453bf333ba50fc.txt L382, L290",
+):
+    """How a health appointment was not kept."""
+
+    MISSED = ("missed", "Missed appointment")
+    WAS_NOT_BROUGHT = ("was-not-brought", "Was not brought (WNB)")
+    CANCELLED_BY_FAMILY = ("cancelled-by-family", "Cancelled or rebooked by the family")
+
+
+class StrategyOutcome(
+    CodedEnum,
+    slug="strategy-outcome",
+    label="Strategy discussion outcome",
+    source="001_0e453bf333ba50fc.txt L393-397",
+):
+    """Outcome of a strategy discussion."""
+
+    S17 = ("s17", "Met section 17 threshold (child in need)")
+    S47 = ("s47", "Met section 47 threshold (child protection enquiry)")
+    NEITHER = ("neither", "Met neither threshold")
+
+
+class LongTermCondition(
+    CodedEnum,
+    slug="long-term-condition",
+    label="Long-term life-threatening condition category",
+    source="001_0e453bf333ba50fc.txt L27-38",
+):
+    """Life-threatening conditions named by the LLR 'additional child safeguards' procedure."""
+
+    DIABETES = ("diabetes", "Diabetes")
+    CHILDHOOD_CANCER = ("childhood-cancer", "Childhood cancer")
+    EPILEPSY = ("epilepsy", "Epilepsy")
+    ASTHMA = ("asthma", "Asthma")
+    SERIOUS_ALLERGY = ("serious-allergy", "Serious allergy")
+    CONGENITAL_HEART_DISEASE = ("congenital-heart-disease", "Congenital heart disease")
+    CEREBRAL_PALSY = ("cerebral-palsy", "Cerebral palsy")
+    CYSTIC_FIBROSIS = ("cystic-fibrosis", "Cystic fibrosis")
+    MENTAL_HEALTH = (
+        "mental-health",
+        "Mental health condition",
+        "Mental health issues including anorexia and suicidal ideation.",
+    )
+    OTHER = ("other", "Other long-term condition")
+
+
+class StandardTrigger(
+    CodedEnum,
+    slug="escalation-trigger",
+    label="Standard escalation trigger",
+    source="001_0e453bf333ba50fc.txt L290-295",
+):
+    """The standard trigger points to escalate concerns (001 section 11)."""
+
+    MISSED_APPOINTMENTS = (
+        "missed-appointments",
+        "Missed appointments / was not brought / multiple rebooked appointments",
+    )
+    NO_ACCESS_VISITS = ("no-access-visits", "No access visits by any agency; child not seen")
+    SCHOOL_NON_ATTENDANCE = ("school-non-attendance", "Non-attendance at school without reason")
+    PARENT_WELLBEING = (
+        "parent-wellbeing",
+        "Parents'/carers' own health deteriorating (substance misuse, mental health)",
+    )
+    DISENGAGEMENT = ("disengagement", "Parents or carers disengaging from services")
+    SELF_NEGLECT = ("self-neglect", "Child or parent self-neglect")
+    HEALTH_DETERIORATION = (
+        "health-deterioration",
+        "Deterioration of the child's health condition",
+        "Acute deterioration needing urgent medical attention (001 L63, L201).",
+    )
+    OTHER = ("other", "Another trigger described in the plan")
+
+
+class TravelScenario(
+    CodedEnum,
+    slug="travel-scenario",
+    label="Travel alert scenario",
+    source="000_f1e2ca509ebfd4fe.txt L27-34; 003_a5c554465bdd92c7.txt L31-44",
+):
+    """What an out-of-area travel alert is about."""
+
+    PLANNED = ("planned", "Travel is planned", "The family intends to travel (000 L27).")
+    TRAVELLED = (
+        "travelled",
+        "Child has already travelled",
+        "Travel happened without a prior risk assessment: a retrospective assessment (000 L34).",
+    )
+    WHEREABOUTS_UNKNOWN = (
+        "whereabouts-unknown",
+        "Whereabouts unknown / missing",
+        "The family moved or disappeared; reasonable efforts to locate (003 L31-42).",
+    )
+
+
+class Permanence(
+    CodedEnum,
+    slug="travel-permanence",
+    label="Temporary or permanent move",
+    source="000_f1e2ca509ebfd4fe.txt L3, L36",
+):
+    """Whether a move is temporary or permanent."""
+
+    TEMPORARY = ("temporary", "Temporary")
+    PERMANENT = ("permanent", "Permanent")
+    UNKNOWN = ("unknown", "Not known")
+
+
+class DestinationKind(
+    CodedEnum,
+    slug="destination-kind",
+    label="Travel destination kind",
+    source="000_f1e2ca509ebfd4fe.txt L40",
+):
+    """A travel destination is another UK local authority area or a country."""
+
+    UK_LOCAL_AUTHORITY = ("uk-local-authority", "Another UK local authority area")
+    COUNTRY = ("country", "Abroad (a country)")
+
+
+class FactorAnswer(
+    CodedEnum,
+    slug="factor-answer",
+    label="Risk assessment factor answer",
+    source="000_f1e2ca509ebfd4fe.txt L38-47",
+):
+    """The answer to a risk-assessment factor."""
+
+    YES = ("yes", "Yes: in place / understood")
+    PARTLY = ("partly", "Partly")
+    NO = ("no", "No: not in place / not understood")
+    UNKNOWN = ("unknown", "Not known")
+    NOT_APPLICABLE = ("not-applicable", "Not applicable")
+
+
+class TravelRiskFactor(
+    CodedEnum,
+    slug="travel-risk-factor",
+    label="Travel risk assessment factor",
+    source="000_f1e2ca509ebfd4fe.txt L39-47",
+):
+    """The risk-assessment factors of the Leeds travel protocol."""
+
+    HEALTHCARE_AT_DESTINATION = (
+        "healthcare-at-destination",
+        "Suitable healthcare services are available at the destination",
+    )
+    KNOWS_HOW_TO_ACCESS_HEALTHCARE = (
+        "knows-how-to-access-healthcare",
+        "Family understands how to access healthcare at the destination",
+    )
+    HEALTH_INSURANCE = ("health-insurance", "Appropriate health insurance arranged")
+    SUPPLIES_FOR_WHOLE_TRIP = (
+        "supplies-for-whole-trip",
+        "Medical equipment, medication and feeding supplies for the entire trip",
+    )
+    NEEDS_MANAGED_DURING_TRAVEL = (
+        "needs-managed-during-travel",
+        "Mode of transport and plans for managing the child's needs during travel",
+    )
+    PRIOR_ARRANGEMENTS_AT_DESTINATION = (
+        "prior-arrangements-at-destination",
+        "Prior arrangements made with healthcare services at the destination",
+    )
+    FAMILY_UNDERSTANDS_RISKS = (
+        "family-understands-risks",
+        "Family understands the potential risks",
+    )
+
+
+class TravelOutcome(
+    CodedEnum,
+    slug="travel-outcome",
+    label="Travel risk assessment outcome",
+    source="000_f1e2ca509ebfd4fe.txt L49-59",
+):
+    """Outcome of a travel risk assessment."""
+
+    NO_RISK = (
+        "no-risk-identified",
+        "No risk identified: no further action",
+        "000 L49: no further action is required.",
+    )
+    RISK_MANAGED = (
+        "risk-managed",
+        "Risks identified and managed with the family",
+        "Risks identified; the family follows health advice and arrangements are in place.",
+    )
+    SIGNIFICANT_RISK = (
+        "significant-risk",
+        "Significant risk of harm: referral to children's social care",
+        "000 L50-56: immediate contact with children's social care (Front Door).",
+    )
+    PENDING = ("pending", "Assessment not yet complete")
+
+
+class SafeguardingPathway(
+    CodedEnum,
+    slug="safeguarding-pathway",
+    label="Specific safeguarding pathway",
+    source="000_f1e2ca509ebfd4fe.txt L18-19, L60-93",
+):
+    """Specific safeguarding pathways a travel alert can trigger."""
+
+    FGM = ("fgm", "Suspected female genital mutilation (FGM)")
+    FORCED_MARRIAGE = ("forced-marriage", "Suspected forced marriage")
+    UNREGULATED_TREATMENT = (
+        "unregulated-treatment-abroad",
+        "Unregulated medical treatment abroad (e.g. stem-cell 'cure' for autism)",
+    )
+
+
+class LocateEffort(
+    CodedEnum,
+    slug="locate-effort",
+    label="Reasonable effort to locate a family",
+    source="003_a5c554465bdd92c7.txt L35-42",
+):
+    """Reasonable efforts to locate a child in need whose family moved or disappeared."""
+
+    HOME_VISIT_APPOINTMENT = (
+        "home-visit-appointment",
+        "Home visit to last address, by appointment",
+    )
+    HOME_VISIT_SPECULATIVE = ("home-visit-speculative", "Speculative home visit to last address")
+    LETTER = ("letter", "Letter to the last known address with a stamped addressed envelope")
+    HOUSING = ("housing", "Liaison with the relevant housing department(s)")
+    POLICE_MISSING_PERSONS = ("police-missing-persons", "Contact with police missing persons unit")
+    LEADS_FOLLOWED_UP = ("leads-followed-up", "Follow-up of any leads from the above")
+    CHILD_BENEFIT_CHECK = ("child-benefit-check", "Child Benefit check")
+    INTER_AGENCY_NETWORKS = ("inter-agency-networks", "Use of inter-agency networks")
+    MISSING_ALERT = ("missing-alert", "Missing alert issued to other local authorities")
+
+
+class MeetingType(
+    CodedEnum,
+    slug="meeting-type",
+    label="Child protection meeting type",
+    source="001_0e453bf333ba50fc.txt L100-103, L411-415",
+):
+    """The child protection meetings at which the health needs checklist is completed."""
+
+    INITIAL_CONFERENCE = ("initial-conference", "Initial child protection conference")
+    REVIEW_CONFERENCE = ("review-conference", "Review child protection conference")
+    TRANSFER_IN_CONFERENCE = ("transfer-in-conference", "Transfer-in child protection conference")
+    CORE_GROUP = ("core-group", "Core group meeting")
+
+
+class WithholdingReason(
+    CodedEnum,
+    slug="withholding-reason",
+    label="Reason information is withheld from the family",
+    source="002_7a8cd4b31029ee68.txt L388, L1715",
+):
+    """Why information is not shared with the family."""
+
+    RISK_TO_CHILD = ("risk-to-child", "Sharing would place the child at risk of harm")
+    POLICE_INVESTIGATION = (
+        "police-investigation",
+        "Sharing would jeopardise a police investigation",
+    )
+
+
+#: Every code system of the toolkit, for generating FHIR CodeSystems and documentation.
+ALL_CODE_SYSTEMS: tuple[type[CodedEnum], ...] = (
+    PlanType,
+    LacLegalBasis,
+    PlanEndReason,
+    AbuseCategory,
+    CareSetting,
+    PartyRole,
+    Agency,
+    HealthInformationSource,
+    AttendanceSetting,
+    AppointmentAttendance,
+    StrategyOutcome,
+    LongTermCondition,
+    StandardTrigger,
+    TravelScenario,
+    Permanence,
+    DestinationKind,
+    FactorAnswer,
+    TravelRiskFactor,
+    TravelOutcome,
+    SafeguardingPathway,
+    LocateEffort,
+    MeetingType,
+    WithholdingReason,
+)

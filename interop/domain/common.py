@@ -1,0 +1,193 @@
+"""The parts every artefact shares, modelled once: people, organisations, contacts."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from interop.codes import (
+    AdministrativeGender,
+    CareSetting,
+    NhsNumberVerificationStatus,
+    WithholdingReason,
+)
+from interop.domain.rules import Violations
+from interop.identifiers import NhsNumber, OdsCode
+from interop.privacy import mask_date_of_birth, mask_name, mask_nhs_number
+
+
+class DomainModel(BaseModel):
+    """Base of every domain model: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+        validate_default=True,
+    )
+
+
+# Bounded text: a required string is never blank, and no field takes a megabyte.
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+LocalId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"),
+    Field(
+        description="The sender's own identifier of the record: 1-64 letters, digits, "
+        "'.', '_', ':' or '-'. With the NHS number and the kind it gives the artefact's "
+        "business identity.",
+        examples=["LA-CP-000123"],
+    ),
+]
+
+_PHONE_CHARS = re.compile(r"^\+?[0-9 ()\-]+$")
+
+
+def _check_phone(value: str) -> str:
+    digits = sum(ch.isdigit() for ch in value)
+    if not _PHONE_CHARS.fullmatch(value) or not 10 <= digits <= 13:
+        raise PydanticCustomError(
+            "phone_number",
+            "a phone number has 10 to 13 digits, optionally with +, spaces, hyphens or brackets",
+        )
+    return value
+
+
+Phone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=30),
+    AfterValidator(_check_phone),
+    Field(examples=["0113 222 4403", "+44 113 240 9536"]),
+]
+Email = Annotated[EmailStr, Field(max_length=254, examples=["duty.team@example.gov.uk"])]
+
+
+class PersonIdentity(DomainModel):
+    """A child (or, for an unborn child protection plan, the expectant mother).
+
+    Personal fields are left out of ``repr()`` so that a logged object leaks nothing.
+    """
+
+    nhs_number: NhsNumber = Field(repr=False)
+    nhs_number_verification: NhsNumberVerificationStatus | None = Field(
+        default=None, description="PDS verification status of the NHS number, where known"
+    )
+    given_name: ShortText = Field(repr=False)
+    family_name: ShortText = Field(repr=False)
+    date_of_birth: date = Field(repr=False)
+    gender: AdministrativeGender | None = None
+    local_identifier: ShortText | None = Field(
+        default=None,
+        description="The child's identity number in the local authority's or trust's own "
+        "system (001 L413)",
+    )
+
+    def masked(self) -> str:
+        """A short label fit for logs: initials, masked NHS number, year of birth."""
+        return (
+            f"{mask_name(self.given_name, self.family_name)} "
+            f"NHS {mask_nhs_number(self.nhs_number)} "
+            f"b. {mask_date_of_birth(self.date_of_birth)}"
+        )
+
+    def age_on(self, day: date) -> int:
+        """Age in whole years on ``day`` (a 29 February birthday falls on 1 March)."""
+        years = day.year - self.date_of_birth.year
+        if (day.month, day.day) < (self.date_of_birth.month, self.date_of_birth.day):
+            years -= 1
+        return years
+
+
+class Organisation(DomainModel):
+    """An organisation identified by its ODS code."""
+
+    ods_code: OdsCode
+    name: ShortText
+
+
+class Practitioner(DomainModel):
+    """A practitioner with their role and how to reach them."""
+
+    name: ShortText
+    role: ShortText = Field(description="Job role, e.g. 'Consultant paediatrician', 'Named nurse'")
+    setting: CareSetting | None = None
+    organisation: Organisation | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    sds_user_id: Annotated[str, StringConstraints(pattern=r"^\d{12}$")] | None = Field(
+        default=None, description="Spine Directory Service user id (12 digits)"
+    )
+
+
+class SocialWorkerContact(DomainModel):
+    """The allocated (key) social worker: name, contact number, email (001 L401-405)."""
+
+    name: ShortText
+    phone: Phone
+    email: Email | None = None
+    organisation: Organisation | None = None
+
+
+class ResponsibleLocalAuthority(DomainModel):
+    """The local authority responsible for a child, as CP-IS shows it to health staff.
+
+    CP-IS holds an emergency (out-of-hours) contact for every authority and an office-hours
+    number where one is given (cpis-and-nhs-api-notes.md A.2).
+    """
+
+    ods_code: OdsCode
+    name: ShortText
+    emergency_duty_phone: Phone = Field(description="Emergency duty team (out of hours)")
+    office_hours_phone: Phone | None = None
+    secure_email: Email | None = None
+
+
+class InformationSharing(DomainModel):
+    """Whether the family is told what is shared, and if not, why (002 L388, L1715)."""
+
+    withheld_from_family: bool = False
+    withheld_reason: WithholdingReason | None = None
+    note: LongText | None = None
+
+    @model_validator(mode="after")
+    def _reason_goes_with_withholding(self) -> InformationSharing:
+        v = Violations()
+        v.check(
+            not self.withheld_from_family or self.withheld_reason is not None,
+            "C12",
+            "withheld_reason",
+            "information withheld from the family needs a reason",
+        )
+        v.check(
+            self.withheld_from_family or self.withheld_reason is None,
+            "C12",
+            "withheld_reason",
+            "a withholding reason is given but withheld_from_family is false",
+        )
+        v.raise_if_any()
+        return self
+
+
+class ArtefactBase(DomainModel):
+    """Fields every artefact has: its kind, local id and the information-sharing marker."""
+
+    kind: str
+    local_id: LocalId
+    sharing: InformationSharing = Field(default_factory=InformationSharing)
+
+    def summary(self) -> str:
+        """One line for operators' logs and reports, with personal data masked."""
+        raise NotImplementedError

@@ -1,0 +1,109 @@
+"""Health needs checklist for child protection conferences and core groups (001 Appendix 3)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from interop.codes import MeetingType
+from interop.domain.common import (
+    ArtefactBase,
+    DomainModel,
+    LongText,
+    PersonIdentity,
+    Practitioner,
+    ShortText,
+)
+from interop.domain.rules import Violations
+
+
+class CareNeedsWithoutPlan(DomainModel):
+    """What the child needs when no health care plan is available to the meeting (001 L420)."""
+
+    medication: list[ShortText] = Field(default_factory=list, max_length=100)
+    therapies: list[ShortText] = Field(default_factory=list, max_length=100)
+    equipment: list[ShortText] = Field(default_factory=list, max_length=100)
+    appointments: list[ShortText] = Field(default_factory=list, max_length=100)
+    risk_of_serious_deterioration: bool = Field(
+        description="Without this support the child's health is at risk of serious "
+        "deterioration that could lead to death"
+    )
+    details: LongText | None = None
+
+
+class MultiAgencyActions(DomainModel):
+    """The multi-agency action plan of the checklist (001 L422-427)."""
+
+    parents_having_difficulty: LongText | None = Field(
+        default=None,
+        description="If parents/carers have difficulty supporting the child to manage their "
+        "health needs, including access to medication, therapy and equipment",
+    )
+    child_refuses_to_engage: LongText | None = Field(
+        default=None, description="If the child refuses to engage with their health care plan"
+    )
+    sudden_deterioration: LongText | None = Field(
+        default=None,
+        description="Sudden deterioration: access to emergency services and notifying the lead "
+        "social worker",
+    )
+
+
+class HealthNeedsChecklist(ArtefactBase):
+    """Completed by the chair of a conference or core group (001 L409-427)."""
+
+    kind: Literal["health-needs-checklist"] = "health-needs-checklist"
+    child: PersonIdentity = Field(description="Name, identity number and NHS number (001 L413)")
+    meeting_type: MeetingType
+    meeting_at: AwareDatetime = Field(description="Meeting date and time, with its UTC offset")
+    chair: Practitioner = Field(description="Chair or Independent Reviewing Officer")
+    diagnosed_needs: bool = Field(description="Diagnosed medical / behavioural needs (001 L417)")
+    diagnosed_needs_details: LongText | None = None
+    health_staff_involved: list[Practitioner] = Field(
+        default_factory=list, max_length=100, description="Names of health staff, GP (001 L418)"
+    )
+    requires_parental_compliance: bool = Field(
+        description="The condition requires parents to comply with a health care plan (001 L419)"
+    )
+    care_plan_available: bool = Field(
+        description="A copy of the health care plan is available to the meeting (001 L420)"
+    )
+    care_needs_without_plan: CareNeedsWithoutPlan | None = None
+    cp_medical_required: bool | None = Field(default=None, description="001 L421")
+    cp_medical_notes: LongText | None = None
+    actions: MultiAgencyActions = Field(default_factory=MultiAgencyActions)
+    completed_by: ShortText | None = None
+
+    def summary(self) -> str:
+        """Meeting and the checklist's key answers; the child masked."""
+        return (
+            f"{self.meeting_type.value} {self.meeting_at.date()}, diagnosed needs "
+            f"{'yes' if self.diagnosed_needs else 'no'}, care plan available "
+            f"{'yes' if self.care_plan_available else 'no'}; child {self.child.masked()}"
+        )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HealthNeedsChecklist:
+        v = Violations()
+        v.check(
+            self.care_plan_available or self.care_needs_without_plan is not None,
+            "C14",
+            "care_needs_without_plan",
+            "without a health care plan, give the medication, therapies, equipment and "
+            "appointments, and whether the child is at risk of serious deterioration",
+        )
+        if self.diagnosed_needs:
+            for field in (
+                "parents_having_difficulty",
+                "child_refuses_to_engage",
+                "sudden_deterioration",
+            ):
+                v.check(
+                    getattr(self.actions, field) is not None,
+                    "C14",
+                    f"actions.{field}",
+                    "a child with diagnosed needs has this multi-agency action agreed",
+                )
+        v.raise_if_any()
+        return self

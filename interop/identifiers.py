@@ -1,0 +1,168 @@
+"""NHS numbers and ODS codes: checking them, and saying *why* one is wrong.
+
+The check digit arithmetic and the number ranges come from the ``nhs-number`` package; this
+module adds the reason a number fails, which users ask for and the package does not give.
+Nothing here ever puts a full NHS number into an error message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from nhs_number.details import NhsNumber as _NhsNumberDetails
+from nhs_number.validate import calculate_checksum, is_valid
+from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
+
+from interop.privacy import mask_nhs_number
+
+NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+ODS_ORGANISATION_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
+ODS_SITE_SYSTEM = "https://fhir.nhs.uk/Id/ods-site-code"
+
+#: The block NHS England reserves for synthetic and test patients (never issued to people).
+TEST_BLOCK = (9_000_000_000, 9_999_999_999)
+
+_SEPARATORS = re.compile(r"[ \-]")
+
+
+class InvalidNhsNumber(ValueError):
+    """An NHS number that fails; ``reason`` is a stable code, ``str()`` the explanation."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class NhsNumberInfo:
+    """What is known about a valid NHS number."""
+
+    number: str
+    region: str
+    is_test_number: bool
+
+
+def check_nhs_number(value: object) -> str:
+    """Return the 10-digit NHS number in ``value``, or raise ``InvalidNhsNumber`` saying why.
+
+    Spaces and hyphens between digit groups are accepted ("943 476 5919", "943-476-5919").
+    """
+    if not isinstance(value, str):
+        raise InvalidNhsNumber(
+            "nhs_number_type", f"an NHS number must be a string, not {type(value).__name__}"
+        )
+    digits = _SEPARATORS.sub("", value.strip())
+    if not digits:
+        raise InvalidNhsNumber("nhs_number_empty", "the NHS number is empty")
+    if not digits.isascii() or not digits.isdigit():
+        raise InvalidNhsNumber(
+            "nhs_number_non_digit",
+            "an NHS number has only digits (spaces or hyphens may separate groups)",
+        )
+    if len(digits) != 10:
+        raise InvalidNhsNumber(
+            "nhs_number_length", f"an NHS number has 10 digits; this one has {len(digits)}"
+        )
+    expected = calculate_checksum(digits[:9])
+    if expected == 10:
+        raise InvalidNhsNumber(
+            "nhs_number_check_digit",
+            "no valid NHS number starts with these nine digits (the modulus 11 check gives 10)",
+        )
+    if expected != int(digits[9]):
+        raise InvalidNhsNumber(
+            "nhs_number_check_digit",
+            f"the check digit is {digits[9]} but the modulus 11 check of the first nine "
+            f"digits gives {expected} (a digit is mistyped or two are swapped)",
+        )
+    if not is_valid(digits):
+        # Passes modulus 11 but the package still refuses it: a Scottish CHI number whose
+        # first six digits are not a date of birth.
+        raise InvalidNhsNumber(
+            "nhs_number_range",
+            "the number is in the Scottish CHI range but its first six digits are not a date",
+        )
+    return digits
+
+
+def describe_nhs_number(number: str) -> NhsNumberInfo:
+    """Region and test-block membership of a valid NHS number."""
+    digits = check_nhs_number(number)
+    details = _NhsNumberDetails(digits)  # type: ignore[no-untyped-call]
+    return NhsNumberInfo(
+        number=digits,
+        region=str(details.region_comment),
+        is_test_number=TEST_BLOCK[0] <= int(digits) <= TEST_BLOCK[1],
+    )
+
+
+def _pydantic_nhs_number(value: object) -> str:
+    try:
+        return check_nhs_number(value)
+    except InvalidNhsNumber as exc:
+        raise PydanticCustomError(
+            exc.reason, "invalid NHS number: {why}", {"why": str(exc)}
+        ) from None
+
+
+#: A validated NHS number, normalised to 10 digits.
+NhsNumber = Annotated[
+    str,
+    BeforeValidator(_pydantic_nhs_number),
+    Field(
+        description="NHS number: 10 digits with a valid modulus 11 check digit "
+        f"(FHIR system {NHS_NUMBER_SYSTEM})",
+        examples=["9434765919"],
+        json_schema_extra={"pattern": r"^\d{3}[ -]?\d{3}[ -]?\d{4}$"},
+    ),
+]
+
+# ODS codes: organisations have 3 to 6 characters (trusts RR8, practices A81001, LAs and
+# other bodies alike); sites add up to 3 more (RR801). Mailbox-style codes stay within 10.
+_ODS_CODE = re.compile(r"^[A-Z0-9]{3,10}$")
+
+
+def check_ods_code(value: str) -> str:
+    """Return the ODS code upper-cased, or raise ``ValueError`` saying why it is not one."""
+    code = value.strip().upper()
+    if not _ODS_CODE.fullmatch(code):
+        raise ValueError(
+            "an ODS code has 3 to 10 letters and digits (for example RR8, A81001 or RR801)"
+        )
+    return code
+
+
+def _pydantic_ods_code(value: str) -> str:
+    try:
+        return check_ods_code(value)
+    except ValueError as exc:
+        raise PydanticCustomError("ods_code", str(exc)) from None
+
+
+#: An ODS organisation or site code, upper-cased.
+OdsCode = Annotated[
+    str,
+    AfterValidator(_pydantic_ods_code),
+    Field(
+        description=f"ODS code (FHIR system {ODS_ORGANISATION_SYSTEM} or {ODS_SITE_SYSTEM})",
+        examples=["RR8", "A81001"],
+    ),
+]
+
+__all__ = [
+    "NHS_NUMBER_SYSTEM",
+    "ODS_ORGANISATION_SYSTEM",
+    "ODS_SITE_SYSTEM",
+    "TEST_BLOCK",
+    "InvalidNhsNumber",
+    "NhsNumber",
+    "NhsNumberInfo",
+    "OdsCode",
+    "check_nhs_number",
+    "check_ods_code",
+    "describe_nhs_number",
+    "mask_nhs_number",
+]

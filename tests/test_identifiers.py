@@ -1,0 +1,117 @@
+"""NHS numbers and ODS codes: valid ones pass, wrong ones say why, nothing leaks."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from interop.identifiers import (
+    InvalidNhsNumber,
+    check_nhs_number,
+    check_ods_code,
+    describe_nhs_number,
+)
+from interop.privacy import mask_date_of_birth, mask_name, mask_nhs_number
+
+
+def check_digit(first_nine: str) -> int:
+    total = sum(int(d) * w for d, w in zip(first_nine, range(10, 1, -1), strict=True))
+    return (11 - total % 11) % 11
+
+
+@pytest.mark.parametrize(
+    ("given_value", "expected"),
+    [
+        ("9434765919", "9434765919"),
+        ("943 476 5919", "9434765919"),
+        ("943-476-5919", "9434765919"),
+        ("  9000000009 ", "9000000009"),
+    ],
+)
+def test_valid_numbers_are_normalised(given_value: str, expected: str) -> None:
+    assert check_nhs_number(given_value) == expected
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason", "says"),
+    [
+        ("9434765918", "nhs_number_check_digit", "check digit is 8"),
+        ("943476591", "nhs_number_length", "this one has 9"),
+        ("94347659190", "nhs_number_length", "this one has 11"),
+        ("94347A5919", "nhs_number_non_digit", "only digits"),
+        ("٩٤٣٤٧٦٥٩١٩", "nhs_number_non_digit", "only digits"),  # Arabic-Indic digits
+        ("", "nhs_number_empty", "empty"),
+        ("9000000000", "nhs_number_check_digit", "gives 9"),
+        ("9000000051", "nhs_number_check_digit", "gives 10"),  # no valid number starts 900000005
+    ],
+)
+def test_invalid_numbers_say_why(bad: str, reason: str, says: str) -> None:
+    with pytest.raises(InvalidNhsNumber) as caught:
+        check_nhs_number(bad)
+    assert caught.value.reason == reason
+    assert says in str(caught.value)
+    if len(bad) >= 6:
+        assert bad not in str(caught.value), "the message must not repeat the number"
+
+
+def test_non_string_is_refused() -> None:
+    with pytest.raises(InvalidNhsNumber) as caught:
+        check_nhs_number(9434765919)
+    assert caught.value.reason == "nhs_number_type"
+
+
+@given(st.integers(min_value=900_000_000, max_value=999_999_999))
+def test_exactly_the_computed_check_digit_passes(nine: int) -> None:
+    first_nine = str(nine)
+    digit = check_digit(first_nine)
+    passing = []
+    for candidate in range(10):
+        with contextlib.suppress(InvalidNhsNumber):
+            passing.append(check_nhs_number(f"{first_nine}{candidate}"))
+    assert passing == ([] if digit == 10 else [f"{first_nine}{digit}"])
+
+
+@given(st.integers(min_value=900_000_000, max_value=999_999_999), st.data())
+def test_a_single_mistyped_digit_is_always_caught(nine: int, data: st.DataObject) -> None:
+    first_nine = str(nine)
+    digit = check_digit(first_nine)
+    if digit == 10:
+        return
+    valid = f"{first_nine}{digit}"
+    assert check_nhs_number(valid) == valid
+    position = data.draw(st.integers(min_value=0, max_value=9))
+    replacement = data.draw(st.sampled_from([d for d in "0123456789" if d != valid[position]]))
+    typo = valid[:position] + replacement + valid[position + 1 :]
+    with pytest.raises(InvalidNhsNumber):
+        check_nhs_number(typo)
+
+
+def test_test_block_is_recognised() -> None:
+    assert describe_nhs_number("9434765919").is_test_number
+    info = describe_nhs_number("4010232137")
+    assert not info.is_test_number
+    assert "England" in info.region
+
+
+@pytest.mark.parametrize("code", ["RR8", "a81001", "RR801", " X26ABC1 "])
+def test_ods_codes_are_upper_cased(code: str) -> None:
+    assert check_ods_code(code) == code.strip().upper()
+
+
+@pytest.mark.parametrize("code", ["R8", "RR8-01", "RR8 01", "ABCDEFGHIJK", ""])
+def test_bad_ods_codes_are_refused(code: str) -> None:
+    with pytest.raises(ValueError, match="ODS code"):
+        check_ods_code(code)
+
+
+def test_masks_keep_only_what_tells_records_apart() -> None:
+    from datetime import date
+
+    assert mask_nhs_number("9434765919") == "*** *** 5919"
+    assert mask_nhs_number("12") == "*** *** ****"
+    assert mask_name("Poppy", "Ashworth") == "P. A."
+    assert mask_name(None, " ") == "?"
+    assert mask_date_of_birth(date(2016, 4, 12)) == "2016-**-**"
