@@ -40,17 +40,18 @@ def demo() -> None:
             f"{f'{good[kind]}/{total}':>13}"
         )
 
+    width = max(len(o.fixture.path.rsplit("/", 1)[-1]) for o in outcomes) + 2
     click.echo("\nValid artefacts (personal data masked):")
     for o in outcomes:
         if o.fixture.expect == "valid" and o.artefact is not None:
             name = o.fixture.path.rsplit("/", 1)[-1]
-            click.echo(f"  {o.fixture.kind:<36}{name:<34}{o.artefact.summary()}")
+            click.echo(f"  {o.fixture.kind:<36}{name:<{width}}{o.artefact.summary()}")
 
     click.echo("\nInvalid artefacts, and the first problem each shows:")
     for o in outcomes:
         if o.fixture.expect == "invalid" and o.issues:
             name = o.fixture.path.rsplit("/", 1)[-1]
-            click.echo(f"  {o.fixture.kind:<36}{name:<34}{o.issues[0].describe()}")
+            click.echo(f"  {o.fixture.kind:<36}{name:<{width}}{o.issues[0].describe()}")
 
     wrong = [o for o in outcomes if not o.as_expected]
     for o in wrong:

@@ -8,7 +8,8 @@ Messages never quote the input's values, which may be personal data.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from interop.domain import ARTEFACT_KINDS, Artefact, ArtefactBase
-from interop.domain.rules import RULES, VIOLATIONS_ERROR
+from interop.domain.rules import RULES, STRUCTURAL_RULES, VIOLATIONS_ERROR
 from interop.issues import Issue, IssueCode, error
 from interop.safe_json import DEFAULT_LIMITS, JsonInputError, JsonLimits, parse_json
 
@@ -88,7 +89,22 @@ _STRUCTURE_ERRORS = {
 }
 
 
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def _with_structural_rule(issue: Issue, artefact_kind: str) -> Issue:
+    rule_id = STRUCTURAL_RULES.get((artefact_kind, _INDEX.sub("[*]", issue.location)))
+    if rule_id is None or issue.rule_id is not None:
+        return issue
+    return replace(issue, rule_id=rule_id, rule_source=RULES[rule_id].source)
+
+
 def _issues_from_error(err: ErrorDetails, skip: int) -> list[Issue]:
+    artefact_kind = str(err["loc"][0]) if skip else ""
+    return [_with_structural_rule(i, artefact_kind) for i in _issues_at(err, skip)]
+
+
+def _issues_at(err: ErrorDetails, skip: int) -> list[Issue]:
     loc = list(err["loc"])[skip:]
     kind = err["type"]
     if kind == VIOLATIONS_ERROR:

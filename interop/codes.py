@@ -133,9 +133,10 @@ class PlanEndReason(
     CodedEnum,
     slug="plan-end-reason",
     label="Child protection plan end reason",
-    source="002_7a8cd4b31029ee68.txt L1953-1957",
+    source="002_7a8cd4b31029ee68.txt L1953-1957; Children Act 1989 (ceasing to be looked after)",
 ):
-    """Why a child protection plan ended (Working Together 2026)."""
+    """Why a plan ended: the child protection reasons of Working Together 2026, and the
+    common ways a looked after child leaves care."""
 
     NO_LONGER_AT_RISK = (
         "no-longer-at-risk",
@@ -150,11 +151,16 @@ class PlanEndReason(
     REACHED_18 = ("reached-18", "Reached the age of 18")
     DIED = ("died", "Died")
     LEFT_UK = ("left-uk", "Permanently left the United Kingdom")
-    OTHER = (
-        "other",
-        "Other reason",
-        "Another reason (for example a looked after child returning home); record it as text.",
+    RETURNED_HOME = (
+        "returned-home",
+        "Returned home to parents (looked after child)",
     )
+    ADOPTED = ("adopted", "Adopted (looked after child)")
+    SPECIAL_GUARDIANSHIP = (
+        "special-guardianship",
+        "Special guardianship or child arrangements order (looked after child)",
+    )
+    OTHER = ("other", "Other reason", "Another reason; record it as text.")
 
 
 class AbuseCategory(
@@ -212,17 +218,22 @@ class AdministrativeGender(
 class CareSetting(
     CodedEnum,
     slug="care-setting",
-    label="Health care setting of a practitioner",
-    source="001_0e453bf333ba50fc.txt L389-391",
+    label="Work setting of a practitioner",
+    source="001_0e453bf333ba50fc.txt L389-391; 000_f1e2ca509ebfd4fe.txt L16, L27",
 ):
-    """Where a health practitioner works (001 Appendix 2: GP, community and hospital staff)."""
+    """Where a practitioner works: the health settings of 001 Appendix 2 (GP, community,
+    hospital) and the other agencies that raise alerts (000 L16: all agencies)."""
 
     GP = ("gp", "General practice")
     COMMUNITY = ("community", "Community health services")
     HOSPITAL = ("hospital", "Hospital")
     MENTAL_HEALTH = ("mental-health", "Mental health services")
     EMERGENCY = ("emergency", "Emergency and unscheduled care")
-    OTHER = ("other", "Other health setting")
+    SOCIAL_CARE = ("social-care", "Children's social care")
+    EDUCATION = ("education", "School, college or early years setting")
+    POLICE = ("police", "Police")
+    VOLUNTARY = ("voluntary", "Voluntary or community organisation")
+    OTHER = ("other", "Other setting")
 
 
 class PartyRole(
@@ -479,9 +490,9 @@ class TravelOutcome(
     CodedEnum,
     slug="travel-outcome",
     label="Travel risk assessment outcome",
-    source="000_f1e2ca509ebfd4fe.txt L49-59",
+    source="000_f1e2ca509ebfd4fe.txt L49-59; 003_a5c554465bdd92c7.txt L31-44",
 ):
-    """Outcome of a travel risk assessment."""
+    """Outcome of a travel risk assessment, or of the search for a missing family."""
 
     NO_RISK = (
         "no-risk-identified",
@@ -497,6 +508,11 @@ class TravelOutcome(
         "significant-risk",
         "Significant risk of harm: referral to children's social care",
         "000 L50-56: immediate contact with children's social care (Front Door).",
+    )
+    LOCATED = (
+        "located",
+        "Child located",
+        "Whereabouts unknown: the child and family were found (003 L31).",
     )
     PENDING = ("pending", "Assessment not yet complete")
 

@@ -183,28 +183,38 @@ def test_nested_list_locations_are_json_paths() -> None:
 
 def test_missing_lead_practitioner() -> None:
     plan = doc("health-treatment-plan", lead_health_practitioner=None)
-    assert problems(plan) == {("$.lead_health_practitioner", "required")}
+    result = parse_artefact(json.dumps(plan))
+    assert [(i.location, i.code.value, i.rule_id) for i in result.issues] == [
+        ("$.lead_health_practitioner", "required", "C06")
+    ]
 
 
 def test_no_escalation_trigger() -> None:
     plan = doc("health-treatment-plan", escalation_triggers=[])
-    assert problems(plan) == {("$.escalation_triggers", "value")}
+    assert problems(plan) == {("$.escalation_triggers", "C06")}
 
 
 def test_trigger_without_action_or_responsible_party() -> None:
     plan = doc("health-treatment-plan")
-    del plan["escalation_triggers"][0]["action"]
-    del plan["escalation_triggers"][0]["responsible"]
+    plan["escalation_triggers"].append(dict(plan["escalation_triggers"][0]))
+    del plan["escalation_triggers"][1]["action"]
+    del plan["escalation_triggers"][1]["responsible"]
     assert problems(plan) == {
-        ("$.escalation_triggers[0].action", "required"),
-        ("$.escalation_triggers[0].responsible", "required"),
+        ("$.escalation_triggers[1].action", "C06"),
+        ("$.escalation_triggers[1].responsible", "C06"),
     }
 
 
 def test_two_lead_practitioners_cannot_be_written() -> None:
     plan = doc("health-treatment-plan")
     plan["lead_health_practitioner"] = [plan["lead_health_practitioner"]] * 2
-    assert problems(plan) == {("$.lead_health_practitioner", "structure")}
+    assert problems(plan) == {("$.lead_health_practitioner", "C06")}
+
+
+def test_treatment_plan_links_to_a_born_childs_plan() -> None:
+    plan = doc("health-treatment-plan")
+    plan["cp_plan"]["plan_type"] = "UCPP"
+    assert problems(plan) == {("$.cp_plan.plan_type", "C09")}
 
 
 def test_review_before_plan_date() -> None:
@@ -222,6 +232,7 @@ def test_significant_risk_needs_the_social_care_referral() -> None:
         "made_on": "2026-06-02",
         "to": {"ods_code": "LA380", "name": "Example City Council Front Door"},
         "risks": "No feeding supplies for a six-week stay.",
+        "guidance_referenced": True,
     }
     assert problems(alert) == set()
 
@@ -229,6 +240,43 @@ def test_significant_risk_needs_the_social_care_referral() -> None:
 def test_retrospective_assessment_needs_departure_date() -> None:
     alert = doc("travel-alert", scenario="travelled")
     assert problems(alert) == {("$.departure_date", "C08")}
+
+
+@pytest.mark.parametrize(
+    ("scenario", "retrospective", "expected"),
+    [
+        ("travelled", False, {("$.risk_assessment.retrospective", "C08")}),
+        ("travelled", True, set()),
+        ("planned", True, {("$.risk_assessment.retrospective", "C08")}),
+        ("planned", False, set()),
+    ],
+)
+def test_only_an_assessment_after_travel_is_retrospective(
+    scenario: str, retrospective: bool, expected: set[tuple[str, str]]
+) -> None:
+    assessment = {
+        "assessed_on": "2026-06-03",
+        "assessed_by": {"name": "Dr Ada Okafor", "role": "Community paediatrician"},
+        "retrospective": retrospective,
+    }
+    alert = doc(
+        "travel-alert",
+        scenario=scenario,
+        departure_date="2026-05-20",
+        risk_assessment=assessment,
+    )
+    assert problems(alert) == expected
+
+
+def test_each_factor_is_assessed_once() -> None:
+    finding = {"factor": "health-insurance", "answer": "no"}
+    assessment = {
+        "assessed_on": "2026-06-03",
+        "assessed_by": {"name": "Dr Ada Okafor", "role": "Community paediatrician"},
+        "findings": [finding, {**finding, "answer": "yes"}],
+    }
+    alert = doc("travel-alert", risk_assessment=assessment)
+    assert problems(alert) == {("$.risk_assessment.findings[1].factor", "C13")}
 
 
 def test_planned_travel_needs_a_destination_and_missing_child_does_not() -> None:
@@ -253,15 +301,22 @@ def test_closure_needs_efforts_to_locate() -> None:
     alert["locate_attempts"] = [{"effort": "child-benefit-check", "done_on": "2026-08-01"}]
     assert problems(alert) == set()
     del alert["closure"]["head_of_service"]
-    assert problems(alert) == {("$.closure.head_of_service", "required")}
+    assert problems(alert) == {("$.closure.head_of_service", "C13")}
 
 
 # --- health needs checklist ------------------------------------------------------------------
 
 
-def test_no_care_plan_needs_the_care_details() -> None:
+def test_no_care_plan_needs_the_care_details_when_there_are_needs() -> None:
     checklist = doc("health-needs-checklist", care_plan_available=False)
+    assert problems(checklist) == set()  # no diagnosed needs, nothing to comply with
+    checklist["requires_parental_compliance"] = True
     assert problems(checklist) == {("$.care_needs_without_plan", "C14")}
+    checklist["care_needs_without_plan"] = {
+        "medication": ["Salbutamol inhaler"],
+        "risk_of_serious_deterioration": True,
+    }
+    assert problems(checklist) == set()
 
 
 def test_diagnosed_needs_need_the_three_actions() -> None:

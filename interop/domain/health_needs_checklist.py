@@ -86,8 +86,11 @@ class HealthNeedsChecklist(ArtefactBase):
     @model_validator(mode="after")
     def _consistent(self) -> HealthNeedsChecklist:
         v = Violations()
+        needs_a_plan = self.diagnosed_needs or self.requires_parental_compliance
         v.check(
-            self.care_plan_available or self.care_needs_without_plan is not None,
+            self.care_plan_available
+            or not needs_a_plan
+            or self.care_needs_without_plan is not None,
             "C14",
             "care_needs_without_plan",
             "without a health care plan, give the medication, therapies, equipment and "

@@ -101,10 +101,10 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "C14",
-            "A health needs checklist without a health care plan available gives the "
-            "medication, therapies, equipment and appointments and says whether the child is "
-            "at risk of serious deterioration; a child with diagnosed needs has the three "
-            "multi-agency actions agreed.",
+            "A health needs checklist for a child with health needs but no health care plan "
+            "available gives the medication, therapies, equipment and appointments and says "
+            "whether the child is at risk of serious deterioration; a child with diagnosed "
+            "needs has the three multi-agency actions agreed.",
             "001_0e453bf333ba50fc.txt L417-427",
         ),
         Rule(
@@ -118,6 +118,18 @@ RULES: dict[str, Rule] = {
             "000_f1e2ca509ebfd4fe.txt L40",
         ),
     )
+}
+
+
+#: Rules a model enforces by its shape (a required field, a minimum length) rather than by a
+#: validator: an error at one of these places is reported with the rule's id.
+#: (artefact kind, JSON path with list indexes as [*]) → rule id
+STRUCTURAL_RULES: dict[tuple[str, str], str] = {
+    ("health-treatment-plan", "$.lead_health_practitioner"): "C06",
+    ("health-treatment-plan", "$.escalation_triggers"): "C06",
+    ("health-treatment-plan", "$.escalation_triggers[*].action"): "C06",
+    ("health-treatment-plan", "$.escalation_triggers[*].responsible"): "C06",
+    ("travel-alert", "$.closure.head_of_service"): "C13",
 }
 
 

@@ -152,7 +152,7 @@ class SocialCareReferral(DomainModel):
     to: Organisation
     risks: LongText = Field(description="Nature of the risks, including impact on health")
     guidance_referenced: bool = Field(
-        default=True, description="The referral referenced the travel protocol (000 L56)"
+        description="Whether the referral referenced the travel protocol (000 L56)"
     )
     reference: ShortText | None = Field(default=None, description="Social care's reference")
 
@@ -211,15 +211,19 @@ class TravelAlert(ArtefactBase):
 
     def summary(self) -> str:
         """Scenario, destination, outcome; the child masked."""
-        where = "whereabouts unknown"
+        child = f"child {self.child.masked()}"
+        if self.scenario is TravelScenario.WHEREABOUTS_UNKNOWN:
+            state = "closed" if self.closure else f"outcome {self.outcome.value}"
+            return (
+                f"whereabouts unknown (last known: {self.last_known_area or 'not recorded'}), "
+                f"{len(self.locate_attempts)} effort(s) to locate, {state}; {child}"
+            )
+        where = "?"
         if self.destination is not None:
             where = self.destination.country or (
                 self.destination.local_authority.name if self.destination.local_authority else "?"
             )
-        return (
-            f"{self.scenario.value} to {where}, outcome {self.outcome.value}; "
-            f"child {self.child.masked()}"
-        )
+        return f"{self.scenario.value} to {where}, outcome {self.outcome.value}; {child}"
 
     @model_validator(mode="after")
     def _consistent(self) -> TravelAlert:
@@ -256,12 +260,15 @@ class TravelAlert(ArtefactBase):
             "departure_date",
             "a retrospective assessment records when the child travelled",
         )
-        if self.scenario is TravelScenario.TRAVELLED and self.risk_assessment is not None:
+        if self.risk_assessment is not None:
+            travelled = self.scenario is TravelScenario.TRAVELLED
             v.check(
-                self.risk_assessment.retrospective,
+                self.risk_assessment.retrospective == travelled,
                 "C08",
                 "risk_assessment.retrospective",
-                "the child has already travelled: the assessment is retrospective",
+                "the child has already travelled: the assessment is retrospective"
+                if travelled
+                else "only an assessment after the child travelled is retrospective",
             )
         v.check(
             self.outcome is not TravelOutcome.SIGNIFICANT_RISK

@@ -151,6 +151,12 @@ class HealthTreatmentPlan(ArtefactBase):
     @model_validator(mode="after")
     def _consistent(self) -> HealthTreatmentPlan:
         v = Violations()
+        v.check(
+            self.cp_plan.plan_type is not PlanType.UCPP,
+            "C09",
+            "cp_plan.plan_type",
+            "a health treatment plan is for a born child: it links to a CPP or LAC plan",
+        )
         if self.next_review_date is not None:
             v.check(
                 self.next_review_date >= self.plan_date,
