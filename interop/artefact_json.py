@@ -7,7 +7,6 @@ Messages never quote the input's values, which may be personal data.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -20,7 +19,13 @@ from pydantic_core import ErrorDetails
 from interop.domain import ARTEFACT_KINDS, Artefact, ArtefactBase
 from interop.domain.rules import RULES, STRUCTURAL_RULES, VIOLATIONS_ERROR
 from interop.issues import Issue, IssueCode, error
-from interop.safe_json import DEFAULT_LIMITS, JsonInputError, JsonLimits, parse_json
+from interop.safe_json import (
+    DEFAULT_LIMITS,
+    JsonInputError,
+    JsonLimits,
+    decode_utf8,
+    parse_json,
+)
 
 __all__ = [
     "LoadResult",
@@ -161,7 +166,8 @@ def parse_artefact(
     """Read artefact JSON (bytes or text) into a domain artefact, collecting every issue."""
     result = LoadResult(source)
     try:
-        value = parse_json(data, limits)
+        text = decode_utf8(data, limits) if isinstance(data, bytes) else data
+        value = parse_json(text, limits)
     except JsonInputError as exc:
         result.issues.append(exc.issue)
         return result
@@ -169,7 +175,6 @@ def parse_artefact(
     if kind_problem is not None:
         result.issues.append(kind_problem)
         return result
-    text = json.dumps(value)
     try:
         # strict: JSON types only (no "yes" for true, no numbers for dates)
         result.artefact = artefact_adapter().validate_json(text, strict=True)

@@ -112,14 +112,16 @@ def _reject_constant(name: str) -> Any:
 
 
 def _depth_exceeds(value: Any, max_depth: int) -> bool:
+    if not isinstance(value, dict | list):
+        return False
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, dict | list):
-            if depth > max_depth:
-                return True
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children)
+        if depth > max_depth:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        # only containers nest: leaves need no visit
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
     return False
 
 
