@@ -16,8 +16,6 @@ from nhs_number.validate import calculate_checksum, is_valid
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from interop.privacy import mask_nhs_number
-
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_ORGANISATION_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 ODS_SITE_SYSTEM = "https://fhir.nhs.uk/Id/ods-site-code"
@@ -164,5 +162,4 @@ __all__ = [
     "check_nhs_number",
     "check_ods_code",
     "describe_nhs_number",
-    "mask_nhs_number",
 ]
