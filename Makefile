@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # mypy cannot follow setuptools' editable import hook, so it reads a tree of links laid out
 # as the package installs: interop/ with cli/, validators/, mappings/ ... inside it.
-TYPETREE := build/typecheck
+TYPETREE ?= build/typecheck
 
 .PHONY: demo test setup lint typecheck unit bench clean
 

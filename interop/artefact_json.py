@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from interop.domain import ARTEFACT_KINDS, Artefact, ArtefactBase
+from interop.domain import ARTEFACT_KINDS, ARTEFACT_MODELS, Artefact, ArtefactBase
 from interop.domain.rules import RULES, STRUCTURAL_RULES, VIOLATIONS_ERROR
 from interop.issues import Issue, IssueCode, error
 from interop.safe_json import (
@@ -31,6 +31,7 @@ __all__ = [
     "LoadResult",
     "artefact_adapter",
     "dump_artefact",
+    "issues_from_validation_error",
     "json_path",
     "parse_artefact",
     "read_artefact_file",
@@ -104,8 +105,7 @@ def _with_structural_rule(issue: Issue, artefact_kind: str) -> Issue:
     return replace(issue, rule_id=rule_id, rule_source=RULES[rule_id].source)
 
 
-def _issues_from_error(err: ErrorDetails, skip: int) -> list[Issue]:
-    artefact_kind = str(err["loc"][0]) if skip else ""
+def _issues_from_error(err: ErrorDetails, skip: int, artefact_kind: str) -> list[Issue]:
     return [_with_structural_rule(i, artefact_kind) for i in _issues_at(err, skip)]
 
 
@@ -180,9 +180,22 @@ def parse_artefact(
         result.artefact = artefact_adapter().validate_json(text, strict=True)
     except ValidationError as exc:
         # the discriminated union puts the kind first in every location: drop it
-        for err in exc.errors(include_input=False, include_url=False):
-            result.issues.extend(_issues_from_error(err, skip=1))
+        result.issues.extend(issues_from_validation_error(exc, skip=1))
     return result
+
+
+def issues_from_validation_error(exc: ValidationError, *, skip: int = 0) -> list[Issue]:
+    """Every error of a pydantic ValidationError as Issues with JSON paths.
+
+    ``skip`` drops leading location parts: 1 for the artefact union, whose first part is the
+    kind; 0 for a single model, whose kind is known from the error's title.
+    """
+    by_class = {model.__name__: kind for kind, model in ARTEFACT_MODELS.items()}
+    issues: list[Issue] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        kind = str(err["loc"][0]) if skip and err["loc"] else by_class.get(exc.title, "")
+        issues.extend(_issues_from_error(err, skip, kind))
+    return issues
 
 
 def read_artefact_file(path: Path, *, limits: JsonLimits = DEFAULT_LIMITS) -> LoadResult:

@@ -52,6 +52,11 @@ class CodedEnum(StrEnum):
         return cls.external_system or f"{CANONICAL_BASE}/CodeSystem/{cls.slug}"
 
     @classmethod
+    def lookup(cls, code: object) -> Self | None:
+        """The member whose code is ``code``, or None."""
+        return next((member for member in cls if member.value == code), None)
+
+    @classmethod
     def describe(cls) -> str:
         """One line per code, for help texts and JSON Schema descriptions."""
         return "; ".join(f"{m.value} = {m.display}" for m in cls)
@@ -569,6 +574,19 @@ class MeetingType(
     CORE_GROUP = ("core-group", "Core group meeting")
 
 
+class ContactPurpose(
+    CodedEnum,
+    slug="contact-purpose",
+    label="Purpose of a local authority contact number",
+    source="cpis-and-nhs-api-notes.md A.2 (emergency contact mandatory, work-place optional)",
+):
+    """Which of a local authority's numbers a contact point is."""
+
+    OFFICE_HOURS = ("office-hours", "Office hours")
+    EMERGENCY_DUTY = ("emergency-duty", "Emergency duty team (out of hours)")
+    SECURE_EMAIL = ("secure-email", "Secure email")
+
+
 class WithholdingReason(
     CodedEnum,
     slug="withholding-reason",
@@ -608,5 +626,6 @@ ALL_CODE_SYSTEMS: tuple[type[CodedEnum], ...] = (
     SafeguardingPathway,
     LocateEffort,
     MeetingType,
+    ContactPurpose,
     WithholdingReason,
 )

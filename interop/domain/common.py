@@ -154,6 +154,10 @@ class ResponsibleLocalAuthority(DomainModel):
     office_hours_phone: Phone | None = None
     secure_email: Email | None = None
 
+    def as_organisation(self) -> Organisation:
+        """The authority as a plain organisation (ODS code and name)."""
+        return Organisation(ods_code=self.ods_code, name=self.name)
+
 
 class InformationSharing(DomainModel):
     """Whether the family is told what is shared, and if not, why (002 L388, L1715)."""
