@@ -33,10 +33,10 @@ def cli_startup() -> None:
 
 def artefact_reading() -> None:
     from interop.artefact_json import artefact_adapter, parse_artefact
-    from interop.fixtures import load_manifest
+    from interop.fixtures import artefact_fixtures
 
     artefact_adapter()  # build the validator once, as a long-running process would
-    documents = [f.read_bytes() for f in load_manifest() if f.expect == "valid"]
+    documents = [f.read_bytes() for f in artefact_fixtures(expect="valid")]
     rounds = 200
     median, _ = best_of(3, lambda: [parse_artefact(d) for _ in range(rounds) for d in documents])
     count = rounds * len(documents)
@@ -60,11 +60,9 @@ def nhs_number_checks() -> None:
 def large_artefact() -> None:
     """A treatment plan with the maximum list sizes: the worst case a single file can be."""
     from interop.artefact_json import parse_artefact
-    from interop.fixtures import load_manifest
+    from interop.fixtures import artefact_fixtures
 
-    plan = next(
-        f for f in load_manifest() if f.kind == "health-treatment-plan" and f.expect == "valid"
-    )
+    plan = artefact_fixtures("health-treatment-plan", "valid")[0]
     base = json.loads(plan.read_bytes())
     trigger = base["escalation_triggers"][0]
     base["escalation_triggers"] = [trigger] * 100
@@ -74,9 +72,36 @@ def large_artefact() -> None:
     print(f"large treatment plan ({len(data) / 1024:,.0f} KiB): {median * 1000:.1f} ms to read")
 
 
+def fhir_mapping_of(kind: str, rounds: int = 100) -> None:
+    """Artefact → FHIR Bundle → JSON for one kind, against fhir.resources R4B parsing it."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    from interop.artefact_json import parse_artefact
+    from interop.fixtures import artefact_fixtures
+    from interop.mappings.fhir import artefact_to_fhir, mapping
+
+    artefacts = [parse_artefact(f.read_bytes()).artefact for f in artefact_fixtures(kind, "valid")]
+    bundles = [artefact_to_fhir(a) for a in artefacts if a is not None]
+    read = mapping(kind).from_fhir
+    to_json, _ = best_of(
+        3, lambda: [json.dumps(artefact_to_fhir(a)) for _ in range(rounds) for a in artefacts]
+    )
+    back, _ = best_of(3, lambda: [read(b) for _ in range(rounds) for b in bundles])
+    r4b, _ = best_of(3, lambda: [Bundle.model_validate(b) for _ in range(rounds) for b in bundles])
+    count = rounds * len(bundles)
+    print(
+        f"{kind:<36} to FHIR JSON {count / to_json:>6,.0f}/s, from FHIR {count / back:>6,.0f}/s, "
+        f"R4B parse {count / r4b:>5,.0f}/s (to FHIR JSON: {r4b / to_json:.1f}x the R4B rate)"
+    )
+
+
 if __name__ == "__main__":
     print(f"python {sys.version.split()[0]} on {sys.platform}")
     cli_startup()
     artefact_reading()
     nhs_number_checks()
     large_artefact()
+    from interop.domain import ARTEFACT_KINDS
+
+    for kind in ARTEFACT_KINDS:
+        fhir_mapping_of(kind)

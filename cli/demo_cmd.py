@@ -22,28 +22,32 @@ def demo() -> None:
 
     Exit 0 when every fixture behaves as the manifest says, 1 otherwise.
     """
-    from interop.validators.conformance import check_fixtures
+    from interop.validators.conformance import FixtureOutcome, check_fixtures
 
     started = time.perf_counter()
     click.echo(f"safeguarding-interop {__version__}: checking the shipped conformance fixtures")
     outcomes = check_fixtures()
     elapsed = time.perf_counter() - started
 
-    counts: Counter[tuple[str, str]] = Counter((o.fixture.kind, o.fixture.expect) for o in outcomes)
+    def column(outcome: FixtureOutcome) -> str:
+        return outcome.fixture.expect if outcome.fixture.format == "artefact-json" else "fhir"
+
+    counts: Counter[tuple[str, str]] = Counter((o.fixture.kind, column(o)) for o in outcomes)
     good: Counter[str] = Counter(o.fixture.kind for o in outcomes if o.as_expected)
     click.echo("")
-    click.echo(f"  {'artefact kind':<36}{'valid':>6}{'invalid':>9}{'as expected':>13}")
+    click.echo(
+        f"  {'artefact kind':<36}{'valid':>6}{'invalid':>9}{'FHIR twins':>12}{'as expected':>13}"
+    )
     for kind in ARTEFACT_KINDS:
-        total = counts[(kind, "valid")] + counts[(kind, "invalid")]
+        row = [counts[(kind, c)] for c in ("valid", "invalid", "fhir")]
         click.echo(
-            f"  {kind:<36}{counts[(kind, 'valid')]:>6}{counts[(kind, 'invalid')]:>9}"
-            f"{f'{good[kind]}/{total}':>13}"
+            f"  {kind:<36}{row[0]:>6}{row[1]:>9}{row[2]:>12}{f'{good[kind]}/{sum(row)}':>13}"
         )
 
     width = max(len(o.fixture.path.rsplit("/", 1)[-1]) for o in outcomes) + 2
     click.echo("\nValid artefacts (personal data masked):")
     for o in outcomes:
-        if o.fixture.expect == "valid" and o.artefact is not None:
+        if o.fixture.format == "artefact-json" and o.fixture.expect == "valid" and o.artefact:
             name = o.fixture.path.rsplit("/", 1)[-1]
             click.echo(f"  {o.fixture.kind:<36}{name:<{width}}{o.artefact.summary()}")
 

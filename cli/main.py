@@ -16,6 +16,7 @@ from interop import __version__
 #: command name → (module in interop.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("demo_cmd", "demo", "Run the main job on the shipped default data."),
+    "map": ("map_cmd", "map_", "Convert an artefact between artefact JSON, FHIR JSON and XML."),
     "schema": ("schema_cmd", "schema", "Print the JSON Schema of an artefact kind."),
     "validate": ("validate_cmd", "validate", "Validate artefact files and folders."),
 }

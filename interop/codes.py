@@ -602,6 +602,157 @@ class WithholdingReason(
     )
 
 
+class DocumentType(
+    CodedEnum,
+    slug="document-type",
+    label="Safeguarding document type",
+    source="001_0e453bf333ba50fc.txt L370-407 (Appendix 2)",
+):
+    """The kinds of document (Composition.type) the toolkit exchanges."""
+
+    STRATEGY_DISCUSSION_HEALTH_REPORT = (
+        "strategy-discussion-health-report",
+        "Strategy discussion health report",
+        "Health information for sharing at a strategy discussion (001 Appendix 2).",
+    )
+
+
+class ReportSection(
+    CodedEnum,
+    slug="strategy-report-section",
+    label="Strategy discussion health report section",
+    source="001_0e453bf333ba50fc.txt L370-407; 002_7a8cd4b31029ee68.txt L1677, L1720-1726",
+):
+    """The sections of the Strategy Discussion Health Report, in the proforma's order."""
+
+    REASON = (
+        "reason",
+        "Strategy discussion and its reason",
+        "Appendix A form received, the reason for the discussion, the agencies taking part "
+        "(001 L374-376; 002 L1677).",
+    )
+    HEALTH_CONCERNS = (
+        "health-concerns",
+        "What are we worried about",
+        "Health needs, long-term conditions, proportionate information, missed appointments, "
+        "recent A&E and out-of-hours attendances (001 L380-382).",
+    )
+    ENGAGEMENT = (
+        "engagement",
+        "Parents or carers engaging with the health care plan",
+        "Do the parents/carers appear to be engaging with the health care plan (001 L384).",
+    )
+    IMPACT = (
+        "impact",
+        "Impact of the abuse and neglect on the child's health",
+        "Impact or potential impact of the abuse and neglect on the child's health (001 L387).",
+    )
+    MEDICAL_ASSESSMENT = (
+        "medical-assessment",
+        "Advice on medical assessments",
+        "Advice on medical assessments such as a child protection medical (002 L1721).",
+    )
+    PRACTITIONERS = (
+        "practitioners",
+        "Health practitioners currently involved",
+        "GP, community and hospital staff involved, and the health services whose information "
+        "was coordinated (001 L389-391; 002 L1723).",
+    )
+    OUTCOME = ("outcome", "Outcome of the strategy discussion", "Met s17 / s47 (001 L393-397).")
+    ACTION_PLAN = ("action-plan", "Action plan", "What, who and by when (001 L399).")
+    SOCIAL_WORKER = ("social-worker", "Social worker details", "001 L401-405.")
+    SERVICES_TO_TASK = (
+        "services-to-task",
+        "Services to task",
+        "Services the child is open to that must be told of the discussion (001 L407).",
+    )
+
+
+class MessageEvent(
+    CodedEnum,
+    slug="message-event",
+    label="Toolkit message event",
+    source="000_f1e2ca509ebfd4fe.txt L27-34; 003_a5c554465bdd92c7.txt L31-44",
+):
+    """What a toolkit message announces."""
+
+    TRAVEL_ALERT_PLANNED = (
+        "travel-alert-planned",
+        "Out-of-area travel alert: travel planned",
+        "A family intends to take a child with complex medical needs out of area (000 L27).",
+    )
+    TRAVEL_ALERT_RETROSPECTIVE = (
+        "travel-alert-retrospective",
+        "Out-of-area travel alert: child already travelled",
+        "The child travelled without a prior risk assessment (000 L34, L59).",
+    )
+    MISSING_CHILD_ALERT = (
+        "missing-child-alert",
+        "Missing child alert: whereabouts unknown",
+        "A child in need whose family moved or disappeared (003 L31-42).",
+    )
+
+
+class TravelCommunication(
+    CodedEnum,
+    slug="travel-communication",
+    label="Travel alert communication",
+    source="000_f1e2ca509ebfd4fe.txt L27, L50-56; 003_a5c554465bdd92c7.txt L42",
+):
+    """To whom, and why, a travel alert is sent."""
+
+    LEAD_CLINICIAN = (
+        "lead-clinician-alert",
+        "Alert shared with the child's lead clinician",
+        "The agency that became aware shares the plan with the lead clinician (000 L27).",
+    )
+    SOCIAL_CARE_REFERRAL = (
+        "social-care-referral",
+        "Referral to children's social care (Front Door)",
+        "Immediate contact with children's social care about significant risk (000 L50-56).",
+    )
+    MISSING_ALERT = (
+        "missing-alert",
+        "Missing alert to another local authority",
+        "A missing alert issued to another local authority (003 L42).",
+    )
+
+
+class TreatmentPlanActivity(
+    CodedEnum,
+    slug="treatment-plan-activity",
+    label="Health treatment plan activity",
+    source="001_0e453bf333ba50fc.txt L195-205",
+):
+    """What a CarePlan.activity of a health treatment plan records."""
+
+    ESCALATION_TRIGGER = (
+        "escalation-trigger",
+        "Escalation trigger",
+        "A trigger for escalation, and who does what and when if it happens (001 L195, L201).",
+    )
+    APPOINTMENT = (
+        "appointment",
+        "Key review date or appointment",
+        "A review date or appointment all agencies should know (001 L202).",
+    )
+    SELF_CARE = (
+        "self-care",
+        "Element of self-care",
+        "An element of the child's self-care and how it is managed (001 L205).",
+    )
+    AGENCY_RESPONSIBILITY = (
+        "agency-responsibility",
+        "Agency role and responsibilities",
+        "The part an agency plays in managing the child's health (001 L204).",
+    )
+    PARENT_CARER_ROLE = (
+        "parent-carer-role",
+        "Parent, carer or family network role",
+        "The part a parent, carer or family network member plays (001 L189, L204).",
+    )
+
+
 #: Every code system of the toolkit, for generating FHIR CodeSystems and documentation.
 ALL_CODE_SYSTEMS: tuple[type[CodedEnum], ...] = (
     PlanType,
@@ -628,4 +779,9 @@ ALL_CODE_SYSTEMS: tuple[type[CodedEnum], ...] = (
     MeetingType,
     ContactPurpose,
     WithholdingReason,
+    DocumentType,
+    ReportSection,
+    MessageEvent,
+    TravelCommunication,
+    TreatmentPlanActivity,
 )

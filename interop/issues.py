@@ -29,6 +29,7 @@ class IssueCode(StrEnum):
     CODE_INVALID = "code-invalid"  # a code is not in its code system
     BUSINESS_RULE = "business-rule"  # the guidance's rules (timescales and the like)
     TOO_COSTLY = "too-costly"  # over a size or depth limit
+    NOT_SUPPORTED = "not-supported"  # well-formed, but not something the toolkit handles
 
 
 @dataclass(frozen=True)

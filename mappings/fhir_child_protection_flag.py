@@ -39,6 +39,7 @@ from interop.mappings.fhir_common import (
     organization,
     patient,
     profile_url,
+    profiles_of,
     read_organisation,
     read_patient,
     read_sharing,
@@ -180,7 +181,7 @@ def _read_la(reader: Reader, node: Node) -> JSON:
 
 def _with_profile(index: BundleIndex, resource_type: str, profile: str) -> Node | None:
     for node in index.all(resource_type):
-        if profile in (node.value.get("meta", {}).get("profile") or []):
+        if profile in profiles_of(node.value):
             return node
     return None
 
@@ -304,6 +305,14 @@ EXTENSIONS: tuple[ExtensionDef, ...] = (
 _ON_PLAN = (*((e.name, 0, "1") for e in _PLAN_EXTENSIONS), ("information-sharing", 0, "1"))
 
 PROFILES: tuple[ProfileDef, ...] = (
+    ProfileDef(
+        "ChildProtectionFlagBundle",
+        "Bundle",
+        "http://hl7.org/fhir/StructureDefinition/Bundle",
+        "Child protection flag Bundle",
+        "A collection of the flag, its CP-IS CareTeam, the patient and the local authority.",
+        elements=(ElementRule("Bundle.type", pattern={"code": "collection"}),),
+    ),
     ProfileDef(
         "ChildProtectionFlag",
         "Flag",

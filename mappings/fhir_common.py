@@ -36,7 +36,7 @@ from interop.domain import ArtefactBase, Organisation, PersonIdentity, Practitio
 from interop.domain.common import InformationSharing, SocialWorkerContact
 from interop.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM
 from interop.issues import Issue, IssueCode, error
-from interop.mappings.fhir_definitions import ExtensionDef
+from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef, SliceDef
 
 JSON = dict[str, Any]
 E = TypeVar("E", bound=CodedEnum)
@@ -50,6 +50,10 @@ LOCAL_IDENTIFIER_SYSTEM = f"{CANONICAL_BASE}/Id/local-identifier"
 ARTEFACT_ID_SYSTEM = f"{CANONICAL_BASE}/Id/artefact"
 SDS_USER_SYSTEM = "https://fhir.nhs.uk/Id/sds-user-id"
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, CANONICAL_BASE)
+PATIENT_PROFILE = f"{CANONICAL_BASE}/StructureDefinition/SafeguardingPatient"
+ORGANIZATION_PROFILE = f"{CANONICAL_BASE}/StructureDefinition/SafeguardingOrganization"
+PRACTITIONER_PROFILE = f"{CANONICAL_BASE}/StructureDefinition/SafeguardingPractitioner"
+PRACTITIONER_ROLE_PROFILE = f"{CANONICAL_BASE}/StructureDefinition/SafeguardingPractitionerRole"
 
 
 class MappingError(ValueError):
@@ -102,6 +106,12 @@ def concept(code: CodedEnum) -> JSON:
     return {"coding": [coding(code)]}
 
 
+def fhir_datetime(value: datetime) -> str:
+    """A FHIR dateTime; UTC is written 'Z', as FHIR XML writers do, so JSON and XML agree."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def ext(name: str, value: Any) -> JSON | None:
     """A toolkit extension with a typed value, or None when the value is None.
 
@@ -116,7 +126,7 @@ def ext(name: str, value: Any) -> JSON | None:
     if isinstance(value, bool):
         return {"url": url, "valueBoolean": value}
     if isinstance(value, datetime):
-        return {"url": url, "valueDateTime": value.isoformat()}
+        return {"url": url, "valueDateTime": fhir_datetime(value)}
     if isinstance(value, date):
         return {"url": url, "valueDate": value.isoformat()}
     if isinstance(value, int):
@@ -185,7 +195,7 @@ def patient(person: PersonIdentity, resource_id_: str) -> JSON:
         {
             "resourceType": "Patient",
             "id": resource_id_,
-            "meta": {"profile": [UKCORE + "UKCore-Patient"]},
+            "meta": {"profile": [PATIENT_PROFILE]},
             "identifier": identifiers,
             "name": [
                 {"use": "official", "family": person.family_name, "given": [person.given_name]}
@@ -202,7 +212,7 @@ def organization(org: Organisation, resource_id_: str, phones: list[JSON] | None
         {
             "resourceType": "Organization",
             "id": resource_id_,
-            "meta": {"profile": [UKCORE + "UKCore-Organization"]},
+            "meta": {"profile": [ORGANIZATION_PROFILE]},
             "identifier": [{"system": ODS_ORGANISATION_SYSTEM, "value": org.ods_code}],
             "name": org.name,
             "telecom": phones,
@@ -222,7 +232,7 @@ def practitioner_resources(
         {
             "resourceType": "Practitioner",
             "id": practitioner_id,
-            "meta": {"profile": [UKCORE + "UKCore-Practitioner"]},
+            "meta": {"profile": [PRACTITIONER_PROFILE]},
             "identifier": [{"system": SDS_USER_SYSTEM, "value": person.sds_user_id}]
             if person.sds_user_id
             else None,
@@ -235,7 +245,7 @@ def practitioner_resources(
         {
             "resourceType": "PractitionerRole",
             "id": role_id,
-            "meta": {"profile": [UKCORE + "UKCore-PractitionerRole"]},
+            "meta": {"profile": [PRACTITIONER_ROLE_PROFILE]},
             "practitioner": ref(practitioner),
             "organization": ref(org) if org else None,
             "code": [{"text": person.role}],
@@ -274,6 +284,13 @@ def social_worker_extension(name: str, worker: SocialWorkerContact | None) -> JS
             sub("organisationName", org.name if org else None),
         ],
     )
+
+
+def profiles_of(resource: Any) -> list[str]:
+    """The profiles a resource claims in ``meta.profile`` (empty when malformed)."""
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    claimed = meta.get("profile") if isinstance(meta, dict) else None
+    return [p for p in claimed if isinstance(p, str)] if isinstance(claimed, list) else []
 
 
 def entry(resource: JSON) -> JSON:
@@ -376,9 +393,13 @@ class Reader:
         if isinstance(value, dict) and "valueCoding" in value:
             value, path = value["valueCoding"], f"{path}.valueCoding"
         if isinstance(value, dict) and "coding" in value:
+            codings = value["coding"]
+            if not isinstance(codings, list):
+                self.problem(f"{path}.coding", "expected a list of codings", IssueCode.STRUCTURE)
+                return None
             matches = [
                 (i, c)
-                for i, c in enumerate(value["coding"] or [])
+                for i, c in enumerate(codings)
                 if isinstance(c, dict) and c.get("system") == enum.system()
             ]
             if not matches:
@@ -524,7 +545,7 @@ class BundleIndex:
             return
         for i, item in enumerate(self.root.items("entry")):
             resource = item.value.get("resource") if isinstance(item.value, dict) else None
-            if not isinstance(resource, dict) or "resourceType" not in resource:
+            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
                 reader.problem(
                     f"Bundle.entry[{i}].resource", "entry has no resource", IssueCode.STRUCTURE
                 )
@@ -540,7 +561,7 @@ class BundleIndex:
     def first(self, resource_type: str, profile: str | None = None) -> Node | None:
         """The first resource of a type (with a profile, when given), or a problem."""
         for node in self.by_type.get(resource_type, []):
-            if profile is None or profile in (node.value.get("meta", {}).get("profile") or []):
+            if profile is None or profile in profiles_of(node.value):
                 return node
         wanted = f"{resource_type} ({profile})" if profile else resource_type
         self.reader.problem("Bundle.entry", f"the Bundle has no {wanted}", IssueCode.REQUIRED)
@@ -656,5 +677,79 @@ COMMON_EXTENSIONS: tuple[ExtensionDef, ...] = (
             ExtensionDef("note", "Note", (), "string"),
         ),
         source=WithholdingReason.source,
+    ),
+)
+
+
+#: Toolkit profiles of the resources every mapping shares, derived from UK Core.
+COMMON_PROFILES: tuple[ProfileDef, ...] = (
+    ProfileDef(
+        "SafeguardingPatient",
+        "Patient",
+        UKCORE + "UKCore-Patient",
+        "Child or expectant mother",
+        "A child (or, for an unborn child protection plan, the expectant mother), identified "
+        "by NHS number.",
+        elements=(
+            ElementRule("Patient.name", min=1),
+            ElementRule("Patient.birthDate", min=1),
+        ),
+        slices=(
+            SliceDef(
+                "Patient.identifier",
+                "nhsNumber",
+                "system",
+                "Identifier",
+                {"system": NHS_NUMBER_SYSTEM},
+                min=1,
+            ),
+        ),
+    ),
+    ProfileDef(
+        "SafeguardingOrganization",
+        "Organization",
+        UKCORE + "UKCore-Organization",
+        "Organisation identified by its ODS code",
+        "A local authority, trust, practice or other organisation, identified by ODS code.",
+        elements=(ElementRule("Organization.name", min=1),),
+        slices=(
+            SliceDef(
+                "Organization.identifier",
+                "odsOrganisationCode",
+                "system",
+                "Identifier",
+                {"system": ODS_ORGANISATION_SYSTEM},
+                min=1,
+            ),
+        ),
+    ),
+    ProfileDef(
+        "SafeguardingPractitioner",
+        "Practitioner",
+        UKCORE + "UKCore-Practitioner",
+        "Practitioner",
+        "A practitioner named in a safeguarding artefact.",
+        elements=(ElementRule("Practitioner.name", min=1, max="1"),),
+        slices=(
+            SliceDef(
+                "Practitioner.identifier",
+                "sdsUserId",
+                "system",
+                "Identifier",
+                {"system": SDS_USER_SYSTEM},
+            ),
+        ),
+    ),
+    ProfileDef(
+        "SafeguardingPractitionerRole",
+        "PractitionerRole",
+        UKCORE + "UKCore-PractitionerRole",
+        "Practitioner's role",
+        "A practitioner's job role, work setting and organisation.",
+        elements=(
+            ElementRule("PractitionerRole.practitioner", min=1),
+            ElementRule("PractitionerRole.code", min=1, max="1"),
+            ElementRule("PractitionerRole.specialty", max="1", binding=CareSetting),
+        ),
     ),
 )

@@ -48,6 +48,23 @@ class ElementRule:
 
 
 @dataclass(frozen=True)
+class SliceDef:
+    """A slice of a repeating element, told apart by the value at ``discriminator``.
+
+    For example the NHS number slice of ``Patient.identifier``: discriminator ``system``,
+    pattern ``{"system": "https://fhir.nhs.uk/Id/nhs-number"}``.
+    """
+
+    path: str
+    name: str
+    discriminator: str
+    pattern_type: str
+    pattern: dict[str, Any]
+    min: int = 0
+    max: str = "1"
+
+
+@dataclass(frozen=True)
 class ProfileDef:
     """A toolkit profile of a resource type, derived from ``base`` (usually a UK Core profile)."""
 
@@ -59,3 +76,4 @@ class ProfileDef:
     elements: tuple[ElementRule, ...] = ()
     #: (extension name, min, max) the profile allows on the resource
     extensions: tuple[tuple[str, int, str], ...] = field(default_factory=tuple)
+    slices: tuple[SliceDef, ...] = ()

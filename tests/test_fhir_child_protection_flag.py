@@ -28,12 +28,12 @@ from strategies import (
 from interop.artefact_json import parse_artefact
 from interop.codes import AbuseCategory, LacLegalBasis, PlanEndReason, PlanType
 from interop.domain import ChildProtectionFlag
-from interop.fixtures import load_manifest
+from interop.fixtures import artefact_fixtures
 from interop.mappings.fhir_child_protection_flag import from_fhir, to_fhir
 from interop.mappings.fhir_common import MappingError
 
 KIND = "child-protection-flag"
-FIXTURES = [f for f in load_manifest() if f.kind == KIND and f.expect == "valid"]
+FIXTURES = artefact_fixtures(KIND, "valid")
 
 
 @st.composite

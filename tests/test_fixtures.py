@@ -19,6 +19,7 @@ from interop.identifiers import check_nhs_number
 from interop.validators.conformance import check_fixture
 
 MANIFEST = load_manifest()
+ARTEFACTS = [f for f in MANIFEST if f.format == "artefact-json"]
 ROOT = Path(str(fixtures_root()))
 
 
@@ -32,13 +33,26 @@ def test_fixture_behaves_as_the_manifest_says(fixture: Fixture) -> None:
 
 def test_every_fixture_file_is_in_the_manifest() -> None:
     listed = {f.path for f in MANIFEST}
-    on_disk = {p.relative_to(ROOT).as_posix() for p in ROOT.joinpath("artefacts").rglob("*.json")}
+    on_disk = {
+        p.relative_to(ROOT).as_posix()
+        for folder in ("artefacts", "fhir")
+        for p in ROOT.joinpath(folder).rglob("*")
+        if p.is_file()
+    }
     assert on_disk == listed
+
+
+def test_every_valid_artefact_has_fhir_json_and_xml_twins() -> None:
+    twins = {(f.twin_of, f.format) for f in MANIFEST if f.twin_of}
+    for fixture in ARTEFACTS:
+        if fixture.expect == "valid":
+            assert (fixture.path, "fhir-json") in twins
+            assert (fixture.path, "fhir-xml") in twins
 
 
 @pytest.mark.parametrize("kind", ARTEFACT_KINDS)
 def test_each_kind_has_enough_fixtures(kind: str) -> None:
-    counts = Counter(f.expect for f in MANIFEST if f.kind == kind)
+    counts = Counter(f.expect for f in ARTEFACTS if f.kind == kind)
     assert counts["valid"] >= 3
     assert counts["invalid"] >= 3
 
@@ -56,7 +70,7 @@ def _fields_used(value: Any, prefix: str = "") -> Iterator[str]:
 @pytest.mark.parametrize("kind", ARTEFACT_KINDS)
 def test_valid_fixtures_use_every_top_level_field(kind: str) -> None:
     used: set[str] = set()
-    for fixture in MANIFEST:
+    for fixture in ARTEFACTS:
         if fixture.kind == kind and fixture.expect == "valid":
             used.update(_fields_used(json.loads(fixture.read_bytes())))
     missing = set(ARTEFACT_MODELS[kind].model_fields) - used
@@ -80,7 +94,7 @@ def _nhs_numbers(value: Any) -> Iterator[str]:
 
 
 def test_fixtures_use_only_test_block_nhs_numbers() -> None:
-    for fixture in MANIFEST:
+    for fixture in ARTEFACTS:
         for number in _nhs_numbers(json.loads(fixture.read_bytes())):
             digits = re.sub(r"\D", "", number)
             assert digits.startswith("9"), f"{fixture.path}: NHS number outside the test block"
@@ -90,10 +104,11 @@ def test_fixtures_use_only_test_block_nhs_numbers() -> None:
 
 def test_contact_details_are_fictional() -> None:
     """Phones are Ofcom drama numbers; email domains are reserved example domains."""
+    # the FHIR twins are generated from these artefacts and checked to read back as them
     drama = re.compile(
         r"^(\+44 ?|0)(1\d\d ?496|1632 ?960|20 ?7946|28 ?9649 ?6|29 ?2018|7700 ?900|191 ?498 ?0)"
     )
-    for fixture in MANIFEST:
+    for fixture in ARTEFACTS:
         text = fixture.read_bytes().decode("utf-8")
         for email in re.findall(r'"[^"@\s]+@([^"\s]+)"', text):
             assert re.search(r"(^|\.)example\.(org|com|net|nhs\.uk|gov\.uk)$", email), (
@@ -113,6 +128,6 @@ def test_demo_checks_every_fixture() -> None:
     )
     for kind in ARTEFACT_KINDS:
         assert kind in result.output
-    for fixture in MANIFEST:
+    for fixture in ARTEFACTS:
         for number in _nhs_numbers(json.loads(fixture.read_bytes())):
             assert number not in result.output, "the demo prints NHS numbers masked"

@@ -1,0 +1,67 @@
+"""``interop map FILE --to ...``: convert one artefact between its formats."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+FORMATS = ("fhir", "fhir-xml", "artefact")
+
+
+def _write(output: Path | None, data: bytes) -> None:
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    # write beside the target and rename: a reader never sees half a file
+    fd, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@click.command(name="map")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
+@click.option("--to", "target", type=click.Choice(FORMATS), required=True, help="Output format.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write here, not stdout.",
+)
+def map_(file: Path, target: str, output: Path | None) -> None:
+    """Convert FILE (artefact JSON, FHIR JSON or FHIR XML, detected) to another format.
+
+    fhir: the artefact's FHIR R4 Bundle as JSON; fhir-xml: the same as FHIR XML;
+    artefact: the toolkit's artefact JSON. Exit 0 converted, 1 invalid input, 2 I/O error.
+    """
+    from interop.mappings.convert import ConversionError, convert
+
+    try:
+        data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        click.echo(f"{file}: cannot read: {exc.strerror or exc}", err=True)
+        raise SystemExit(2) from None
+    try:
+        result = convert(data, target)
+    except ConversionError as exc:
+        click.echo(f"{file}: cannot convert ({exc.detected}):", err=True)
+        for issue in exc.issues:
+            click.echo(f"  {issue.describe()}", err=True)
+        raise SystemExit(1) from None
+    try:
+        _write(output, result)
+    except OSError as exc:
+        click.echo(f"{output}: cannot write: {exc.strerror or exc}", err=True)
+        raise SystemExit(2) from None
+
+
+__all__ = ["map_"]

@@ -1,0 +1,151 @@
+"""FHIR JSON and XML from untrusted bytes, and FHIR XML out.
+
+XML is parsed with DTDs, entity expansion and network access off and libxml2's default depth
+and size limits on; a document that declares a DTD at all is refused, which closes entity
+bombs and external entities before any expansion could happen.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+from pydantic import ValidationError
+
+from interop.fhir.structure import fhir_path, model_class
+from interop.issues import Issue, IssueCode, error
+from interop.safe_json import JsonInputError, JsonLimits, parse_json
+
+FHIR_NS = "http://hl7.org/fhir"
+# A DTD comes before the root element; refusing any declaration refuses entity tricks whole.
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+MAX_XML_BYTES = 20 * 1024 * 1024
+
+
+class FhirInputError(Exception):
+    """Input that is not a readable FHIR resource; ``issues`` say what and where."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("; ".join(i.describe() for i in issues[:5]))
+        self.issues = issues
+
+
+@dataclass(frozen=True)
+class FhirLimits:
+    """Bounds on FHIR input: bytes (JSON and XML) and JSON nesting depth."""
+
+    max_bytes: int = MAX_XML_BYTES
+    max_depth: int = 100
+
+
+_DEFAULT = FhirLimits()
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def read_fhir_json(data: bytes | str, limits: FhirLimits = _DEFAULT) -> dict[str, Any]:
+    """FHIR JSON bytes to a resource dict, or ``FhirInputError``."""
+    try:
+        value = parse_json(data, JsonLimits(max_bytes=limits.max_bytes, max_depth=limits.max_depth))
+    except JsonInputError as exc:
+        raise FhirInputError([exc.issue]) from None
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        raise FhirInputError(
+            [error(IssueCode.STRUCTURE, "", "a FHIR resource is an object with a resourceType")]
+        )
+    return value
+
+
+def read_fhir_xml(data: bytes, limits: FhirLimits = _DEFAULT) -> dict[str, Any]:
+    """FHIR XML bytes to a resource dict (FHIR JSON form), or ``FhirInputError``."""
+    if len(data) > limits.max_bytes:
+        raise FhirInputError(
+            [
+                error(
+                    IssueCode.TOO_COSTLY,
+                    "",
+                    f"the input is {len(data):,} bytes; the limit is {limits.max_bytes:,}",
+                )
+            ]
+        )
+    if _DOCTYPE.search(data):
+        raise FhirInputError(
+            [error(IssueCode.INVALID, "", "a document type declaration (DTD) is not allowed")]
+        )
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position
+        raise FhirInputError(
+            [
+                error(
+                    IssueCode.INVALID,
+                    "",
+                    f"not well-formed XML: {exc.msg}",
+                    line=line,
+                    column=column,
+                )
+            ]
+        ) from None
+    if etree.QName(root).namespace != FHIR_NS:
+        raise FhirInputError(
+            [
+                error(
+                    IssueCode.STRUCTURE,
+                    "",
+                    f"the root element is not in the FHIR namespace {FHIR_NS}",
+                )
+            ]
+        )
+    resource_type = etree.QName(root).localname
+    cls = model_class(resource_type)
+    if cls is None:
+        raise FhirInputError(
+            [
+                error(
+                    IssueCode.CODE_INVALID,
+                    resource_type,
+                    f"'{resource_type}' is not an R4 resource",
+                )
+            ]
+        )
+    try:
+        model = cls.model_validate_xml(data, xmlparser=_parser())  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise FhirInputError(
+            [
+                error(IssueCode.STRUCTURE, fhir_path(resource_type, tuple(e["loc"])), e["msg"])
+                for e in exc.errors(include_input=False, include_url=False)
+            ]
+        ) from None
+    except KeyError as exc:  # fhir_core's XML reader meets an element R4 does not have
+        raise FhirInputError(
+            [error(IssueCode.STRUCTURE, resource_type, f"unknown element '{exc.args[0]}'")]
+        ) from None
+    except (ValueError, TypeError, AttributeError, IndexError, etree.LxmlError) as exc:
+        raise FhirInputError([error(IssueCode.STRUCTURE, resource_type, str(exc))]) from None
+    result: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return result
+
+
+def to_xml(resource: dict[str, Any]) -> bytes:
+    """FHIR JSON to FHIR XML (UTF-8 bytes with an XML declaration)."""
+    cls = model_class(str(resource.get("resourceType")))
+    if cls is None:
+        raise FhirInputError(
+            [error(IssueCode.CODE_INVALID, "resourceType", "not an R4 resource type")]
+        )
+    xml: bytes = cls.model_validate(resource).model_dump_xml()  # type: ignore[attr-defined]
+    return xml
