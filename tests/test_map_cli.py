@@ -106,3 +106,36 @@ def test_missing_input_and_unwritable_output_are_exit_2(tmp_path: Path) -> None:
 )
 def test_format_detection(head: bytes, expected: str) -> None:
     assert detect_format(head) == expected
+
+
+FORMS = {
+    "strategy-discussion-health-report": "fhir_strategy_report",
+    "health-needs-checklist": "fhir_health_needs_checklist",
+    "travel-alert": "fhir_travel_alert",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FORMS))
+def test_forms_tool_response_imports_through_map(kind: str, tmp_path: Path) -> None:
+    """A QuestionnaireResponse to a toolkit Questionnaire, as a forms tool sends it, alone."""
+    import importlib
+
+    module = importlib.import_module(f"interop.mappings.{FORMS[kind]}")
+    fixture = next(
+        f
+        for f in artefact_fixtures(kind, "valid")
+        if kind != "travel-alert" or b"whereabouts-unknown" not in f.read_bytes()
+    )
+    original = parse_artefact(fixture.read_bytes()).artefact
+    if hasattr(module, "to_questionnaire_response"):
+        response = module.to_questionnaire_response(original)
+    else:  # the checklist's Bundle leads with the response itself
+        response = module.to_fhir(original)["entry"][0]["resource"]
+        response.pop("extension", None)  # a forms tool sends no toolkit extensions
+        for item in response["item"]:
+            item.pop("extension", None)
+    path = tmp_path / "response.json"
+    path.write_text(json.dumps(response), encoding="utf-8")
+    code, out, err = run("map", str(path), "--to", "artefact")
+    assert code == 0, err
+    assert parse_artefact(out).artefact == original
