@@ -308,7 +308,7 @@ PROFILES: tuple[ProfileDef, ...] = (
     ProfileDef(
         "ChildProtectionFlagBundle",
         "Bundle",
-        "http://hl7.org/fhir/StructureDefinition/Bundle",
+        UKCORE + "UKCore-Bundle",
         "Child protection flag Bundle",
         "A collection of the flag, its CP-IS CareTeam, the patient and the local authority.",
         elements=(ElementRule("Bundle.type", pattern={"code": "collection"}),),

@@ -1368,7 +1368,7 @@ PROFILES: tuple[ProfileDef, ...] = (
     ProfileDef(
         "TravelAlertMessage",
         "Bundle",
-        CORE + "Bundle",
+        UKCORE + "UKCore-Bundle",
         "Out-of-area travel alert message",
         "A message Bundle: the MessageHeader first, then the Flag, the risk assessment, the "
         "Communications to the recipients and the people and organisations they reference.",

@@ -125,3 +125,6 @@ def test_uk_core_bases_exist() -> None:
         base = resource.get("baseDefinition", "")
         if base.startswith("https://fhir.hl7.org.uk/StructureDefinition/"):
             assert base.rsplit("/", 1)[1] in available, base
+        elif resource.get("kind") == "resource":
+            # derived from UK Core wherever UK Core profiles the type
+            assert f"UKCore-{resource['type']}" not in available, resource["name"]

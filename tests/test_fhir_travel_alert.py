@@ -354,7 +354,7 @@ def test_profiles_and_extensions_are_declared(alert: TravelAlert) -> None:
 
 def test_profiles_derive_from_uk_core_where_it_has_the_type() -> None:
     assert {p.resource_type: p.base for p in PROFILES} == {
-        "Bundle": "http://hl7.org/fhir/StructureDefinition/Bundle",
+        "Bundle": UKCORE + "Bundle",  # UKCORE here ends in "UKCore-"
         "MessageHeader": UKCORE + "MessageHeader",
         "Flag": UKCORE + "Flag",
         "RiskAssessment": "http://hl7.org/fhir/StructureDefinition/RiskAssessment",
