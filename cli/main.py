@@ -15,9 +15,12 @@ from interop import __version__
 
 #: command name → (module in interop.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "cpis": ("cpis_cmd", "cpis", "CP-IS: the stand-in national service for tests and rehearsal."),
     "demo": ("demo_cmd", "demo", "Run the main job on the shipped default data."),
     "map": ("map_cmd", "map_", "Convert an artefact between artefact JSON, FHIR JSON and XML."),
+    "pull": ("pull_cmd", "pull", "Collect replies from national services (CP-IS)."),
     "schema": ("schema_cmd", "schema", "Print the JSON Schema of an artefact kind."),
+    "sync": ("sync_cmd", "sync", "Send new and changed records to national services (CP-IS)."),
     "validate": ("validate_cmd", "validate", "Validate artefact files and folders."),
 }
 

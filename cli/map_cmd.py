@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-FORMATS = ("fhir", "fhir-xml", "artefact")
+FORMATS = ("fhir", "fhir-xml", "cpis", "artefact")
 
 
 def _write(output: Path | None, data: bytes) -> None:
@@ -38,10 +38,12 @@ def _write(output: Path | None, data: bytes) -> None:
     help="Write here, not stdout.",
 )
 def map_(file: Path, target: str, output: Path | None) -> None:
-    """Convert FILE (artefact JSON, FHIR JSON or FHIR XML, detected) to another format.
+    """Convert FILE (artefact JSON, FHIR JSON or XML, or a one-record CP-IS upload; detected)
+    to another format.
 
-    fhir: the artefact's FHIR R4 Bundle as JSON; fhir-xml: the same as FHIR XML;
-    artefact: the toolkit's artefact JSON. Exit 0 converted, 1 invalid input, 2 I/O error.
+    fhir: the artefact's FHIR R4 Bundle as JSON; fhir-xml: the same as FHIR XML; cpis: a
+    child protection flag as a CP-IS LA upload (REPC_MT000002GB01) of one record; artefact:
+    the toolkit's artefact JSON. Exit 0 converted, 1 invalid input, 2 I/O error.
     """
     from interop.mappings.convert import ConversionError, convert
 

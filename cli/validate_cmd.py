@@ -13,10 +13,13 @@ from interop.validators import validate_paths
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=False))
 @click.option("-q", "--quiet", is_flag=True, help="Print only files with problems.")
 def validate(paths: tuple[Path, ...], quiet: bool) -> None:
-    """Validate artefact JSON files, and every *.json file in the folders given.
+    """Validate files, and every *.json and *.xml file in the folders given.
 
-    Each problem is printed with its JSON path (for example $.subject.nhs_number) and, for
-    the guidance's rules, the rule id and where the rule comes from.
+    Artefact JSON is checked against the domain model; FHIR JSON and XML are checked for
+    structure and read back into their artefact; CP-IS XML is checked against the toolkit's
+    XSDs. Each problem is printed with its location (a JSON path such as
+    $.subject.nhs_number, a FHIRPath, or a line) and, for the guidance's rules, the rule id
+    and where the rule comes from.
 
     Exit 0 when no file has errors, 1 when some have, 2 when a file cannot be read.
     """
@@ -31,13 +34,13 @@ def validate(paths: tuple[Path, ...], quiet: bool) -> None:
         if errors:
             failed += 1
         if report.issues or not quiet:
-            kind = report.artefact.kind if report.artefact is not None else "artefact"
+            kind = report.kind
             status = f"{len(errors)} error(s)" if errors else "valid"
             click.echo(f"{report.path}: {status} ({kind})")
         for issue in report.issues:
             click.echo(f"  {issue.describe()}")
     if checked == 0:
-        click.echo("no files to validate (folders are searched for *.json)", err=True)
+        click.echo("no files to validate (folders are searched for *.json and *.xml)", err=True)
         raise SystemExit(2)
     click.echo(
         f"checked {checked} file(s): {checked - failed - unreadable} valid, "

@@ -753,6 +753,61 @@ class TreatmentPlanActivity(
     )
 
 
+class CpisFileResponse(
+    CodedEnum,
+    slug="cpis-file-response",
+    label="CP-IS upload file response (CP-ISUploadFileResponse)",
+    source="CPIS.md; cpis-and-nhs-api-notes.md A.2 [S7][S9]",
+):
+    """The acknowledgement of a whole CP-IS upload file."""
+
+    MALFORMED = ("CPF01", "File-level error: the file is corrupt or malformed")
+    ALL_UPLOADED = ("CPF02", "All records uploaded")
+    PARTIAL = ("CPF03", "Some records uploaded")
+    NONE_UPLOADED = ("CPF04", "No records uploaded")
+    SPINE_UNAVAILABLE = ("CPF05", "PDS or Spine unavailable: resubmit the file")
+    CLIENT_UNSUPPORTED = ("CPF06", "This version of the CP-IS client is no longer supported")
+
+
+class CpisRecordResponse(
+    CodedEnum,
+    slug="cpis-record-response",
+    label="CP-IS upload record response (CP-ISUploadRecordResponse)",
+    source="CPIS.md; cpis-and-nhs-api-notes.md A.2 [S6]",
+):
+    """The acknowledgement of one record of a CP-IS upload."""
+
+    NO_PDS_MATCH = ("CPR01", "No PDS match for the NHS number")
+    SENSITIVE = ("CPR02", "NHS number matched but the record is sensitive")
+    NOT_VERIFIED = ("CPR03", "NHS number not verified")
+    OLD_FORMAT = ("CPR04", "NHS number format incorrect (old style)")
+    SUPERSEDED = ("CPR05", "NHS number verified but superseded")
+    SUCCESS = ("CPR06", "Record uploaded")
+    UNSUCCESSFUL = ("CPR07", "Record not uploaded (see the detail code)")
+
+    @property
+    def accepted(self) -> bool:
+        """Whether CP-IS now holds the record as sent."""
+        return self is CpisRecordResponse.SUCCESS
+
+
+class CpisRecordResponseDetail(
+    CodedEnum,
+    slug="cpis-record-response-detail",
+    label="CP-IS upload record response detail (toolkit stand-in)",
+    source="cpis-and-nhs-api-notes.md A.2 [S6] (CPR07 is qualified by a "
+    "CP-ISUploadRecordResponseDetail code, whose codes are not public)",
+):
+    """Why a record got CPR07, in the toolkit's stand-in for CP-IS."""
+
+    EDD_MISSING = (
+        "EDD-MISSING",
+        "Unborn child plan without an expected delivery date",
+    )
+    END_BEFORE_START = ("END-BEFORE-START", "The plan ends before it starts")
+    DELETE_BEFORE_END = ("DELETE-BEFORE-END", "The delete date is before the plan's end")
+
+
 #: Every code system of the toolkit, for generating FHIR CodeSystems and documentation.
 ALL_CODE_SYSTEMS: tuple[type[CodedEnum], ...] = (
     PlanType,
@@ -784,4 +839,7 @@ ALL_CODE_SYSTEMS: tuple[type[CodedEnum], ...] = (
     MessageEvent,
     TravelCommunication,
     TreatmentPlanActivity,
+    CpisFileResponse,
+    CpisRecordResponse,
+    CpisRecordResponseDetail,
 )

@@ -32,7 +32,7 @@ def detect_format(data: bytes) -> str:
     """
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
-        return "fhir-xml"
+        return "cpis" if b"urn:hl7-org:v3" in head[:4096] else "fhir-xml"
     try:
         value = parse_json(data)
     except JsonInputError:
@@ -43,10 +43,13 @@ def detect_format(data: bytes) -> str:
 
 
 def read_artefact(data: bytes) -> tuple[str, ArtefactBase]:
-    """The artefact in artefact JSON, FHIR JSON or FHIR XML, and the format detected."""
+    """The artefact in artefact JSON, FHIR JSON or XML, or a one-record CP-IS upload, and the
+    format detected."""
     from interop.fhir import FhirInputError, check_structure, read_fhir_json, read_fhir_xml
 
     detected = detect_format(data)
+    if detected == "cpis":
+        return detected, _read_cpis(data)
     if detected == "artefact":
         loaded = parse_artefact(data)
         if loaded.artefact is None or not loaded.ok:
@@ -63,9 +66,52 @@ def read_artefact(data: bytes) -> tuple[str, ArtefactBase]:
         raise ConversionError(detected, exc.issues) from None
 
 
+def _read_cpis(data: bytes) -> ArtefactBase:
+    from interop.cpis.codec import CpisInputError, read_upload
+    from interop.domain import ResponsibleLocalAuthority
+    from interop.mappings.cpis import record_to_flag
+
+    try:
+        header, records = read_upload(data)
+        found = list(records)
+    except CpisInputError as exc:
+        raise ConversionError("cpis", exc.issues) from None
+    if len(found) != 1:
+        message = f"the upload holds {len(found)} records; map converts one artefact at a time"
+        raise ConversionError("cpis", [error(IssueCode.NOT_SUPPORTED, "", message)])
+    la = ResponsibleLocalAuthority(ods_code=header.la_ods_code, name=header.la_name)
+    try:
+        return record_to_flag(found[0], la)
+    except MappingError as exc:
+        raise ConversionError("cpis", exc.issues) from None
+
+
+def _write_cpis(artefact: ArtefactBase) -> bytes:
+    import io
+    import uuid
+    from datetime import UTC, datetime
+
+    from interop.cpis.codec import write_upload
+    from interop.cpis.model import UploadHeader
+    from interop.domain import ChildProtectionFlag
+    from interop.mappings.cpis import flag_to_record
+
+    if not isinstance(artefact, ChildProtectionFlag):
+        message = f"only a child protection flag maps to CP-IS, not a {artefact.kind}"
+        raise ConversionError(artefact.kind, [error(IssueCode.NOT_SUPPORTED, "$.kind", message)])
+    la = artefact.responsible_la
+    header = UploadHeader(str(uuid.uuid4()), datetime.now(UTC), la.ods_code, la.name)
+    buffer = io.BytesIO()
+    write_upload(header, [flag_to_record(artefact)], buffer)
+    return buffer.getvalue()
+
+
 def convert(data: bytes, target: str) -> bytes:
-    """The artefact in ``data`` written as ``target`` ('fhir', 'fhir-xml' or 'artefact')."""
+    """The artefact in ``data`` written as ``target``: 'fhir', 'fhir-xml', 'cpis' (an LA
+    upload of the one record) or 'artefact'."""
     _, artefact = read_artefact(data)
+    if target == "cpis":
+        return _write_cpis(artefact)
     if target == "artefact":
         return (dump_artefact(artefact) + "\n").encode("utf-8")
     bundle = artefact_to_fhir(artefact)

@@ -171,11 +171,6 @@ def _read_la(reader: Reader, node: Node) -> JSON:
             la["office_hours_phone"] = value
         elif purpose is ContactPurpose.SECURE_EMAIL:
             la["secure_email"] = value
-    if "emergency_duty_phone" not in la:
-        reader.problem(
-            f"{node.path}.telecom",
-            "no emergency duty team number (a telecom with contact-purpose emergency-duty)",
-        )
     return la
 
 

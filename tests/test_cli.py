@@ -154,3 +154,22 @@ def test_version() -> None:
     code, out = run("--version")
     assert code == 0
     assert "interop, version" in out
+
+
+def test_validate_reads_fhir_and_cpis_files(tmp_path: Path) -> None:
+    from interop.mappings.convert import convert
+
+    flag = json.dumps(doc("child-protection-flag")).encode()
+    (tmp_path / "bundle.json").write_bytes(convert(flag, "fhir"))
+    (tmp_path / "bundle.xml").write_bytes(convert(flag, "fhir-xml"))
+    (tmp_path / "upload.xml").write_bytes(convert(flag, "cpis"))
+    code, out = run("validate", str(tmp_path))
+    assert code == 0, out
+    assert "child-protection-flag as FHIR (fhir)" in out
+    assert "child-protection-flag as FHIR (fhir-xml)" in out
+    assert "valid (CP-IS upload)" in out
+    broken = convert(flag, "cpis").replace(b"CPPIU", b"XXXIU")
+    (tmp_path / "upload.xml").write_bytes(broken)
+    code, out = run("validate", str(tmp_path / "upload.xml"))
+    assert code == 1
+    assert "line" in out

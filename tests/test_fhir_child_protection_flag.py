@@ -64,7 +64,7 @@ def flags(draw: st.DrawFn) -> ChildProtectionFlag:
         "responsible_la": {
             "ods_code": "LA380",
             "name": draw(TEXT),
-            "emergency_duty_phone": draw(PHONES),
+            "emergency_duty_phone": draw(optional(PHONES)),
             "office_hours_phone": draw(optional(PHONES)),
             "secure_email": draw(optional(EMAILS)),
         },

@@ -139,3 +139,32 @@ def test_forms_tool_response_imports_through_map(kind: str, tmp_path: Path) -> N
     code, out, err = run("map", str(path), "--to", "artefact")
     assert code == 0, err
     assert parse_artefact(out).artefact == original
+
+
+def test_flag_to_cpis_upload_and_back(tmp_path: Path) -> None:
+    from interop.cpis.codec import validate_cpis_xml
+
+    fixture = next(f for f in VALID if f.kind == "child-protection-flag")
+    source = tmp_path / "flag.json"
+    source.write_bytes(fixture.read_bytes())
+    code, upload, err = run("map", str(source), "--to", "cpis")
+    assert code == 0, err
+    assert validate_cpis_xml(upload) == []
+    (tmp_path / "upload.xml").write_bytes(upload)
+    code, back, _ = run("map", str(tmp_path / "upload.xml"), "--to", "artefact")
+    assert code == 0
+    original = parse_artefact(fixture.read_bytes()).artefact
+    returned = parse_artefact(back).artefact
+    assert returned is not None and original is not None  # noqa: PT018
+    # CP-IS carries the plan and the person, not the local extras (mappings/cpis.py says which)
+    assert returned.subject.nhs_number == original.subject.nhs_number  # type: ignore[attr-defined]
+    assert returned.plan_start == original.plan_start  # type: ignore[attr-defined]
+
+
+def test_only_a_flag_maps_to_cpis(tmp_path: Path) -> None:
+    fixture = next(f for f in VALID if f.kind == "travel-alert")
+    source = tmp_path / "alert.json"
+    source.write_bytes(fixture.read_bytes())
+    code, _, err = run("map", str(source), "--to", "cpis")
+    assert code == 1
+    assert "only a child protection flag maps to CP-IS" in err

@@ -1,0 +1,672 @@
+"""The toolkit's configuration: one ``interop.toml`` read into frozen dataclasses.
+
+Sections (``docs/interop.example.toml`` is a commented example that loads):
+
+- ``[local_authority]``: the authority this installation works for (``Config.local_authority()``
+  gives it as ``interop.domain.ResponsibleLocalAuthority``).
+- ``[mesh]``: the MESH endpoint (``"INT"``, ``"LIVE"`` or a URL), the mailbox, its secrets
+  and certificates, TLS verification, the per-request timeout and the retry limits.
+- ``[cpis]``: the CP-IS mailbox and workflow ids. They come from NHS England onboarding and are
+  not public, so they are required settings: no default pretends to be the real one.
+- ``[environment]``: ``name = "production" | "test"`` (default ``"test"``).
+
+Secrets (the mailbox password, the MESH shared key) are never written in the file: a secret is
+``{ env = "NAME" }`` (read from an environment variable) or ``{ file = "path" }`` (read from a
+file, relative to the configuration file). Certificates and the CA bundle are given the same
+way, but name a PEM file: ``{ file = "path" }`` is the PEM file, ``{ env = "NAME" }`` a variable
+holding its path.
+
+Every problem (missing file, TOML syntax, unknown key, wrong type, missing variable, unreadable
+file, invalid value) is reported as ``ConfigError`` naming the key path (``mesh.password``);
+every problem of a file is collected before raising, and no message ever contains a secret.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import ValidationError
+
+from interop.domain.common import ResponsibleLocalAuthority
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ConfigProblem",
+    "CpisSettings",
+    "EnvironmentSettings",
+    "LocalAuthoritySettings",
+    "MeshSettings",
+    "Secret",
+    "load_config",
+]
+
+EnvironmentName = Literal["production", "test"]
+NAMED_ENDPOINTS = ("INT", "LIVE")
+
+# MESH mailbox ids are short upper-case alphanumerics (X26ABC1, X26HC005); MESH treats them
+# case-insensitively, and the authorisation token must carry the same case as the URL, so the
+# configuration normalises them to upper case.
+_MAILBOX = re.compile(r"^[A-Za-z0-9]{3,20}$")
+# Workflow ids are opaque, but '*' and '!' are MESH's inbox-filter syntax and whitespace breaks
+# the mex-workflowid header, so neither is allowed.
+_WORKFLOW = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
+_SECRET_HINT = (
+    'a secret is never written in the configuration file: write { env = "NAME" } to read it '
+    'from an environment variable, or { file = "path" } to read it from a file'
+)
+_PEM_HINT = (
+    'write { file = "path/to/file.pem" } (relative to the configuration file) or '
+    '{ env = "NAME" } naming an environment variable that holds the path'
+)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem of a configuration file: where (``mesh.password``) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` lists every problem found."""
+
+    def __init__(self, source: Path, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        super().__init__(f"invalid configuration {source}:\n{lines}")
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The key paths of the problems, in the order found."""
+        return tuple(problem.path for problem in self.problems)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret value and where it came from; its repr and str never show the value."""
+
+    source: str
+    value: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return f"<secret from {self.source}>"
+
+
+@dataclass(frozen=True)
+class LocalAuthoritySettings:
+    """``[local_authority]``: validated like ``ResponsibleLocalAuthority`` when loaded."""
+
+    ods_code: str
+    name: str
+    emergency_duty_phone: str
+    office_hours_phone: str | None = None
+    secure_email: str | None = None
+
+
+@dataclass(frozen=True)
+class MeshSettings:
+    """``[mesh]``: how to reach this installation's MESH mailbox.
+
+    ``endpoint`` is ``"INT"``, ``"LIVE"`` or an http(s) URL (a local sandbox, a proxy).
+    ``timeout`` is per request, in seconds; ``max_retries`` and ``retry_budget`` (seconds,
+    the total time spent waiting between attempts) bound the retries of idempotent requests.
+    """
+
+    endpoint: str
+    mailbox: str
+    password: Secret
+    shared_key: Secret
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    ca_bundle: Path | None = None
+    verify_tls: bool = True
+    timeout: float = 120.0
+    max_retries: int = 3
+    retry_budget: float = 60.0
+
+
+@dataclass(frozen=True)
+class CpisSettings:
+    """``[cpis]``: CP-IS's MESH mailbox and the workflow id of each CP-IS message."""
+
+    mailbox: str
+    upload_workflow_id: str
+    acknowledgement_workflow_id: str
+    access_notification_workflow_id: str
+    inactive_nhs_number_workflow_id: str
+    max_records_per_file: int = 5000
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """``[environment]``: whether this installation handles real data."""
+
+    name: EnvironmentName = "test"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, as loaded from ``source``."""
+
+    source: Path
+    authority: LocalAuthoritySettings
+    mesh: MeshSettings
+    cpis: CpisSettings
+    environment: EnvironmentSettings
+
+    def local_authority(self) -> ResponsibleLocalAuthority:
+        """The configured authority as the domain model (already validated at load time)."""
+        a = self.authority
+        return ResponsibleLocalAuthority(
+            ods_code=a.ods_code,
+            name=a.name,
+            emergency_duty_phone=a.emergency_duty_phone,
+            office_hours_phone=a.office_hours_phone,
+            secure_email=a.secure_email,
+        )
+
+
+@dataclass(frozen=True)
+class StandInSettings:
+    """``[stand_in]``: the CP-IS stand-in's register and what its make-believe PDS knows."""
+
+    register: Path
+    pds_known: frozenset[str] = frozenset()
+    accept_test_block: bool = False
+    pds_unknown: frozenset[str] = frozenset()
+    sensitive: frozenset[str] = frozenset()
+    superseded: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class StandInConfig:
+    """The CP-IS stand-in's configuration: its own MESH mailbox, the workflows, its PDS."""
+
+    source: Path
+    mesh: MeshSettings
+    cpis: CpisSettings
+    environment: EnvironmentSettings
+    stand_in: StandInSettings
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        problem = ConfigProblem("", f"cannot read the file: {_reason(exc)}")
+        raise ConfigError(path, [problem]) from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(path, [ConfigProblem("", "the file is not UTF-8 text")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends with "(at line L, column C)"; it never quotes the value.
+        raise ConfigError(path, [ConfigProblem("", f"invalid TOML: {exc}")]) from None
+
+
+def load_stand_in_config(path: Path) -> StandInConfig:
+    """Read the CP-IS stand-in's configuration: ``[mesh]`` is the CP-IS mailbox, ``[cpis]``
+    the workflows, ``[stand_in]`` its register and PDS; ``ConfigError`` lists every problem."""
+    path = Path(path)
+    document = _read_document(path)
+    reader = _Reader(path.resolve().parent)
+    config = reader.stand_in_config(path, document)
+    if reader.problems or config is None:
+        raise ConfigError(path, reader.problems)
+    return config
+
+
+def load_config(path: Path) -> Config:
+    """Read and check ``path`` (an ``interop.toml``); ``ConfigError`` lists every problem."""
+    path = Path(path)
+    document = _read_document(path)
+    reader = _Reader(path.resolve().parent)
+    config = reader.config(path, document)
+    if reader.problems or config is None:
+        raise ConfigError(path, reader.problems)
+    return config
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: a _Reader walks the document, records problems and returns None for a bad value, so
+# one pass reports everything. Each helper takes the key path it reads, for the messages.
+
+_Table = Mapping[str, Any]
+
+_SECTIONS = ("local_authority", "mesh", "cpis", "environment")
+_LA_KEYS = ("ods_code", "name", "emergency_duty_phone", "office_hours_phone", "secure_email")
+_MESH_KEYS = (
+    "endpoint",
+    "mailbox",
+    "password",
+    "shared_key",
+    "client_cert",
+    "client_key",
+    "ca_bundle",
+    "verify_tls",
+    "timeout",
+    "max_retries",
+    "retry_budget",
+)
+_CPIS_WORKFLOWS = (
+    "upload_workflow_id",
+    "acknowledgement_workflow_id",
+    "access_notification_workflow_id",
+    "inactive_nhs_number_workflow_id",
+)
+_CPIS_KEYS = ("mailbox", *_CPIS_WORKFLOWS, "max_records_per_file")
+_ENVIRONMENT_KEYS = ("name",)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _type_name(value: object) -> str:
+    names = {str: "a string", bool: "a boolean", int: "an integer", float: "a number"}
+    names |= {dict: "a table", list: "an array"}
+    return names.get(type(value), type(value).__name__)
+
+
+class _Reader:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.problems: list[ConfigProblem] = []
+
+    def problem(self, path: str, message: str) -> None:
+        self.problems.append(ConfigProblem(path, message))
+
+    # -- structure ----------------------------------------------------------------------------
+
+    def config(self, source: Path, document: _Table) -> Config | None:
+        self.known_keys("", document, _SECTIONS)
+        la = self.local_authority(self.section(document, "local_authority", required=True))
+        environment = self.environment(self.section(document, "environment", required=False))
+        mesh = self.mesh(self.section(document, "mesh", required=True), environment)
+        cpis = self.cpis(self.section(document, "cpis", required=True))
+        if la is None or mesh is None or cpis is None or environment is None:
+            return None
+        return Config(source, la, mesh, cpis, environment)
+
+    def stand_in_config(self, source: Path, document: _Table) -> StandInConfig | None:
+        self.known_keys("", document, ("mesh", "cpis", "environment", "stand_in"))
+        environment = self.environment(self.section(document, "environment", required=False))
+        mesh = self.mesh(self.section(document, "mesh", required=True), environment)
+        cpis = self.cpis(self.section(document, "cpis", required=True))
+        stand_in = self.stand_in(self.section(document, "stand_in", required=True))
+        if mesh is None or cpis is None or environment is None or stand_in is None:
+            return None
+        return StandInConfig(source, mesh, cpis, environment, stand_in)
+
+    def stand_in(self, table: _Table | None) -> StandInSettings | None:
+        if table is None:
+            return None
+        p, start = "stand_in", len(self.problems)
+        lists = ("pds_known", "pds_unknown", "sensitive", "superseded")
+        self.known_keys(p, table, ("register", "accept_test_block", "pds_known_file", *lists))
+        register = self.text(table, p, "register", required=False) or "cpis-register.sqlite"
+        accept = self.typed(
+            table, p, "accept_test_block", bool, required=False, expected="true or false"
+        )
+        numbers: dict[str, frozenset[str]] = {}
+        for key in lists:
+            value = table.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                self.problem(f"{p}.{key}", "expected a list of NHS numbers as strings")
+                value = []
+            numbers[key] = frozenset(v.replace(" ", "") for v in value)
+        known_file = self.text(table, p, "pds_known_file", required=False)
+        if known_file is not None:
+            try:
+                lines = (self.base / known_file).read_text(encoding="utf-8").split()
+                numbers["pds_known"] |= frozenset(lines)
+            except OSError as exc:
+                self.problem(f"{p}.pds_known_file", f"cannot read the file: {_reason(exc)}")
+        if len(self.problems) > start:
+            return None
+        return StandInSettings(
+            register=self.base / register,
+            pds_known=numbers["pds_known"],
+            accept_test_block=bool(accept),
+            pds_unknown=numbers["pds_unknown"],
+            sensitive=numbers["sensitive"],
+            superseded=numbers["superseded"],
+        )
+
+    def section(self, document: _Table, name: str, *, required: bool) -> _Table | None:
+        value = document.get(name)
+        if value is None:
+            if required:
+                self.problem(name, f"missing section [{name}]")
+                return None
+            return {}
+        if not isinstance(value, dict):
+            self.problem(name, f"expected a [{name}] table, found {_type_name(value)}")
+            return None
+        return value
+
+    def known_keys(self, prefix: str, table: _Table, allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key in allowed:
+                continue
+            where = f"{prefix}.{key}" if prefix else key
+            what = "key" if prefix else "section"
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.problem(where, f"unknown {what}{hint}; allowed: {', '.join(allowed)}")
+
+    # -- typed values -------------------------------------------------------------------------
+
+    def typed(
+        self,
+        table: _Table,
+        prefix: str,
+        key: str,
+        kind: type | tuple[type, ...],
+        *,
+        required: bool,
+        expected: str,
+    ) -> Any:
+        """The value at ``prefix.key`` if it has the type ``kind``; else None (and a problem)."""
+        where = f"{prefix}.{key}"
+        if key not in table:
+            if required:
+                self.problem(where, "missing required setting")
+            return None
+        value = table[key]
+        # bool is an int in Python, but `timeout = true` is a mistake, not one second.
+        if isinstance(value, bool) and kind is not bool:
+            self.problem(where, f"expected {expected}, found a boolean")
+            return None
+        if not isinstance(value, kind):
+            self.problem(where, f"expected {expected}, found {_type_name(value)}")
+            return None
+        return value
+
+    def text(self, table: _Table, prefix: str, key: str, *, required: bool = True) -> str | None:
+        value: str | None = self.typed(
+            table, prefix, key, str, required=required, expected="a string"
+        )
+        if value is not None and not value.strip():
+            self.problem(f"{prefix}.{key}", "must not be empty")
+            return None
+        return value.strip() if value is not None else None
+
+    def number(
+        self, table: _Table, prefix: str, key: str, default: float, low: float, high: float
+    ) -> float | None:
+        value: float | None = self.typed(
+            table, prefix, key, (int, float), required=False, expected="a number"
+        )
+        if key not in table:
+            return default
+        if value is None:
+            return None
+        if not low < float(value) <= high:
+            self.problem(f"{prefix}.{key}", f"must be more than {low:g} and at most {high:g}")
+            return None
+        return float(value)
+
+    def integer(
+        self, table: _Table, prefix: str, key: str, default: int, low: int, high: int
+    ) -> int | None:
+        value: int | None = self.typed(
+            table, prefix, key, int, required=False, expected="an integer"
+        )
+        if key not in table:
+            return default
+        if value is None:
+            return None
+        if not low <= value <= high:
+            self.problem(f"{prefix}.{key}", f"must be between {low} and {high}")
+            return None
+        return value
+
+    def mailbox(self, table: _Table, prefix: str) -> str | None:
+        value = self.text(table, prefix, "mailbox")
+        if value is not None and not _MAILBOX.fullmatch(value):
+            self.problem(f"{prefix}.mailbox", "a MESH mailbox id is 3 to 20 letters or digits")
+            return None
+        return value.upper() if value is not None else None
+
+    # -- secrets and files --------------------------------------------------------------------
+
+    def reference(self, table: _Table, prefix: str, key: str, hint: str) -> tuple[str, str] | None:
+        """The ("env" | "file", name) of a { env = ... } / { file = ... } setting."""
+        where = f"{prefix}.{key}"
+        value = table[key]
+        if not isinstance(value, dict):
+            # Never echo the value: a plain string here is most likely the secret itself.
+            self.problem(where, f"expected a table, found {_type_name(value)}; {hint}")
+            return None
+        kinds = [k for k in ("env", "file") if k in value]
+        extra = sorted(set(value) - {"env", "file"})
+        if extra or len(kinds) != 1:
+            self.problem(where, f"expected exactly one of 'env' or 'file'; {hint}")
+            return None
+        name = value[kinds[0]]
+        if not isinstance(name, str) or not name.strip():
+            self.problem(f"{where}.{kinds[0]}", "expected a non-empty string")
+            return None
+        return kinds[0], name.strip()
+
+    def secret(self, table: _Table, prefix: str, key: str) -> Secret | None:
+        where = f"{prefix}.{key}"
+        if key not in table:
+            self.problem(where, f"missing required setting; {_SECRET_HINT}")
+            return None
+        ref = self.reference(table, prefix, key, _SECRET_HINT)
+        if ref is None:
+            return None
+        kind, name = ref
+        if kind == "env":
+            value = os.environ.get(name)
+            if value is None:
+                self.problem(where, f"environment variable {name} is not set")
+                return None
+            source = f"env:{name}"
+        else:
+            file = self.base / name
+            try:
+                value = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                why = _reason(exc) if isinstance(exc, OSError) else "not UTF-8 text"
+                self.problem(where, f"cannot read secret file {file}: {why}")
+                return None
+            # Files usually end with a newline that is not part of the secret.
+            value = value.removesuffix("\n").removesuffix("\r")
+            source = f"file:{file}"
+        if not value.strip():
+            self.problem(where, f"the secret from {source} is empty")
+            return None
+        return Secret(source, value)
+
+    def pem_file(self, table: _Table, prefix: str, key: str) -> Path | None:
+        where = f"{prefix}.{key}"
+        if key not in table:
+            return None
+        ref = self.reference(table, prefix, key, _PEM_HINT)
+        if ref is None:
+            return None
+        kind, name = ref
+        if kind == "env":
+            named = os.environ.get(name)
+            if named is None or not named.strip():
+                self.problem(where, f"environment variable {name} is not set")
+                return None
+            name = named.strip()
+        file = self.base / name
+        try:
+            with file.open("rb"):
+                pass
+        except OSError as exc:
+            self.problem(where, f"cannot read file {file}: {_reason(exc)}")
+            return None
+        return file
+
+    # -- sections -----------------------------------------------------------------------------
+
+    def local_authority(self, table: _Table | None) -> LocalAuthoritySettings | None:
+        if table is None:
+            return None
+        p, start = "local_authority", len(self.problems)
+        self.known_keys(p, table, _LA_KEYS)
+        required = ("ods_code", "name", "emergency_duty_phone")
+        values = {k: self.text(table, p, k, required=k in required) for k in _LA_KEYS}
+        if len(self.problems) > start:
+            return None
+        try:
+            model = ResponsibleLocalAuthority.model_validate(values)
+        except ValidationError as exc:
+            for error in exc.errors(include_input=False, include_url=False):
+                loc = ".".join(str(part) for part in error["loc"])
+                self.problem(f"{p}.{loc}" if loc else p, error["msg"])
+            return None
+        return LocalAuthoritySettings(
+            ods_code=str(model.ods_code),
+            name=str(model.name),
+            emergency_duty_phone=str(model.emergency_duty_phone),
+            office_hours_phone=model.office_hours_phone,
+            secure_email=str(model.secure_email) if model.secure_email is not None else None,
+        )
+
+    def environment(self, table: _Table | None) -> EnvironmentSettings | None:
+        if table is None:
+            return None
+        self.known_keys("environment", table, _ENVIRONMENT_KEYS)
+        name = self.text(table, "environment", "name", required=False)
+        if "name" not in table:
+            return EnvironmentSettings()
+        if name not in ("production", "test"):
+            if name is not None:
+                self.problem("environment.name", 'must be "production" or "test"')
+            return None
+        return EnvironmentSettings(name)  # type: ignore[arg-type]
+
+    def endpoint(self, table: _Table, environment: EnvironmentSettings | None) -> str | None:
+        value = self.text(table, "mesh", "endpoint")
+        if value is None:
+            return None
+        if value.upper() in NAMED_ENDPOINTS:
+            value = value.upper()
+        else:
+            url = urlparse(value)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                self.problem("mesh.endpoint", 'must be "INT", "LIVE" or an http(s):// URL')
+                return None
+        if environment is None:
+            return value
+        # Real data only goes to LIVE, and test data never does.
+        if value == "LIVE" and environment.name != "production":
+            self.problem("mesh.endpoint", 'LIVE needs [environment] name = "production"')
+            return None
+        if value == "INT" and environment.name == "production":
+            self.problem("mesh.endpoint", "INT is for tests: production data never goes there")
+            return None
+        if value.startswith("http://") and environment.name == "production":
+            self.problem("mesh.endpoint", "production traffic needs an https:// endpoint")
+            return None
+        return value
+
+    def mesh(
+        self, table: _Table | None, environment: EnvironmentSettings | None
+    ) -> MeshSettings | None:
+        if table is None:
+            return None
+        p, start = "mesh", len(self.problems)
+        self.known_keys(p, table, _MESH_KEYS)
+        endpoint = self.endpoint(table, environment)
+        mailbox = self.mailbox(table, p)
+        password = self.secret(table, p, "password")
+        shared_key = self.secret(table, p, "shared_key")
+        cert = self.pem_file(table, p, "client_cert")
+        key = self.pem_file(table, p, "client_key")
+        ca_bundle = self.pem_file(table, p, "ca_bundle")
+        verify: bool | None = self.typed(
+            table, p, "verify_tls", bool, required=False, expected="a boolean"
+        )
+        timeout = self.number(table, p, "timeout", 120.0, 0, 3600)
+        retries = self.integer(table, p, "max_retries", 3, 0, 10)
+        budget = self.number(table, p, "retry_budget", 60.0, 0, 3600)
+        if ("client_cert" in table) != ("client_key" in table):
+            self.problem(p, "client_cert and client_key go together: give both or neither")
+        if endpoint in NAMED_ENDPOINTS and "client_cert" not in table:
+            self.problem(
+                f"{p}.client_cert", f"required for {endpoint}: MESH authenticates with mutual TLS"
+            )
+        if verify is False and (
+            endpoint in NAMED_ENDPOINTS or (environment and environment.name == "production")
+        ):
+            self.problem(f"{p}.verify_tls", "may only be false for a test endpoint given by URL")
+        if len(self.problems) > start:
+            return None
+        # No new problem means every value was read.
+        assert endpoint is not None
+        assert mailbox is not None
+        assert password is not None
+        assert shared_key is not None
+        assert timeout is not None
+        assert retries is not None
+        assert budget is not None
+        return MeshSettings(
+            endpoint=endpoint,
+            mailbox=mailbox,
+            password=password,
+            shared_key=shared_key,
+            client_cert=cert,
+            client_key=key,
+            ca_bundle=ca_bundle,
+            verify_tls=verify if verify is not None else True,
+            timeout=timeout,
+            max_retries=retries,
+            retry_budget=budget,
+        )
+
+    def cpis(self, table: _Table | None) -> CpisSettings | None:
+        if table is None:
+            return None
+        p, start = "cpis", len(self.problems)
+        self.known_keys(p, table, _CPIS_KEYS)
+        mailbox = self.mailbox(table, p)
+        workflows: dict[str, str | None] = {}
+        for key in _CPIS_WORKFLOWS:
+            value = self.text(table, p, key)
+            if value is not None and not _WORKFLOW.fullmatch(value):
+                self.problem(
+                    f"{p}.{key}",
+                    "a workflow id is up to 100 letters, digits, '_', '.', ':' or '-'",
+                )
+                value = None
+            workflows[key] = value
+        max_records = self.integer(table, p, "max_records_per_file", 5000, 1, 5000)
+        if len(self.problems) > start:
+            return None
+        assert mailbox is not None  # no new problem means every value was read
+        assert max_records is not None
+        return CpisSettings(
+            mailbox=mailbox,
+            upload_workflow_id=_given(workflows["upload_workflow_id"]),
+            acknowledgement_workflow_id=_given(workflows["acknowledgement_workflow_id"]),
+            access_notification_workflow_id=_given(workflows["access_notification_workflow_id"]),
+            inactive_nhs_number_workflow_id=_given(workflows["inactive_nhs_number_workflow_id"]),
+            max_records_per_file=max_records,
+        )
+
+
+def _given(value: str | None) -> str:
+    assert value is not None  # the caller returned early on None
+    return value

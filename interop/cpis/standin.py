@@ -1,0 +1,163 @@
+"""The CP-IS stand-in: answers LA uploads over MESH as Spine would, for tests and rehearsal.
+
+It reads uploads from its own MESH mailbox, checks them with ``spine.process_upload`` against
+its make-believe PDS, keeps the national register in SQLite and sends each acknowledgement back
+to the uploading mailbox. It can also send an access notification or an inactive-NHS-number
+notification on request. Answering is idempotent: an acknowledgement's MESH local id is
+``ack-<upload message id>``, so an upload seen again after a crash is not answered twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from interop.config import CpisSettings, StandInSettings
+from interop.cpis import codec
+from interop.cpis.model import AccessNotification, Accessor, InactiveNhsNumberNotification
+from interop.cpis.spine import (
+    PdsDirectory,
+    Register,
+    access_notification,
+    inactive_notification,
+    process_upload,
+)
+from interop.identifiers import TEST_BLOCK, InvalidNhsNumber, check_nhs_number
+from interop.transport.mesh import MeshTransport
+
+
+class TestBlockPds(PdsDirectory):
+    """A PDS that knows every valid number of the test block, but those listed as unknown."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(self, settings: StandInSettings) -> None:
+        super().__init__(
+            known=set(settings.pds_known),
+            sensitive=set(settings.sensitive),
+            superseded=set(settings.superseded),
+        )
+        self.unknown = set(settings.pds_unknown)
+
+    def has(self, nhs_number: str) -> bool:
+        if nhs_number in self.unknown:
+            return False
+        if super().has(nhs_number):
+            return True
+        try:
+            number = check_nhs_number(nhs_number)
+        except InvalidNhsNumber:
+            return False
+        return TEST_BLOCK[0] <= int(number) <= TEST_BLOCK[1]
+
+
+def pds_for(settings: StandInSettings) -> PdsDirectory:
+    """The PDS the settings describe."""
+    if settings.accept_test_block:
+        return TestBlockPds(settings)
+    return PdsDirectory(
+        known=set(settings.pds_known) - set(settings.pds_unknown),
+        sensitive=set(settings.sensitive),
+        superseded=set(settings.superseded),
+    )
+
+
+@dataclass(frozen=True)
+class Answered:
+    """One upload answered: its message, the acknowledgement's file code and record count."""
+
+    upload_message_id: str
+    file_code: str
+    records: int
+    already_answered: bool = False
+
+
+class StandIn:
+    """CP-IS's side of the MESH conversation."""
+
+    def __init__(
+        self,
+        transport: MeshTransport,
+        register: Register,
+        pds: PdsDirectory,
+        workflows: CpisSettings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.transport = transport
+        self.register = register
+        self.pds = pds
+        self.workflows = workflows
+        self.clock = clock
+
+    def answer_uploads(self) -> list[Answered]:
+        """Answer every upload waiting in the stand-in's mailbox."""
+        answered = []
+        for message_id in self.transport.inbox(self.workflows.upload_workflow_id):
+            message = self.transport.download(message_id)
+            local_id = f"ack-{message_id}"
+            if message.sender is None:
+                # nobody to answer: leave it for a person to look at
+                continue
+            if self.transport.find_by_local_id(local_id) is not None:
+                answered.append(Answered(message_id, "", 0, already_answered=True))
+            else:
+                ack = process_upload(
+                    message.data,
+                    self.register,
+                    self.pds,
+                    message_id=f"ACK-{uuid.uuid4()}",
+                    now=self.clock(),
+                )
+                self.transport.send(
+                    message.sender,
+                    self.workflows.acknowledgement_workflow_id,
+                    codec.write_acknowledgement(ack),
+                    local_id=local_id,
+                    subject="CP-IS acknowledgement",
+                )
+                answered.append(Answered(message_id, ack.file_code.value, len(ack.records)))
+            self.transport.acknowledge(message_id)
+        return answered
+
+    def notify_access(
+        self, nhs_number: str, accessor: Accessor, *, to_mailbox: str, care_setting: str | None
+    ) -> AccessNotification:
+        """Tell the LA that a health setting viewed the flag of ``nhs_number``.
+
+        ``LookupError`` when the register holds no current plan for the number.
+        """
+        notification, _ = access_notification(
+            self.register,
+            nhs_number,
+            accessor,
+            message_id=f"ASN-{uuid.uuid4()}",
+            now=self.clock(),
+            care_setting=care_setting,
+        )
+        self.transport.send(
+            to_mailbox,
+            self.workflows.access_notification_workflow_id,
+            codec.write_access_notification(notification),
+            local_id=notification.message_id,
+            subject="CP-IS access to service notification",
+        )
+        return notification
+
+    def notify_inactive(
+        self, nhs_numbers: tuple[str, ...], *, to_mailbox: str
+    ) -> InactiveNhsNumberNotification:
+        """Tell the LA that PDS holds these NHS numbers as inactive."""
+        notification = inactive_notification(
+            nhs_numbers, message_id=f"INN-{uuid.uuid4()}", now=self.clock()
+        )
+        self.transport.send(
+            to_mailbox,
+            self.workflows.inactive_nhs_number_workflow_id,
+            codec.write_inactive_notification(notification),
+            local_id=notification.message_id,
+            subject="CP-IS inactive NHS number notification",
+        )
+        return notification

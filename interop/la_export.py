@@ -1,0 +1,300 @@
+"""The local authority's export of children on plans (CSV), read row by row into flags.
+
+The export is UTF-8 CSV (a byte order mark is tolerated) with a header row:
+
+    local_id, plan_type (CPP|LAC|UCPP), nhs_number, given_name, family_name, date_of_birth,
+    plan_start, plan_end [, expected_delivery_date, lac_legal_basis, la_ods_code]
+
+Dates are ``YYYY-MM-DD``; an empty cell is an absent value. For a UCPP the person is the
+expectant mother. Every row is checked by the domain model (``ChildProtectionFlag``), so an
+export row and an artefact obey the same rules. A bad row becomes a ``RowProblem`` naming its
+line, column and reason — never the cell's content, which may be personal data — and the other
+rows go on. A problem with the file itself (encoding, header) raises ``ExportError``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from interop.artefact_json import issues_from_validation_error
+from interop.domain import ChildProtectionFlag, ResponsibleLocalAuthority
+from interop.identifiers import check_ods_code
+
+REQUIRED_COLUMNS = (
+    "local_id",
+    "plan_type",
+    "nhs_number",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "plan_start",
+    "plan_end",
+)
+OPTIONAL_COLUMNS = ("expected_delivery_date", "lac_legal_basis", "la_ods_code")
+MAX_FIELD_CHARS = 1_000
+MAX_EXPORT_BYTES = 512 * 1024 * 1024
+
+# where each artefact field comes from in the export, to name the column of a problem
+_COLUMN_OF = {
+    "$.local_id": "local_id",
+    "$.plan_type": "plan_type",
+    "$.subject.nhs_number": "nhs_number",
+    "$.subject.given_name": "given_name",
+    "$.subject.family_name": "family_name",
+    "$.subject.date_of_birth": "date_of_birth",
+    "$.plan_start": "plan_start",
+    "$.plan_end": "plan_end",
+    "$.expected_delivery_date": "expected_delivery_date",
+    "$.lac_legal_basis": "lac_legal_basis",
+    "$.responsible_la.ods_code": "la_ods_code",
+}
+
+
+class ExportError(Exception):
+    """The export as a whole cannot be read (encoding, header): nothing is sent."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A row that is not sent: its line in the file, the column, and why."""
+
+    line: int
+    column: str | None
+    message: str
+    rule_id: str | None = None
+
+    def describe(self) -> str:
+        """``line 7, nhs_number: ... (rule C01)``."""
+        where = f"line {self.line}" + (f", {self.column}" if self.column else "")
+        rule = f" (rule {self.rule_id})" if self.rule_id else ""
+        return f"{where}: {self.message}{rule}"
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """A valid row: its line, the flag it states, and a fingerprint of its cells."""
+
+    line: int
+    flag: ChildProtectionFlag
+    row_hash: str = ""
+
+
+@dataclass(frozen=True)
+class UnchangedRow:
+    """A row whose cells are exactly as last time it was sent: not checked or mapped again."""
+
+    line: int
+    la_ods: str
+    local_id: str
+    row_hash: str
+
+
+#: (LA ODS code, local id, row hash) → whether the ledger holds that row unchanged
+IsUnchanged = Callable[[str, str, str], bool]
+
+
+def _decode(data: bytes) -> str:
+    if len(data) > MAX_EXPORT_BYTES:
+        raise ExportError(f"the export is {len(data):,} bytes; the limit is {MAX_EXPORT_BYTES:,}")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ExportError("the export is UTF-16; save it as UTF-8 (CSV UTF-8)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ExportError(
+            f"line {line}: byte {exc.start} is not UTF-8; save the export as UTF-8 "
+            "(it may be Windows-1252)"
+        ) from None
+
+
+def _check_header(header: list[str] | None) -> list[str]:
+    if not header:
+        raise ExportError("the export is empty: it needs a header row")
+    names = [h.strip().lower() for h in header]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    unknown = [n for n in names if n not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    problems = []
+    if missing:
+        problems.append(f"missing column(s): {', '.join(missing)}")
+    if unknown:
+        problems.append(f"unknown column(s): {', '.join(unknown)}")
+    if duplicated:
+        problems.append(f"repeated column(s): {', '.join(duplicated)}")
+    if problems:
+        raise ExportError("header row: " + "; ".join(problems))
+    return names
+
+
+class ExportReader:
+    """Reads an export, yielding an ``ExportRow`` or a ``RowProblem`` for each data row."""
+
+    def __init__(
+        self, default_la: ResponsibleLocalAuthority | None, is_unchanged: IsUnchanged | None = None
+    ) -> None:
+        self.default_la = default_la
+        self.is_unchanged = is_unchanged
+        self._la_json: dict[str, dict[str, Any]] = {}
+        self._seen: dict[str, int] = {}
+        # authorities named only by ODS code in the export: one object each
+        self._named_only: dict[str, ResponsibleLocalAuthority] = {}
+
+    def read_file(self, path: Path) -> Iterator[ExportRow | UnchangedRow | RowProblem]:
+        """Every data row of the file at ``path``."""
+        with path.open("rb") as handle:
+            data = handle.read(MAX_EXPORT_BYTES + 1)
+        return self.read_bytes(data)
+
+    def read_bytes(self, data: bytes) -> Iterator[ExportRow | UnchangedRow | RowProblem]:
+        """Every data row of an export's bytes."""
+        text = _decode(data)
+        csv.field_size_limit(MAX_FIELD_CHARS * 4)
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        try:
+            columns = _check_header(next(reader, None))
+        except csv.Error as exc:
+            raise ExportError(f"header row: {exc}") from None
+        return self._rows(reader, columns)
+
+    def _rows(
+        self, reader: Iterator[list[str]], columns: list[str]
+    ) -> Iterator[ExportRow | UnchangedRow | RowProblem]:
+        line = 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                line = getattr(reader, "line_num", line + 1)
+                yield RowProblem(line, None, f"not valid CSV: {exc}")
+                continue
+            line = getattr(reader, "line_num", line + 1)
+            if not any(cell.strip() for cell in cells):
+                continue  # blank lines are not rows
+            outcome = self._row(line, columns, cells)
+            if isinstance(outcome, list):
+                yield from outcome
+            else:
+                yield outcome
+
+    def _row(
+        self, line: int, columns: list[str], cells: list[str]
+    ) -> ExportRow | UnchangedRow | RowProblem | list[RowProblem]:
+        if len(cells) != len(columns):
+            return RowProblem(line, None, f"has {len(cells)} cells; the header has {len(columns)}")
+        if self.is_unchanged is not None:
+            unchanged = self._unchanged(line, columns, cells)
+            if unchanged is not None:
+                return unchanged
+        values = {c: (v.strip() or None) for c, v in zip(columns, cells, strict=True)}
+        for column, value in values.items():
+            if value is not None and len(value) > MAX_FIELD_CHARS:
+                return RowProblem(line, column, f"is longer than {MAX_FIELD_CHARS} characters")
+        local_id = values["local_id"]
+        if local_id is not None and local_id in self._seen:
+            return RowProblem(
+                line, "local_id", f"repeats the local_id of line {self._seen[local_id]}"
+            )
+        la = self._authority(values.get("la_ods_code"))
+        if isinstance(la, RowProblem):
+            return RowProblem(line, la.column, la.message)
+        row_hash = _row_hash(la.ods_code, columns, cells)
+        subject = {
+            "nhs_number": values["nhs_number"],
+            "given_name": values["given_name"],
+            "family_name": values["family_name"],
+            "date_of_birth": values["date_of_birth"],
+        }
+        plan_type = values["plan_type"]
+        document: dict[str, Any] = {
+            "kind": "child-protection-flag",
+            "local_id": local_id,
+            "plan_type": plan_type.upper() if plan_type else None,
+            "subject": {k: v for k, v in subject.items() if v is not None},
+            "plan_start": values["plan_start"],
+            "plan_end": values["plan_end"],
+            "expected_delivery_date": values.get("expected_delivery_date"),
+            "lac_legal_basis": values.get("lac_legal_basis"),
+            "responsible_la": self._la_document(la),
+        }
+        try:
+            # every cell is a string: validated as JSON strings would be, strictly
+            flag = ChildProtectionFlag.model_validate_strings(
+                {k: v for k, v in document.items() if v is not None}, strict=True
+            )
+        except ValidationError as exc:
+            return [
+                RowProblem(line, _column_of(issue.location), issue.message, issue.rule_id)
+                for issue in issues_from_validation_error(exc)
+            ]
+        if local_id is not None:
+            self._seen[local_id] = line
+        return ExportRow(line, flag, row_hash)
+
+    def _unchanged(self, line: int, columns: list[str], cells: list[str]) -> UnchangedRow | None:
+        """The row as unchanged, when its cells are exactly those last planned; else None.
+
+        Checked on the raw cells before anything else, as most rows of a nightly export are
+        unchanged; a row that is not goes through every check as usual.
+        """
+        assert self.is_unchanged is not None
+        cell = dict(zip(columns, cells, strict=True))
+        local_id = cell["local_id"].strip()
+        if not local_id or local_id in self._seen:
+            return None
+        ods = (cell.get("la_ods_code") or "").strip().upper()
+        if not ods:
+            if self.default_la is None:
+                return None
+            ods = self.default_la.ods_code
+        row_hash = _row_hash(ods, columns, cells)
+        if not self.is_unchanged(ods, local_id, row_hash):
+            return None
+        self._seen[local_id] = line
+        return UnchangedRow(line, ods, local_id, row_hash)
+
+    def _la_document(self, la: ResponsibleLocalAuthority) -> dict[str, Any]:
+        # the same few authorities on every row: serialise each once
+        if la.ods_code not in self._la_json:
+            self._la_json[la.ods_code] = la.model_dump(mode="json", exclude_none=True)
+        return self._la_json[la.ods_code]
+
+    def _authority(self, ods: str | None) -> ResponsibleLocalAuthority | RowProblem:
+        default = self.default_la
+        if ods is None:
+            if default is None:
+                return RowProblem(
+                    0, "la_ods_code", "is empty and no configuration names the local authority"
+                )
+            return default
+        try:
+            code = check_ods_code(ods)
+        except ValueError as exc:
+            return RowProblem(0, "la_ods_code", str(exc))
+        if default is not None and code == default.ods_code:
+            return default
+        if code not in self._named_only:
+            # the export names an authority the configuration does not describe: its ODS code
+            # is all that is known, and all a CP-IS upload needs
+            self._named_only[code] = ResponsibleLocalAuthority(ods_code=code, name=code)
+        return self._named_only[code]
+
+
+def _column_of(location: str) -> str | None:
+    return next((c for p, c in _COLUMN_OF.items() if location.startswith(p)), None)
+
+
+def _row_hash(la_ods: str, columns: list[str], cells: list[str]) -> str:
+    """A fingerprint of a row as exported: its authority, the header and every cell."""
+    text = "\x1f".join((la_ods, ",".join(columns), *(c.strip() for c in cells)))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,393 @@
+"""The sync ledger: what was planned, sent, acknowledged and received, in SQLite.
+
+Every step that matters is a transaction, and intent is recorded before an action:
+
+1. planning puts the changed records into uploads (state ``planned``) in one transaction;
+2. before a send the upload becomes ``sending``; after it, ``sent`` with the MESH message id;
+3. a reply is recorded as processed before it is acknowledged on MESH.
+
+A crash between any two steps leaves the ledger saying exactly what may be in doubt: an upload
+still ``sending`` is resolved by tracking its local id, a reply processed but not acknowledged
+is acknowledged again without being applied twice.
+
+The ledger holds the personal data of the records it sends (it must rebuild an upload file
+exactly); protect it like the export itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from interop.codes import PlanType
+from interop.cpis.model import CpisRecord, SubjectKind
+
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    la_ods TEXT NOT NULL,
+    local_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    row_hash TEXT,                 -- the export row's cells when last planned
+    status TEXT NOT NULL,          -- queued | sent | accepted | rejected | resubmit
+    upload_id TEXT NOT NULL,       -- the upload carrying the latest content
+    outcome TEXT,                  -- CPRxx from the acknowledgement
+    outcome_detail TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (la_ods, local_id)
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY,    -- the LAUFI file id and the MESH local id
+    la_ods TEXT NOT NULL,
+    la_name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    state TEXT NOT NULL,           -- planned | sending | sent | acknowledged
+    message_id TEXT,
+    record_count INTEGER NOT NULL,
+    file_code TEXT,
+    sent_at TEXT,
+    acknowledged_at TEXT
+);
+CREATE TABLE IF NOT EXISTS upload_records (
+    upload_id TEXT NOT NULL REFERENCES uploads(upload_id),
+    seq INTEGER NOT NULL,
+    local_id TEXT NOT NULL,
+    payload TEXT NOT NULL,         -- the CpisRecord as JSON, to rebuild the file exactly
+    PRIMARY KEY (upload_id, seq)
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    message_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    payload TEXT NOT NULL,         -- the reply as JSON
+    acknowledged_at TEXT
+);
+"""
+
+
+class LedgerError(Exception):
+    """The state file cannot be used (not a ledger, a newer schema, locked)."""
+
+
+def now_utc() -> str:
+    """The current time as an ISO string (UTC)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(CpisRecord))
+
+
+def record_to_json(record: CpisRecord) -> str:
+    """A CP-IS record as canonical JSON (sorted keys): stored and hashed."""
+    # a shallow read of the fields: every value is a str, date, enum or None
+    data = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    return json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def record_from_json(text: str) -> CpisRecord:
+    """The CP-IS record stored by ``record_to_json``."""
+    data: dict[str, Any] = json.loads(text)
+    for key in ("date_of_birth", "start_date", "end_date", "delete_date", "expected_delivery_date"):
+        if data[key] is not None:
+            data[key] = date.fromisoformat(data[key])
+    plan_type = PlanType.lookup(data["plan_type"])
+    if plan_type is None:
+        raise LedgerError(f"the state file holds an unknown plan type {data['plan_type']!r}")
+    data["plan_type"] = plan_type
+    data["subject_kind"] = SubjectKind(data["subject_kind"])
+    return CpisRecord(**data)
+
+
+@dataclass(frozen=True)
+class PlannedRecord:
+    """A record going into an upload: the record, its JSON, and the fingerprints to keep."""
+
+    record: CpisRecord
+    json: str
+    content_hash: str
+    row_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """What the ledger knows of one record (by LA and local id)."""
+
+    la_ods: str
+    local_id: str
+    content_hash: str
+    row_hash: str | None
+    status: str
+    upload_id: str
+    outcome: str | None
+    outcome_detail: str | None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One upload file and where it is in its life."""
+
+    upload_id: str
+    la_ods: str
+    la_name: str
+    created_at: str
+    state: str
+    message_id: str | None
+    record_count: int
+    file_code: str | None
+
+
+class Ledger:
+    """The sync state in one SQLite file (or ``:memory:`` for tests)."""
+
+    def __init__(self, path: Path | str) -> None:
+        try:
+            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(_SCHEMA)
+            row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{path}: not a usable state file ({exc})") from None
+        if row is None:
+            self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        elif row["value"] != SCHEMA_VERSION:
+            raise LedgerError(
+                f"{path}: state file schema {row['value']}, expected {SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All or nothing: a crash inside leaves the ledger as it was before."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- records ---------------------------------------------------------------------------
+
+    def records(self) -> dict[tuple[str, str], LedgerRecord]:
+        """Every record the ledger knows, by (LA ODS code, local id)."""
+        rows = self.db.execute(
+            "SELECT la_ods, local_id, content_hash, row_hash, status, upload_id, outcome,"
+            " outcome_detail FROM records"
+        )
+        return {(r[0], r[1]): LedgerRecord(*r) for r in rows}
+
+    # --- uploads ---------------------------------------------------------------------------
+
+    def plan_upload(
+        self,
+        upload_id: str,
+        la_ods: str,
+        la_name: str,
+        records: list[PlannedRecord],
+    ) -> None:
+        """Record an upload of ``records`` as planned, and each record as queued in it."""
+        stamp = now_utc()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO uploads (upload_id, la_ods, la_name, created_at, state, record_count)"
+                " VALUES (?, ?, ?, ?, 'planned', ?)",
+                (upload_id, la_ods, la_name, stamp, len(records)),
+            )
+            db.executemany(
+                "INSERT INTO upload_records VALUES (?, ?, ?, ?)",
+                [
+                    (upload_id, seq, planned.record.record_id, planned.json)
+                    for seq, planned in enumerate(records)
+                ],
+            )
+            db.executemany(
+                "INSERT INTO records"
+                " (la_ods, local_id, content_hash, row_hash, status, upload_id, updated_at)"
+                " VALUES (?, ?, ?, ?, 'queued', ?, ?)"
+                " ON CONFLICT (la_ods, local_id) DO UPDATE SET content_hash=excluded.content_hash,"
+                " row_hash=excluded.row_hash, status='queued', upload_id=excluded.upload_id,"
+                " outcome=NULL, outcome_detail=NULL, updated_at=excluded.updated_at",
+                [
+                    (
+                        la_ods,
+                        p.record.record_id,
+                        p.content_hash,
+                        p.row_hash,
+                        upload_id,
+                        stamp,
+                    )
+                    for p in records
+                ],
+            )
+
+    def uploads(self, *states: str) -> list[Upload]:
+        """Uploads in the given states (all when none), oldest first."""
+        query = (
+            "SELECT upload_id, la_ods, la_name, created_at, state, message_id, record_count,"
+            " file_code FROM uploads"
+        )
+        params: tuple[str, ...] = ()
+        if states:
+            query += f" WHERE state IN ({','.join('?' * len(states))})"
+            params = states
+        rows = self.db.execute(query + " ORDER BY created_at, rowid", params)
+        return [Upload(**dict(r)) for r in rows]
+
+    def upload(self, upload_id: str) -> Upload | None:
+        """One upload by its id."""
+        found = [u for u in self.uploads() if u.upload_id == upload_id]
+        return found[0] if found else None
+
+    def upload_records(self, upload_id: str) -> Iterator[CpisRecord]:
+        """The records of an upload, in file order."""
+        rows = self.db.execute(
+            "SELECT payload FROM upload_records WHERE upload_id=? ORDER BY seq", (upload_id,)
+        )
+        for row in rows:
+            yield record_from_json(row["payload"])
+
+    def mark_sending(self, upload_id: str) -> None:
+        """Intent: this upload is about to be sent (in doubt until ``mark_sent``)."""
+        with self.transaction() as db:
+            db.execute("UPDATE uploads SET state='sending' WHERE upload_id=?", (upload_id,))
+
+    def mark_sent(self, upload_id: str, message_id: str) -> None:
+        """The upload is on MESH with ``message_id``; its records are sent."""
+        stamp = now_utc()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE uploads SET state='sent', message_id=?, sent_at=? WHERE upload_id=?",
+                (message_id, stamp, upload_id),
+            )
+            db.execute(
+                "UPDATE records SET status='sent', updated_at=?"
+                " WHERE upload_id=? AND status='queued'",
+                (stamp, upload_id),
+            )
+
+    def mark_planned(self, upload_id: str) -> None:
+        """A send that certainly did not happen: the upload waits for the next run."""
+        with self.transaction() as db:
+            db.execute("UPDATE uploads SET state='planned' WHERE upload_id=?", (upload_id,))
+
+    # --- replies ---------------------------------------------------------------------------
+
+    def inbox_entry(self, message_id: str) -> sqlite3.Row | None:
+        """A reply already received, if it was."""
+        row: sqlite3.Row | None = self.db.execute(
+            "SELECT * FROM inbox WHERE message_id=?", (message_id,)
+        ).fetchone()
+        return row
+
+    def record_acknowledgement(
+        self,
+        message_id: str,
+        file_id: str,
+        file_code: str,
+        outcomes: list[tuple[str, str, str | None]],
+        payload: dict[str, Any],
+    ) -> bool:
+        """Apply CP-IS's acknowledgement of upload ``file_id`` and keep the reply.
+
+        ``outcomes`` are (local id, CPR code, detail). A record whose latest content went in a
+        later upload keeps its state: the acknowledgement is about content since replaced.
+        Returns False when no upload has that file id (the reply is kept all the same).
+        """
+        stamp = now_utc()
+        with self.transaction() as db:
+            self._keep_reply(db, message_id, "acknowledgement", payload, stamp)
+            upload = db.execute(
+                "SELECT la_ods FROM uploads WHERE upload_id=?", (file_id,)
+            ).fetchone()
+            if upload is None:
+                return False
+            db.execute(
+                "UPDATE uploads SET state='acknowledged', file_code=?, acknowledged_at=?"
+                " WHERE upload_id=?",
+                (file_code, stamp, file_id),
+            )
+            if file_code == "CPF05":  # Spine unavailable: resubmit every record of the file
+                db.execute(
+                    "UPDATE records SET status='resubmit', updated_at=? WHERE upload_id=?",
+                    (stamp, file_id),
+                )
+                return True
+            db.executemany(
+                "UPDATE records SET status=?, outcome=?, outcome_detail=?, updated_at=?"
+                " WHERE la_ods=? AND local_id=? AND upload_id=?",
+                [
+                    (
+                        "accepted" if code == "CPR06" else "rejected",
+                        code,
+                        detail,
+                        stamp,
+                        upload["la_ods"],
+                        local_id,
+                        file_id,
+                    )
+                    for local_id, code, detail in outcomes
+                ],
+            )
+            if file_code in ("CPF01", "CPF04") and not outcomes:
+                db.execute(
+                    "UPDATE records SET status='rejected', outcome=?, updated_at=?"
+                    " WHERE upload_id=?",
+                    (file_code, stamp, file_id),
+                )
+        return True
+
+    def record_notification(self, message_id: str, kind: str, payload: dict[str, Any]) -> None:
+        """Keep an access or inactive-NHS-number notification."""
+        with self.transaction() as db:
+            self._keep_reply(db, message_id, kind, payload, now_utc())
+
+    @staticmethod
+    def _keep_reply(
+        db: sqlite3.Connection, message_id: str, kind: str, payload: dict[str, Any], stamp: str
+    ) -> None:
+        db.execute(
+            "INSERT INTO inbox (message_id, kind, received_at, payload) VALUES (?, ?, ?, ?)",
+            (message_id, kind, stamp, json.dumps(payload, sort_keys=True, default=str)),
+        )
+
+    def mark_acknowledged(self, message_id: str) -> None:
+        """The reply is acknowledged on MESH."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE inbox SET acknowledged_at=? WHERE message_id=?", (now_utc(), message_id)
+            )
+
+    def replies(self, kind: str) -> list[dict[str, Any]]:
+        """Every reply of a kind, oldest first, as stored."""
+        rows = self.db.execute(
+            "SELECT message_id, received_at, payload FROM inbox WHERE kind=?"
+            " ORDER BY received_at, rowid",
+            (kind,),
+        )
+        return [
+            {
+                "message_id": r["message_id"],
+                "received_at": r["received_at"],
+                **json.loads(r["payload"]),
+            }
+            for r in rows
+        ]

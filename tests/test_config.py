@@ -1,0 +1,298 @@
+"""interop.toml: a valid file loads into the dataclasses; every kind of mistake is a ConfigError
+that names the key and never shows a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interop.config import ConfigError, Secret, load_config
+from interop.domain import ResponsibleLocalAuthority
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "docs" / "interop.example.toml"
+
+PASSWORD = "s3cret-Pa55word"
+SHARED_KEY = "sh4red-K3y"
+
+VALID = """\
+[environment]
+name = "test"
+
+[local_authority]
+ods_code = "X26"
+name = "Test Borough Council"
+emergency_duty_phone = "0113 496 0000"
+office_hours_phone = "0113 496 0001"
+secure_email = "duty@example.gov.uk"
+
+[mesh]
+endpoint = "http://127.0.0.1:8700"
+mailbox = "x26la0001"
+password = { env = "TEST_MESH_PASSWORD" }
+shared_key = { file = "secrets/shared_key" }
+timeout = 30
+max_retries = 2
+retry_budget = 10.5
+
+[cpis]
+mailbox = "X26CPIS01"
+upload_workflow_id = "TEST_UPLOAD"
+acknowledgement_workflow_id = "TEST_ACK"
+access_notification_workflow_id = "TEST_ACCESS"
+inactive_nhs_number_workflow_id = "TEST_INACTIVE"
+max_records_per_file = 1000
+"""
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TEST_MESH_PASSWORD", PASSWORD)
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "shared_key").write_text(SHARED_KEY + "\n", encoding="utf-8")
+    return tmp_path
+
+
+def write(directory: Path, text: str) -> Path:
+    path = directory / "interop.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(directory: Path, text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(directory, text))
+    message = str(caught.value)
+    assert PASSWORD not in message
+    assert SHARED_KEY not in message
+    return caught.value
+
+
+def test_valid_config_loads(config_dir: Path) -> None:
+    config = load_config(write(config_dir, VALID))
+    assert config.environment.name == "test"
+    assert config.mesh.endpoint == "http://127.0.0.1:8700"
+    assert config.mesh.mailbox == "X26LA0001"  # MESH ids are normalised to upper case
+    assert config.mesh.password == Secret("env:TEST_MESH_PASSWORD", PASSWORD)
+    assert config.mesh.shared_key.value == SHARED_KEY  # the file's trailing newline is dropped
+    assert config.mesh.verify_tls is True
+    assert (config.mesh.timeout, config.mesh.max_retries, config.mesh.retry_budget) == (
+        30.0,
+        2,
+        10.5,
+    )
+    assert config.mesh.client_cert is None
+    assert config.cpis.upload_workflow_id == "TEST_UPLOAD"
+    assert config.cpis.inactive_nhs_number_workflow_id == "TEST_INACTIVE"
+    assert config.cpis.max_records_per_file == 1000
+    la = config.local_authority()
+    assert isinstance(la, ResponsibleLocalAuthority)
+    assert (la.ods_code, la.name, la.office_hours_phone) == (
+        "X26",
+        "Test Borough Council",
+        "0113 496 0001",
+    )
+
+
+def test_secrets_never_show_in_repr(config_dir: Path) -> None:
+    config = load_config(write(config_dir, VALID))
+    for text in (repr(config), str(config), str(config.mesh.password)):
+        assert PASSWORD not in text
+        assert SHARED_KEY not in text
+    assert "env:TEST_MESH_PASSWORD" in repr(config)
+
+
+def test_defaults(config_dir: Path) -> None:
+    text = VALID.replace('[environment]\nname = "test"\n', "")
+    text = text.replace("timeout = 30\nmax_retries = 2\nretry_budget = 10.5\n", "")
+    text = text.replace("max_records_per_file = 1000\n", "")
+    text = text.replace('office_hours_phone = "0113 496 0001"\n', "")
+    config = load_config(write(config_dir, text))
+    assert config.environment.name == "test"
+    assert (config.mesh.timeout, config.mesh.max_retries, config.mesh.retry_budget) == (
+        120.0,
+        3,
+        60.0,
+    )
+    assert config.cpis.max_records_per_file == 5000
+    assert config.local_authority().office_hours_phone is None
+
+
+def test_example_file_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    key.write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
+    monkeypatch.setenv("MESH_MAILBOX_PASSWORD", PASSWORD)
+    monkeypatch.setenv("MESH_SHARED_KEY", SHARED_KEY)
+    monkeypatch.setenv("MESH_CLIENT_CERT", str(cert))
+    monkeypatch.setenv("MESH_CLIENT_KEY", str(key))
+    config = load_config(EXAMPLE)
+    assert config.mesh.endpoint == "INT"
+    assert config.mesh.client_cert == cert
+    assert config.mesh.client_key == key
+    assert config.environment.name == "test"
+    assert config.local_authority().name == "Example Borough Council"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_toml_syntax_error_gives_the_line(config_dir: Path) -> None:
+    text = VALID.replace('name = "Test Borough Council"', "name = Test Borough Council")
+    error = error_of(config_dir, text)
+    assert "invalid TOML" in str(error)
+    assert "line 6" in str(error)
+
+
+def test_not_utf8(config_dir: Path) -> None:
+    path = config_dir / "interop.toml"
+    path.write_bytes(b'[mesh]\nmailbox = "\xff"\n')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "words"),
+    [
+        ("timeout = 30", "timout = 30", "mesh.timout", "did you mean 'timeout'"),
+        ("[cpis]", "[cpis]\nextra = 1", "cpis.extra", "unknown key"),
+        ("[environment]", "[enviroment]", "enviroment", "unknown section"),
+        ("timeout = 30", 'timeout = "30"', "mesh.timeout", "expected a number, found a string"),
+        ("timeout = 30", "timeout = true", "mesh.timeout", "found a boolean"),
+        ("timeout = 30", "timeout = 0", "mesh.timeout", "more than 0"),
+        ("max_retries = 2", "max_retries = 2.5", "mesh.max_retries", "expected an integer"),
+        ("max_records_per_file = 1000", "max_records_per_file = 5001", "cpis", "between 1"),
+        ('mailbox = "X26CPIS01"', "mailbox = 7", "cpis.mailbox", "expected a string"),
+        ('mailbox = "X26CPIS01"', 'mailbox = "X 26"', "cpis.mailbox", "letters or digits"),
+        ('upload_workflow_id = "TEST_UPLOAD"', "", "cpis.upload_workflow_id", "missing required"),
+        (
+            'acknowledgement_workflow_id = "TEST_ACK"',
+            'acknowledgement_workflow_id = "ACK*"',
+            "cpis.acknowledgement_workflow_id",
+            "workflow id",
+        ),
+        ('endpoint = "http://127.0.0.1:8700"', 'endpoint = "DEV"', "mesh.endpoint", "INT"),
+        ('endpoint = "http://127.0.0.1:8700"', 'endpoint = "LIVE"', "mesh.endpoint", "production"),
+        ('name = "test"', 'name = "staging"', "environment.name", "production"),
+        ('ods_code = "X26"', 'ods_code = "?"', "local_authority.ods_code", ""),
+        (
+            'emergency_duty_phone = "0113 496 0000"',
+            'emergency_duty_phone = "12"',
+            "local_authority.emergency_duty_phone",
+            "10 to 13 digits",
+        ),
+        ('secure_email = "duty@example.gov.uk"', 'secure_email = "nope"', "secure_email", ""),
+        ('emergency_duty_phone = "0113 496 0000"\n', "", "emergency_duty_phone", "missing"),
+        ("[mesh]", "[mesh]\nverify_tls = 1", "mesh.verify_tls", "expected a boolean"),
+    ],
+)
+def test_each_mistake_names_its_key(
+    config_dir: Path, old: str, new: str, path: str, words: str
+) -> None:
+    assert old in VALID
+    error = error_of(config_dir, VALID.replace(old, new, 1))
+    assert any(p.startswith(path) or p.endswith(path) for p in error.paths), error.paths
+    assert words in str(error)
+
+
+def test_missing_section(config_dir: Path) -> None:
+    text = VALID[: VALID.index("[cpis]")]
+    error = error_of(config_dir, text)
+    assert error.paths == ("cpis",)
+
+
+def test_every_problem_is_reported_at_once(config_dir: Path) -> None:
+    text = VALID.replace("timeout = 30", "timout = 30").replace('"TEST_ACK"', "3")
+    error = error_of(config_dir, text)
+    assert set(error.paths) == {"mesh.timout", "cpis.acknowledgement_workflow_id"}
+
+
+def test_plain_string_secret_is_refused_without_echoing_it(config_dir: Path) -> None:
+    text = VALID.replace('{ env = "TEST_MESH_PASSWORD" }', f'"{PASSWORD}"')
+    error = error_of(config_dir, text)  # error_of asserts the value is not in the message
+    assert error.paths == ("mesh.password",)
+    assert '{ env = "NAME" }' in str(error)
+    assert '{ file = "path" }' in str(error)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['{ env = "A", file = "b" }', "{ }", '{ environment = "A" }', '{ env = "" }', "42"],
+)
+def test_malformed_secret_reference(config_dir: Path, value: str) -> None:
+    text = VALID.replace('{ env = "TEST_MESH_PASSWORD" }', value)
+    error = error_of(config_dir, text)
+    assert all(p.startswith("mesh.password") for p in error.paths)
+
+
+def test_missing_env_var(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEST_MESH_PASSWORD")
+    error = error_of(config_dir, VALID)
+    assert error.paths == ("mesh.password",)
+    assert "TEST_MESH_PASSWORD is not set" in str(error)
+
+
+def test_empty_secret(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_MESH_PASSWORD", "  ")
+    assert error_of(config_dir, VALID).paths == ("mesh.password",)
+
+
+def test_unreadable_secret_file(config_dir: Path) -> None:
+    (config_dir / "secrets" / "shared_key").unlink()
+    error = error_of(config_dir, VALID)
+    assert error.paths == ("mesh.shared_key",)
+    assert "cannot read secret file" in str(error)
+
+
+def test_secret_file_that_cannot_be_read(config_dir: Path) -> None:
+    # A directory in its place: unreadable even for root (a chmod 0 file is not).
+    (config_dir / "secrets" / "shared_key").unlink()
+    (config_dir / "secrets" / "shared_key").mkdir()
+    error = error_of(config_dir, VALID)
+    assert error.paths == ("mesh.shared_key",)
+    assert "Is a directory" in str(error)
+
+
+def test_certificates(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (config_dir / "certs").mkdir()
+    for name in ("client.pem", "client.key", "ca.pem"):
+        (config_dir / "certs" / name).write_text("pem\n", encoding="utf-8")
+    monkeypatch.setenv("TEST_CA", str(config_dir / "certs" / "ca.pem"))
+    text = VALID.replace(
+        "timeout = 30",
+        'client_cert = { file = "certs/client.pem" }\nclient_key = { file = "certs/client.key" }\n'
+        'ca_bundle = { env = "TEST_CA" }\nverify_tls = false\ntimeout = 30',
+    )
+    mesh = load_config(write(config_dir, text)).mesh
+    assert mesh.client_cert == config_dir / "certs" / "client.pem"
+    assert mesh.ca_bundle == config_dir / "certs" / "ca.pem"
+    assert mesh.verify_tls is False
+
+
+def test_certificate_problems(config_dir: Path) -> None:
+    text = VALID.replace(
+        "timeout = 30", 'client_cert = { file = "certs/absent.pem" }\nca_bundle = "ca.pem"'
+    )
+    error = error_of(config_dir, text)
+    assert set(error.paths) == {"mesh.client_cert", "mesh.ca_bundle", "mesh"}
+    assert "client_key go together" in str(error)
+
+
+def test_int_and_live_need_a_client_certificate(config_dir: Path) -> None:
+    text = VALID.replace('"http://127.0.0.1:8700"', '"INT"')
+    error = error_of(config_dir, text)
+    assert error.paths == ("mesh.client_cert",)
+    assert "mutual TLS" in str(error)
+
+
+def test_production_guards(config_dir: Path) -> None:
+    production = VALID.replace('name = "test"', 'name = "production"')
+    assert error_of(config_dir, production).paths == ("mesh.endpoint",)  # plain http
+    to_int = production.replace('"http://127.0.0.1:8700"', '"INT"')
+    assert "mesh.endpoint" in error_of(config_dir, to_int).paths
+    no_tls = production.replace('"http://127.0.0.1:8700"', '"https://mesh.example"')
+    no_tls = no_tls.replace("timeout = 30", "verify_tls = false")
+    assert error_of(config_dir, no_tls).paths == ("mesh.verify_tls",)

@@ -1,0 +1,196 @@
+"""The sync job and its ledger at every point a run can stop: nothing lost, nothing twice.
+
+A scripted sender stands in for MESH here to inject failures at exact points (sends that
+fail before or after MESH stored them); the end-to-end tests run against a real mesh-sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, BinaryIO
+
+import pytest
+
+from interop.codes import PlanType
+from interop.cpis.model import CpisRecord, SubjectKind, UploadHeader
+from interop.domain import ResponsibleLocalAuthority
+from interop.la_export import ExportReader, ExportRow
+from interop.sync.cpis_sync import CpisSync
+from interop.sync.ledger import Ledger, LedgerError, record_from_json, record_to_json
+from interop.synthetic import export_csv
+from interop.transport.mesh import SentMessage, TransportError
+
+LA = ResponsibleLocalAuthority(ods_code="LA380", name="Example City Council")
+
+
+def simple_record(flag: Any) -> CpisRecord:
+    """flag → record without the real mapping, so these tests need only the job and ledger."""
+    return CpisRecord(
+        record_id=flag.local_id,
+        subject_kind=SubjectKind.UNBORN_CHILD_MOTHER
+        if flag.plan_type is PlanType.UCPP
+        else SubjectKind.CHILD,
+        nhs_number=flag.subject.nhs_number,
+        date_of_birth=flag.subject.date_of_birth,
+        plan_type=flag.plan_type,
+        start_date=flag.plan_start,
+        end_date=flag.plan_end,
+        delete_date=flag.effective_delete_date,
+        expected_delivery_date=flag.expected_delivery_date,
+    )
+
+
+def lines_writer(header: UploadHeader, records: Any, out: BinaryIO) -> int:
+    count = 0
+    out.write(f"{header.file_id}\n".encode())
+    for record in records:
+        out.write(record_to_json(record).encode() + b"\n")
+        count += 1
+    return count
+
+
+@dataclass
+class ScriptedSender:
+    """Records what MESH stored; fails as told: 'refuse' (not stored) or 'lose' (stored, but
+    the answer never came back)."""
+
+    stored: dict[str, bytes] = field(default_factory=dict)  # local id → file
+    failures: list[str] = field(default_factory=list)
+
+    def send(
+        self, recipient: str, workflow_id: str, data: bytes, *, local_id: str, **_: Any
+    ) -> str:
+        failure = self.failures.pop(0) if self.failures else None
+        if failure == "refuse":
+            raise TransportError("auth", "refused", outcome_unknown=False)
+        self.stored[local_id] = data
+        if failure == "lose":
+            raise TransportError("timeout", "no answer", outcome_unknown=True)
+        return f"msg-{local_id}"
+
+    def find_by_local_id(self, local_id: str) -> SentMessage | None:
+        if local_id in self.stored:
+            return SentMessage(f"msg-{local_id}", local_id, "X26CPIS01", "UPLOAD", "accepted", {})
+        return None
+
+    def records_delivered(self) -> list[str]:
+        ids = []
+        for data in self.stored.values():
+            ids += [record_from_json(line).record_id for line in data.decode().splitlines()[1:]]
+        return ids
+
+
+def rows(count: int = 30, seed: int = 3) -> list[ExportRow]:
+    results = ExportReader(LA).read_bytes(export_csv(count, seed=seed))
+    return [r for r in results if isinstance(r, ExportRow)]
+
+
+def job(ledger: Ledger, per_file: int = 7) -> CpisSync:
+    return CpisSync(
+        ledger, to_record=simple_record, write_upload=lines_writer, max_records_per_file=per_file
+    )
+
+
+def run(ledger: Ledger, sender: ScriptedSender, export: list[ExportRow]) -> list[Any]:
+    sync = job(ledger)
+    sync.plan(export)
+    return sync.send(sender, recipient="X26CPIS01", workflow_id="UPLOAD")
+
+
+def test_first_run_sends_everything_once_in_files_of_the_limit() -> None:
+    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(30)
+    outcomes = run(ledger, sender, export)
+    assert [o.records for o in outcomes] == [7, 7, 7, 7, 2]
+    assert sorted(sender.records_delivered()) == sorted(r.flag.local_id for r in export)
+
+
+def test_an_unchanged_export_sends_nothing() -> None:
+    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(30)
+    run(ledger, sender, export)
+    counts = job(ledger).plan(export)
+    assert (counts.new, counts.changed, counts.unchanged) == (0, 0, 30)
+    assert job(ledger).send(sender, recipient="X", workflow_id="W") == []
+
+
+def test_a_changed_or_ended_plan_is_sent_again() -> None:
+    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(10)
+    run(ledger, sender, export)
+    first = export[0].flag
+    ended = first.model_copy(update={"plan_end": date(2026, 11, 20)})
+    counts = job(ledger).plan([ExportRow(2, ended), *export[1:]])
+    assert (counts.changed, counts.ended, counts.unchanged) == (1, 1, 9)
+
+
+@pytest.mark.parametrize("failure", ["refuse", "lose"])
+def test_a_failed_send_is_resolved_on_the_next_run_without_duplicates(failure: str) -> None:
+    ledger, sender, export = Ledger(":memory:"), ScriptedSender(failures=["ok", failure]), rows(21)
+    first = run(ledger, sender, export)
+    assert [o.error is None for o in first] == [True, False]
+    assert ledger.uploads("sending" if failure == "lose" else "planned")
+    again = job(ledger).send(sender, recipient="X", workflow_id="W")
+    assert all(o.error is None for o in again)
+    assert again[0].recovered is (failure == "lose")
+    delivered = sender.records_delivered()
+    assert sorted(delivered) == sorted(r.flag.local_id for r in export)
+    assert len(delivered) == len(set(delivered)), "no record delivered twice"
+
+
+def test_acknowledgement_outcomes_and_rejected_records_stay_visible() -> None:
+    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(5)
+    run(ledger, sender, export)
+    (upload,) = ledger.uploads()
+    ids = [r.flag.local_id for r in export]
+    outcomes = [(ids[0], "CPR01", None), *((i, "CPR06", None) for i in ids[1:])]
+    assert ledger.record_acknowledgement("ack-1", upload.upload_id, "CPF03", outcomes, {})
+    states = {key[1]: r.status for key, r in ledger.records().items()}
+    assert states[ids[0]] == "rejected"
+    assert all(states[i] == "accepted" for i in ids[1:])
+    counts = job(ledger).plan(export)
+    assert counts.still_rejected == [(ids[0], "CPR01")]
+    assert counts.to_send == 0
+
+
+def test_spine_unavailable_resubmits_the_whole_file() -> None:
+    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(5)
+    run(ledger, sender, export)
+    (upload,) = ledger.uploads()
+    ledger.record_acknowledgement("ack-1", upload.upload_id, "CPF05", [], {})
+    counts = job(ledger).plan(export)
+    assert counts.resubmitted == 5
+
+
+def test_acknowledgement_of_an_unknown_upload_is_kept_but_changes_nothing() -> None:
+    ledger = Ledger(":memory:")
+    assert not ledger.record_acknowledgement("ack-9", "no-such-upload", "CPF02", [], {"x": 1})
+    assert ledger.replies("acknowledgement")[0]["x"] == 1
+
+
+def test_a_planning_crash_leaves_nothing_half_recorded() -> None:
+    ledger, export = Ledger(":memory:"), rows(10)
+    sync = job(ledger)
+    original = ledger.plan_upload
+
+    def crash_inside(*args: Any) -> None:
+        original(*args)
+        raise KeyboardInterrupt  # the process stops after the first upload's transaction
+
+    ledger.plan_upload = crash_inside  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        sync.plan(export)
+    ledger.plan_upload = original  # type: ignore[method-assign]
+    assert len(ledger.uploads()) == 1
+    counts = job(ledger).plan(export)
+    assert counts.unchanged == 7 and counts.new == 3  # noqa: PT018
+
+
+def test_record_json_round_trip() -> None:
+    record = simple_record(rows(1)[0].flag)
+    assert record_from_json(record_to_json(record)) == record
+
+
+def test_a_file_that_is_not_a_ledger_is_refused(tmp_path: Any) -> None:
+    path = tmp_path / "state.sqlite"
+    path.write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(LedgerError, match="not a usable state file"):
+        Ledger(path)
