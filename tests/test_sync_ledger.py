@@ -194,3 +194,62 @@ def test_a_file_that_is_not_a_ledger_is_refused(tmp_path: Any) -> None:
     path.write_bytes(b"this is not SQLite" * 100)
     with pytest.raises(LedgerError, match="not a usable state file"):
         Ledger(path)
+
+
+@dataclass
+class ScriptedReceiver:
+    """A mailbox of replies; ``fail_acknowledge`` stops the pull like a crash would."""
+
+    messages: dict[str, bytes]
+    fail_acknowledge: set[str] = field(default_factory=set)
+    acknowledged: list[str] = field(default_factory=list)
+
+    def inbox(self, workflow_id: str | None = None) -> list[str]:
+        return [m for m in self.messages if m not in self.acknowledged]
+
+    def download(self, message_id: str) -> Any:
+        return type("Message", (), {"data": self.messages[message_id]})()
+
+    def acknowledge(self, message_id: str) -> None:
+        if message_id in self.fail_acknowledge:
+            self.fail_acknowledge.discard(message_id)
+            raise KeyboardInterrupt  # the process dies here
+        self.acknowledged.append(message_id)
+
+
+def test_a_pull_interrupted_before_acknowledging_applies_each_reply_once(tmp_path: Any) -> None:
+    from datetime import UTC, datetime
+
+    from interop.codes import CpisFileResponse, CpisRecordResponse
+    from interop.cpis.codec import write_acknowledgement, write_inactive_notification
+    from interop.cpis.model import (
+        Acknowledgement,
+        InactiveNhsNumberNotification,
+        RecordResponse,
+    )
+    from interop.sync.cpis_pull import pull
+
+    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(3)
+    run(ledger, sender, export)
+    (upload,) = ledger.uploads()
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    responses = tuple(
+        RecordResponse(r.flag.local_id, r.flag.subject.nhs_number, CpisRecordResponse.SUCCESS)
+        for r in export
+    )
+    ack = Acknowledgement("ACK-1", upload.upload_id, now, CpisFileResponse.ALL_UPLOADED, responses)
+    inactive = InactiveNhsNumberNotification("INN-1", now, ("9000000009",))
+    mailbox = ScriptedReceiver(
+        {"m1": write_acknowledgement(ack), "m2": write_inactive_notification(inactive)},
+        fail_acknowledge={"m1"},
+    )
+    with pytest.raises(KeyboardInterrupt):
+        pull(ledger, mailbox, workflow_ids=("ACK",), out_dir=tmp_path)
+    assert ledger.inbox_entry("m1") is not None, "recorded before the crash"
+    report = pull(ledger, mailbox, workflow_ids=("ACK",), out_dir=tmp_path)
+    assert report.already_received == 1
+    assert (report.acknowledgements, report.inactive_notifications) == (0, 1)
+    assert mailbox.acknowledged == ["m1", "m2"]
+    assert {r.status for r in ledger.records().values()} == {"accepted"}
+    lines = (tmp_path / "acknowledgements.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1, "the reply is written once"
