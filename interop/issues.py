@@ -6,6 +6,7 @@ It lives in the core so that parsers can report where input is wrong; the valida
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -67,6 +68,19 @@ class Issue:
             text += f" (rule {self.rule_id}"
             text += f"; {self.rule_source})" if self.rule_source else ")"
         return text
+
+
+class IssuesError(ValueError):
+    """Input that cannot be read or mapped; ``issues`` say what and where (never a traceback)."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("; ".join(i.describe() for i in issues[:5]))
+        self.issues = issues
+
+
+#: a document type or entity declaration: refused in any untrusted XML before parsing, which
+#: closes entity expansion ("billion laughs") and external entities whatever the parser does
+DTD_DECLARATION = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 
 
 def error(

@@ -35,7 +35,7 @@ from interop.codes import (
 from interop.domain import ArtefactBase, Organisation, PersonIdentity, Practitioner
 from interop.domain.common import InformationSharing, SocialWorkerContact
 from interop.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM
-from interop.issues import Issue, IssueCode, error
+from interop.issues import Issue, IssueCode, IssuesError, error
 from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef, SliceDef
 
 JSON = dict[str, Any]
@@ -56,12 +56,8 @@ PRACTITIONER_PROFILE = f"{CANONICAL_BASE}/StructureDefinition/SafeguardingPracti
 PRACTITIONER_ROLE_PROFILE = f"{CANONICAL_BASE}/StructureDefinition/SafeguardingPractitionerRole"
 
 
-class MappingError(ValueError):
-    """FHIR that cannot become an artefact; ``issues`` say what and where."""
-
-    def __init__(self, issues: list[Issue]) -> None:
-        super().__init__("; ".join(i.describe() for i in issues[:5]))
-        self.issues = issues
+class MappingError(IssuesError):
+    """FHIR (or CP-IS) that cannot become an artefact; ``issues`` say what and where."""
 
 
 # --- building ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from lxml import etree
 
-from interop.issues import Issue, IssueCode, error
+from interop.issues import DTD_DECLARATION, Issue, IssueCode, IssuesError, error
 
 V3 = "urn:hl7-org:v3"
 NSMAP: dict[str | None, str] = {None: V3}
@@ -74,12 +74,8 @@ def q(name: str) -> str:
     return f"{{{V3}}}{name}"
 
 
-class CpisInputError(ValueError):
+class CpisInputError(IssuesError):
     """Input that is not a readable CP-IS message; ``issues`` say what and where."""
-
-    def __init__(self, issues: list[Issue]) -> None:
-        super().__init__("; ".join(i.describe() for i in issues[:5]))
-        self.issues = issues
 
 
 @dataclass(frozen=True)
@@ -147,7 +143,7 @@ def parse_datetime(text: str) -> datetime:
 # --- safe input ------------------------------------------------------------------------------
 
 _HEAD_BYTES = 4096
-_DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+_DOCTYPE = DTD_DECLARATION
 _ENCODING = re.compile(
     rb"^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._\-]+)[\"']"
 )

@@ -7,7 +7,6 @@ bombs and external entities before any expansion could happen.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,21 +14,16 @@ from lxml import etree
 from pydantic import ValidationError
 
 from interop.fhir.structure import fhir_path, model_class
-from interop.issues import Issue, IssueCode, error
+from interop.issues import DTD_DECLARATION, IssueCode, IssuesError, error
 from interop.safe_json import JsonInputError, JsonLimits, parse_json
 
 FHIR_NS = "http://hl7.org/fhir"
-# A DTD comes before the root element; refusing any declaration refuses entity tricks whole.
-_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_DOCTYPE = DTD_DECLARATION
 MAX_XML_BYTES = 20 * 1024 * 1024
 
 
-class FhirInputError(Exception):
+class FhirInputError(IssuesError):
     """Input that is not a readable FHIR resource; ``issues`` say what and where."""
-
-    def __init__(self, issues: list[Issue]) -> None:
-        super().__init__("; ".join(i.describe() for i in issues[:5]))
-        self.issues = issues
 
 
 @dataclass(frozen=True)
