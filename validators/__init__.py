@@ -1,7 +1,10 @@
-"""The validation chain: artefact and (in later stages) FHIR, CP-IS and HL7 v2 input.
+"""Validation: files of every format, and the guidance's business rules.
 
-Every stage returns ``interop.issues.Issue`` objects; ``validate_paths`` checks files and
-folders and reports per file. Installed as ``interop.validators``.
+``validate_paths`` checks files and folders (artefact JSON, FHIR JSON/XML, CP-IS XML) and
+reports per file; ``business_rules`` checks the timescales of Working Together (T06-T11, in
+working days over England and Wales bank holidays) on an artefact or across a child's
+artefacts, not yet wired into ``interop validate``. Every stage returns
+``interop.issues.Issue`` objects. Installed as ``interop.validators``.
 """
 
 from interop.issues import Issue, IssueCode, Severity
