@@ -39,7 +39,6 @@ from interop.mappings.fhir_common import (
     organization,
     patient,
     profile_url,
-    profiles_of,
     read_organisation,
     read_patient,
     read_sharing,
@@ -174,20 +173,14 @@ def _read_la(reader: Reader, node: Node) -> JSON:
     return la
 
 
-def _with_profile(index: BundleIndex, resource_type: str, profile: str) -> Node | None:
-    for node in index.all(resource_type):
-        if profile in profiles_of(node.value):
-            return node
-    return None
-
-
 def from_fhir(bundle: JSON) -> ChildProtectionFlag:
     """The flag from a Bundle holding its Flag, or (as the CP-IS API returns) its CareTeam."""
     reader = Reader()
     index = BundleIndex(reader, bundle)
-    anchor = _with_profile(index, "Flag", FLAG_PROFILE) or _with_profile(
-        index, "CareTeam", CARE_TEAM_PROFILE
+    anchors = index.with_profile("Flag", FLAG_PROFILE) or index.with_profile(
+        "CareTeam", CARE_TEAM_PROFILE
     )
+    anchor = anchors[0] if anchors else None
     if anchor is None:
         index.first("Flag", FLAG_PROFILE)  # records that the Bundle has neither
         reader.fail()

@@ -63,6 +63,11 @@ class MappingError(IssuesError):
 # --- building ------------------------------------------------------------------------------
 
 
+def value_set_url(system: type[CodedEnum]) -> str:
+    """The toolkit's ValueSet of all codes of a code system (as profiles/ publishes it)."""
+    return f"{CANONICAL_BASE}/ValueSet/{system.slug}"
+
+
 def profile_url(name: str) -> str:
     """The canonical URL of one of the toolkit's profiles."""
     return f"{CANONICAL_BASE}/StructureDefinition/{name}"
@@ -333,13 +338,21 @@ class Node:
         return None
 
     def extensions(self, url: str) -> list[Node]:
-        """Every extension with ``url``."""
+        """Every extension with ``url``, each located by its place among them (``[i]``)."""
         full = url if ":" in url else ext_url(url)
-        return [
-            Node(n.value, f"{self.path}.extension('{full}')")
+        return self._repeats(full)
+
+    def sub_extensions(self, name: str) -> list[Node]:
+        """Every sub-extension ``name`` of a complex extension, each located by its place."""
+        return self._repeats(name)
+
+    def _repeats(self, url: str) -> list[Node]:
+        found = [
+            n
             for n in self.items("extension")
-            if isinstance(n.value, dict) and n.value.get("url") == full
+            if isinstance(n.value, dict) and n.value.get("url") == url
         ]
+        return [Node(n.value, f"{self.path}.extension('{url}')[{i}]") for i, n in enumerate(found)]
 
 
 @dataclass
@@ -563,20 +576,25 @@ class BundleIndex:
         self.reader.problem("Bundle.entry", f"the Bundle has no {wanted}", IssueCode.REQUIRED)
         return None
 
-    def resolve(self, reference: Node | None, resource_type: str) -> Node | None:
-        """The resource a Reference points to, or a problem when it does not resolve."""
+    def resolve(self, reference: Node | None, resource_type: str | None = None) -> Node | None:
+        """The resource a Reference points to (of ``resource_type``, when given), or a problem
+        when it does not resolve."""
         if reference is None:
             return None
         target = reference.value.get("reference") if isinstance(reference.value, dict) else None
         node = self.by_url.get(target) if isinstance(target, str) else None
-        if node is None or node.value.get("resourceType") != resource_type:
+        if node is None or resource_type not in (None, node.value.get("resourceType")):
             self.reader.problem(
                 f"{reference.path}.reference",
-                f"does not resolve to a {resource_type} in the Bundle",
+                f"does not resolve to a {resource_type or 'resource'} in the Bundle",
                 IssueCode.STRUCTURE,
             )
             return None
         return node
+
+    def with_profile(self, resource_type: str, profile: str) -> list[Node]:
+        """Every resource of a type that claims ``profile``."""
+        return [n for n in self.all(resource_type) if profile in profiles_of(n.value)]
 
     def all(self, resource_type: str) -> Iterator[Node]:
         """Every resource of a type."""

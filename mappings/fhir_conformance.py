@@ -20,6 +20,7 @@ from interop.mappings.fhir_common import (
     JSON,
     ext_url,
     profile_url,
+    value_set_url,
 )
 from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef, SliceDef
 
@@ -32,11 +33,6 @@ UKCORE_PACKAGE = ("UKCore.R4.STU.02.00.00", "2.0.0")
 def pascal(name: str) -> str:
     """'plan-end-reason' → 'PlanEndReason' (a computable FHIR name)."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_\s]+", name) if part)
-
-
-def value_set_url(system: type[CodedEnum]) -> str:
-    """The ValueSet of all codes of a code system."""
-    return f"{CANONICAL_BASE}/ValueSet/{system.slug}"
 
 
 def _header(resource_type: str, resource_id: str, url: str, name: str, title: str) -> JSON:

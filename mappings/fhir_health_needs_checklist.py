@@ -63,6 +63,7 @@ from interop.mappings.fhir_common import (
     resource_id,
     sharing_extension,
     sub,
+    value_set_url,
 )
 from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef
 
@@ -345,11 +346,6 @@ QUESTIONS: tuple[Question, ...] = (
 )
 
 
-def _value_set_url(system: type[CodedEnum]) -> str:
-    """The toolkit's ValueSet of all codes of a code system (as fhir_conformance publishes)."""
-    return f"{CANONICAL_BASE}/ValueSet/{system.slug}"
-
-
 def _questionnaire_item(question: Question) -> JSON:
     item: JSON = {"linkId": question.link_id, "text": question.text, "type": question.item_type}
     if question.enable_when is not None:
@@ -366,7 +362,7 @@ def _questionnaire_item(question: Question) -> JSON:
         if question.codes.external_system:
             item["answerOption"] = [{"valueCoding": coding(code)} for code in question.codes]
         else:
-            item["answerValueSet"] = _value_set_url(question.codes)
+            item["answerValueSet"] = value_set_url(question.codes)
     if question.items:
         item["item"] = [_questionnaire_item(child) for child in question.items]
     return item
@@ -721,15 +717,7 @@ def _read_people(ctx: _Context, qr: Node, data: JSON, patient_node: Node | None)
 
 def _sub_values(reader: Reader, node: Node, name: str, key: str) -> list[Any]:
     """Every ``key`` value of the sub-extensions ``name`` of a complex extension."""
-    found = [
-        Node(n.value, f"{node.path}.extension('{name}')[{i}]")
-        for i, n in enumerate(
-            n
-            for n in node.items("extension")
-            if isinstance(n.value, dict) and n.value.get("url") == name
-        )
-    ]
-    return [reader.value(n, key) for n in found]
+    return [reader.value(n, key) for n in node.sub_extensions(name)]
 
 
 def _read_care_needs(ctx: _Context, qr: Node, data: JSON) -> None:

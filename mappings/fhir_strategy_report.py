@@ -586,29 +586,6 @@ def _ext_date(reader: Reader, parent: Node, name: str, *, sub_ext: bool = False)
     return _iso_date(reader, _value(reader, _ext(parent, name, sub_ext=sub_ext), "valueDate"))
 
 
-def _repeated(parent: Node, name: str) -> list[Node]:
-    """Every extension ``name``, each located by its index."""
-    url = ext_url(name)
-    return [
-        n
-        for n in parent.items("extension")
-        if isinstance(n.value, dict) and n.value.get("url") == url
-    ]
-
-
-def _resolve(index: BundleIndex, reference: Node) -> Node | None:
-    """The resource of any type a Reference points to, or a problem."""
-    target = reference.value.get("reference") if isinstance(reference.value, dict) else None
-    node = index.by_url.get(target) if isinstance(target, str) else None
-    if node is None:
-        index.reader.problem(
-            f"{reference.path}.reference",
-            "does not resolve to a resource in the Bundle",
-            IssueCode.STRUCTURE,
-        )
-    return node
-
-
 def _find_sections(reader: Reader, composition: Node) -> dict[ReportSection, Node]:
     """The sections by their ReportSection code (sections of other code systems are skipped)."""
     found: dict[ReportSection, Node] = {}
@@ -648,7 +625,7 @@ def _required_section(
 def _entries(index: BundleIndex, section: Node | None) -> list[Node]:
     if section is None:
         return []
-    return [n for n in (_resolve(index, e) for e in section.items("entry")) if n is not None]
+    return [n for n in (index.resolve(e) for e in section.items("entry")) if n is not None]
 
 
 def _read_attendance(index: BundleIndex, node: Node) -> JSON:
@@ -699,7 +676,7 @@ def _read_concerns(index: BundleIndex, section: Node | None, origins: dict[str, 
             attendances.append(_read_attendance(index, node))
         else:
             reader.problem(node.path, "expected a Condition or an Encounter", IssueCode.STRUCTURE)
-    missed = _repeated(section, "missed-appointment")
+    missed = section.extensions("missed-appointment")
     for i, node in enumerate(missed):
         origins[f"$.health_concerns.missed_appointments[{i}]"] = node.path
     origins["$.health_concerns"] = section.path
@@ -808,7 +785,7 @@ def _read_reason(reader: Reader, section: Node | None) -> JSON:
         "appendix_a_received_on": _ext_date(reader, section, "appendix-a-received-on"),
         "reason": _required_text(reader, section, "strategy-reason"),
         "participating_agencies": [
-            reader.code(n, Agency) for n in _repeated(section, "participating-agency")
+            reader.code(n, Agency) for n in section.extensions("participating-agency")
         ],
     }
 
@@ -895,7 +872,7 @@ def from_fhir(bundle: JSON) -> StrategyDiscussionHealthReport:
         "practitioners_involved": _read_practitioners(index, practitioners, origins),
         "information_sources": [
             reader.code(n, HealthInformationSource)
-            for n in (_repeated(practitioners, "information-source") if practitioners else [])
+            for n in (practitioners.extensions("information-source") if practitioners else [])
         ],
         "medical_assessment_advice": _medical_advice(reader, sections),
         "outcome": reader.code(_required_ext(reader, outcome, "strategy-outcome"), StrategyOutcome),

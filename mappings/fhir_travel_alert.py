@@ -473,21 +473,8 @@ def _referral_elements(referral: SocialCareReferral) -> JSON:
 # --- reading the Bundle --------------------------------------------------------------------
 
 
-def _profiled(index: BundleIndex, resource_type: str, profile: str) -> list[Node]:
-    return [
-        node
-        for node in index.all(resource_type)
-        if profile in ((node.value.get("meta") or {}).get("profile") or [])
-    ]
-
-
 def _ext_path(node: Node, name: str) -> str:
     return f"{node.path}.extension('{ext_url(name)}')"
-
-
-def _repeated(node: Node, name: str) -> list[Node]:
-    """Every extension ``name`` of a node, each located by its position among them."""
-    return [Node(n.value, f"{n.path}[{i}]") for i, n in enumerate(node.extensions(name))]
 
 
 @dataclass
@@ -544,9 +531,9 @@ class _BundleReader:
     def flag_extensions(self, flag: Node, period: Node | None) -> JSON:
         """The alert's fields carried by the Flag's extensions."""
         reader = self.reader
-        actions = _repeated(flag, "action-taken")
-        attempts = _repeated(flag, "locate-attempt")
-        pathways = _repeated(flag, "safeguarding-pathway")
+        actions = flag.extensions("action-taken")
+        attempts = flag.extensions("locate-attempt")
+        pathways = flag.extensions("safeguarding-pathway")
         named = {f.field: f.name for f in _FLAG_FIELDS} | {
             "destination": "travel-destination",
             "allocated_social_worker": "allocated-social-worker",
@@ -634,7 +621,7 @@ class _BundleReader:
 
     def assessment(self) -> tuple[JSON | None, TravelOutcome | None]:
         """The risk assessment, and the outcome its prediction states."""
-        nodes = _profiled(self.index, "RiskAssessment", RISK_PROFILE)
+        nodes = self.index.with_profile("RiskAssessment", RISK_PROFILE)
         if not nodes:
             return None, None
         reader = self.reader
@@ -680,7 +667,7 @@ class _BundleReader:
         """Lead clinician, referral and missing-alert recipients from the Communications."""
         reader = self.reader
         data: JSON = {"missing_alert_recipients": []}
-        for node in _profiled(self.index, "Communication", COMMUNICATION_PROFILE):
+        for node in self.index.with_profile("Communication", COMMUNICATION_PROFILE):
             categories = node.items("category")
             category = reader.code(
                 reader.required(categories[0] if categories else None, node, "category"),
