@@ -296,3 +296,55 @@ def test_production_guards(config_dir: Path) -> None:
     no_tls = production.replace('"http://127.0.0.1:8700"', '"https://mesh.example"')
     no_tls = no_tls.replace("timeout = 30", "verify_tls = false")
     assert error_of(config_dir, no_tls).paths == ("mesh.verify_tls",)
+
+
+def _stand_in_text(extra: str) -> str:
+    return (
+        '[mesh]\nendpoint = "http://127.0.0.1:9"\nmailbox = "X26CPIS01"\n'
+        'password = { env = "SI_PASSWORD" }\nshared_key = { env = "SI_KEY" }\n'
+        '[cpis]\nmailbox = "X26CPIS01"\nupload_workflow_id = "U"\n'
+        'acknowledgement_workflow_id = "A"\naccess_notification_workflow_id = "N"\n'
+        'inactive_nhs_number_workflow_id = "I"\n' + extra
+    )
+
+
+def test_stand_in_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from interop.config import load_stand_in_config
+
+    monkeypatch.setenv("SI_PASSWORD", "pw")
+    monkeypatch.setenv("SI_KEY", "key")
+    (tmp_path / "pds.txt").write_text("9434765919\n9000000009\n", encoding="utf-8")
+    path = tmp_path / "stand-in.toml"
+    path.write_text(
+        _stand_in_text('[stand_in]\npds_known_file = "pds.txt"\nsensitive = ["9000000025"]\n'),
+        encoding="utf-8",
+    )
+    config = load_stand_in_config(path)
+    assert config.stand_in.pds_known == frozenset({"9434765919", "9000000009"})
+    assert config.stand_in.register == tmp_path / "cpis-register.sqlite"
+    assert config.stand_in.accept_test_block is False
+
+
+@pytest.mark.parametrize(
+    ("stand_in", "key"),
+    [
+        ("", "stand_in"),  # the section is required
+        ('[stand_in]\npds_known = "9434765919"\n', "stand_in.pds_known"),
+        ('[stand_in]\npds_known_file = "absent.txt"\n', "stand_in.pds_known_file"),
+        ('[stand_in]\naccept_test_block = "yes"\n', "stand_in.accept_test_block"),
+        ("[stand_in]\npds_knwon = []\n", "stand_in.pds_knwon"),
+        ("[stand_in]\n[local_authority]\n", "local_authority"),
+    ],
+)
+def test_stand_in_config_errors_name_the_key(
+    stand_in: str, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interop.config import load_stand_in_config
+
+    monkeypatch.setenv("SI_PASSWORD", "pw")
+    monkeypatch.setenv("SI_KEY", "key")
+    path = tmp_path / "stand-in.toml"
+    path.write_text(_stand_in_text(stand_in), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_stand_in_config(path)
+    assert key in caught.value.paths
