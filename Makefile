@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/cpis_build.py
 	$(BIN)/python benchmarks/cpis_sync.py
+	$(BIN)/python benchmarks/hl7v2_throughput.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
