@@ -663,8 +663,17 @@ def hl7apy_issues(message: Er7Message) -> list[Issue]:
     issues = []
     for line in lines:
         kind, _, text = line.partition(": ")
-        issues.append(_hl7apy_issue(kind == "Error", text))
+        issue = _hl7apy_issue(kind == "Error", text)
+        if issue.code is IssueCode.CODE_INVALID and issue.location in NHS_NATIONAL_CODE_FIELDS:
+            continue
+        issues.append(issue)
     return issues
+
+
+#: fields where English trusts send NHS Data Dictionary codes instead of HL7's own table
+#: (admission method 11-13, 21-28... in PV1-4; source of admission in PV1-14): hl7apy's
+#: "not in table 0007/0023" would be a warning on every NHS message, so it is not reported
+NHS_NATIONAL_CODE_FIELDS = frozenset({"PV1-4", "PV1-14"})
 
 
 def _hl7apy_issue(is_error: bool, text: str) -> Issue:
