@@ -1,49 +1,144 @@
-"""``interop validate PATH...``: check artefact files, reporting every problem."""
+"""``interop validate PATH...``: run the validation chain over files, reporting every problem."""
 
 from __future__ import annotations
 
+import sys
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from interop.validators import validate_paths
+if TYPE_CHECKING:
+    from interop.validators.chain import ValidationContext
+    from interop.validators.files import FileReport
+
+EDITIONS = ("2013", "2023", "2026")
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--ig",
+    "igs",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Load another implementation guide's conformance resources (repeatable).",
+)
+@click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    metavar="URL",
+    help="Validate against this profile too, even if meta.profile does not name it.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "junit"]),
+    default="text",
+    show_default=True,
+    help="json prints a FHIR OperationOutcome (a Bundle of them for several files).",
+)
+@click.option(
+    "--as-of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Check the guidance's timescales as on this day (default: today).",
+)
+@click.option(
+    "--edition",
+    type=click.Choice(EDITIONS),
+    default="2026",
+    show_default=True,
+    help="The edition of Working Together the business rules are checked against.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="interop.toml: outside production, NHS numbers outside the test block are warned of.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only files with problems.")
-def validate(paths: tuple[Path, ...], quiet: bool) -> None:
-    """Validate files, and every *.json and *.xml file in the folders given.
+def validate(
+    paths: tuple[Path, ...],
+    igs: tuple[Path, ...],
+    profiles: tuple[str, ...],
+    output_format: str,
+    as_of: object,
+    edition: str,
+    config_path: Path | None,
+    quiet: bool,
+) -> None:
+    """Validate files, and every *.json, *.xml and *.hl7 file in the folders given ("-" reads
+    standard input).
 
-    Artefact JSON is checked against the domain model; FHIR JSON and XML are checked for
-    structure and read back into their artefact; CP-IS XML is checked against the toolkit's
-    XSDs. Each problem is printed with its location (a JSON path such as
-    $.subject.nhs_number, a FHIRPath, or a line) and, for the guidance's rules, the rule id
-    and where the rule comes from.
+    Every file goes through the whole chain: syntax, structure, terminology, profiles
+    (meta.profile and --profile, from the toolkit's profiles and every --ig), FHIRPath
+    invariants, NHS numbers, and the guidance's rules (consistency and timescales, for
+    --edition as on --as-of). Artefact JSON, FHIR JSON and XML (single resources and Bundles),
+    CP-IS XML and HL7 v2 ER7 are recognised by their content. Each problem is printed with its
+    severity, code, location and, for the guidance's rules, the rule id and its source.
 
-    Exit 0 when no file has errors, 1 when some have, 2 when a file cannot be read.
+    Exit 0 when no file has errors (warnings allowed), 1 when some have, 2 when a file cannot
+    be read or the options are wrong.
     """
-    checked = failed = unreadable = 0
-    for report in validate_paths(paths):
-        checked += 1
+    from interop.validators.chain import ValidationContext
+
+    production = True
+    if config_path is not None:
+        from interop.cli.common import load_config_or_exit
+
+        production = load_config_or_exit(config_path).environment.name == "production"
+    day = as_of.date() if hasattr(as_of, "date") else date.today()
+    context = ValidationContext(igs, profiles, day, edition, production)
+    reports = _validate(paths, context)
+    if not reports:
+        click.echo("no files to validate (folders are searched for *.json, *.xml, *.hl7)", err=True)
+        raise SystemExit(2)
+    _print(reports, output_format, quiet, context)
+    unreadable = sum(r.io_error is not None for r in reports)
+    failed = sum(1 for r in reports if r.io_error is None and r.errors)
+    raise SystemExit(2 if unreadable else 1 if failed else 0)
+
+
+def _validate(paths: tuple[Path, ...], context: ValidationContext) -> list[FileReport]:
+    from interop.validators.files import validate_bytes, validate_paths
+    from interop.validators.rules_across import add_case_issues
+
+    reports: list[FileReport] = []
+    if any(str(p) == "-" for p in paths):
+        reports.append(validate_bytes(sys.stdin.buffer.read(), Path("-"), context))
+    reports.extend(validate_paths((p for p in paths if str(p) != "-"), context))
+    add_case_issues(reports, context)
+    return reports
+
+
+def _print(
+    reports: list[FileReport], output_format: str, quiet: bool, context: ValidationContext
+) -> None:
+    if output_format != "text":
+        from interop.validators.reports import render
+
+        click.echo(render(reports, output_format), nl=False)
+        return
+    for issue in context.registry_issues if context.igs else ():
+        click.echo(f"implementation guide: {issue.describe()}", err=True)
+    for report in reports:
         if report.io_error is not None:
-            unreadable += 1
             click.echo(f"{report.path}: cannot read: {report.io_error}", err=True)
             continue
         errors = report.errors
-        if errors:
-            failed += 1
         if report.issues or not quiet:
-            kind = report.kind
             status = f"{len(errors)} error(s)" if errors else "valid"
-            click.echo(f"{report.path}: {status} ({kind})")
+            warnings = len(report.issues) - len(errors)
+            if warnings:
+                status += f", {warnings} other issue(s)"
+            click.echo(f"{report.path}: {status} ({report.kind})")
         for issue in report.issues:
             click.echo(f"  {issue.describe()}")
-    if checked == 0:
-        click.echo("no files to validate (folders are searched for *.json and *.xml)", err=True)
-        raise SystemExit(2)
+    unreadable = sum(r.io_error is not None for r in reports)
+    failed = sum(1 for r in reports if r.io_error is None and r.errors)
     click.echo(
-        f"checked {checked} file(s): {checked - failed - unreadable} valid, "
+        f"checked {len(reports)} file(s): {len(reports) - failed - unreadable} valid, "
         f"{failed} with errors, {unreadable} unreadable"
     )
-    raise SystemExit(2 if unreadable else 1 if failed else 0)

@@ -165,8 +165,8 @@ def test_validate_reads_fhir_and_cpis_files(tmp_path: Path) -> None:
     (tmp_path / "upload.xml").write_bytes(convert(flag, "cpis"))
     code, out = run("validate", str(tmp_path))
     assert code == 0, out
-    assert "child-protection-flag as FHIR (fhir)" in out
-    assert "child-protection-flag as FHIR (fhir-xml)" in out
+    assert "child-protection-flag as FHIR JSON" in out
+    assert "child-protection-flag as FHIR XML" in out
     assert "valid (CP-IS upload)" in out
     broken = convert(flag, "cpis").replace(b"CPPIU", b"XXXIU")
     (tmp_path / "upload.xml").write_bytes(broken)
