@@ -36,7 +36,7 @@ def demo() -> None:
     good: Counter[str] = Counter(o.fixture.kind for o in outcomes if o.as_expected)
     click.echo("")
     click.echo(
-        f"  {'artefact kind':<36}{'valid':>6}{'invalid':>9}{'FHIR twins':>12}{'as expected':>13}"
+        f"  {'artefact kind':<36}{'valid':>6}{'invalid':>9}{'FHIR, CP-IS':>12}{'as expected':>13}"
     )
     for kind in ARTEFACT_KINDS:
         row = [counts[(kind, c)] for c in ("valid", "invalid", "fhir")]

@@ -35,7 +35,7 @@ def test_every_fixture_file_is_in_the_manifest() -> None:
     listed = {f.path for f in MANIFEST}
     on_disk = {
         p.relative_to(ROOT).as_posix()
-        for folder in ("artefacts", "fhir")
+        for folder in ("artefacts", "fhir", "cpis")
         for p in ROOT.joinpath(folder).rglob("*")
         if p.is_file()
     }
