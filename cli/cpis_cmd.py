@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from interop.cli.common import fail
+
+if TYPE_CHECKING:
+    from interop.transport.fhir_client import FhirClient
+
+JSON = dict[str, Any]
 
 
 @click.group()
@@ -92,3 +98,172 @@ def stand_in(
         click.echo("stopped")
     finally:
         register.close()
+
+
+@cpis.command("lookup")
+@click.argument("nhs_number")
+@click.option("--endpoint", required=True, help="The CP-IS FHIR endpoint: a name or a base URL.")
+@click.option(
+    "--unscheduled",
+    is_flag=True,
+    help="An unscheduled-care access: CP-IS notifies the child's local authority. Audited.",
+)
+@click.option("--reason", help="Why the child is looked up (required with --unscheduled).")
+@click.option("--history", is_flag=True, help="Also list who accessed the record (AuditEvent).")
+@click.option(
+    "--ods",
+    "ods_code",
+    help="The accessing organisation's ODS code (NHSD-End-User-Organisation-ODS); "
+    "default: the endpoint's ods_code.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="interop.toml, where named endpoints are (default: ./interop.toml).",
+)
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="JSON-lines audit log (default: [audit] log, else interop-audit.jsonl).",
+)
+def lookup(
+    nhs_number: str,
+    endpoint: str,
+    unscheduled: bool,
+    reason: str | None,
+    history: bool,
+    ods_code: str | None,
+    config_path: Path | None,
+    audit_log: Path | None,
+) -> None:
+    """Look a child up on CP-IS by NHS number: the child protection plans, looked-after
+    status and unborn child plans (CareTeam), with the responsible local authority's contacts.
+
+    By default the read is silent (IsUnscheduledAccessEvent: false, scheduled care). With
+    --unscheduled CP-IS tells the local authority that the child was seen in unscheduled care;
+    it needs --reason and is written to the audit log (masked NHS number, who, when, why)
+    before it is made.
+
+    Exit 0 answered (found or not), 1 invalid NHS number, 2 usage or configuration error,
+    3 remote endpoint failure.
+    """
+    from interop.cli.push_cmd import fail_remote, open_client, resolve_endpoint
+    from interop.identifiers import InvalidNhsNumber, check_nhs_number
+    from interop.privacy import mask_nhs_number
+    from interop.transport.fhir_client import AuditLog, FhirClientError
+
+    try:
+        number = check_nhs_number(nhs_number)
+    except InvalidNhsNumber as exc:
+        fail(f"NHS number: {exc}", 1)
+        raise AssertionError("unreachable") from None
+    if unscheduled and not (reason and reason.strip()):
+        fail("--unscheduled notifies the local authority: say why with --reason", 2)
+    if reason and not unscheduled:
+        fail("--reason goes with --unscheduled (a scheduled lookup is not notified)", 2)
+    resolved = resolve_endpoint(endpoint, config_path)
+    settings = resolved.settings
+    if ods_code is not None:
+        from dataclasses import replace
+
+        from interop.identifiers import check_ods_code
+
+        try:
+            settings = replace(settings, ods_code=check_ods_code(ods_code))
+        except ValueError as exc:
+            fail(f"--ods: {exc}", 2)
+    audit = None
+    if unscheduled:
+        configured = resolved.config.audit if resolved.config else None
+        path = audit_log or (configured.log if configured else Path("interop-audit.jsonl"))
+        audit = AuditLog(path, configured.user if configured else None)
+    masked = mask_nhs_number(number)
+    try:
+        with open_client(settings) as client:
+            teams = client.cpis_care_teams(
+                number, unscheduled=unscheduled, audit=audit, reason=reason
+            )
+            organisations = _organisations(client, teams)
+            events = client.cpis_audit_events(number) if history else []
+    except OSError as exc:
+        fail(f"audit log: cannot write ({exc.strerror or exc}): the lookup was not made", 2)
+    except FhirClientError as exc:
+        fail_remote(exc)
+    kind = "unscheduled (the local authority is notified)" if unscheduled else "scheduled"
+    click.echo(f"NHS {masked}: {len(teams)} care team(s); {kind} lookup")
+    for team in teams:
+        click.echo(f"  {_describe_team(team, organisations)}")
+    if history:
+        click.echo(f"access history: {len(events)} event(s)")
+        for event in events:
+            click.echo(f"  {_describe_event(event)}")
+
+
+def _organisations(client: FhirClient, teams: list[JSON]) -> dict[str, JSON]:
+    """The managing organisations the CareTeams refer to, read by id (missing ones left out)."""
+    from interop.transport.bundles import references, relative_reference
+    from interop.transport.fhir_client import FhirError
+
+    found: dict[str, JSON] = {}
+    for team in teams:
+        for reference in references(team.get("managingOrganization")):
+            key = relative_reference(reference)
+            if key is None or not key.startswith("Organization/") or key in found:
+                continue
+            try:
+                found[key] = client.read("Organization", key.partition("/")[2])
+            except FhirError:
+                continue
+    return found
+
+
+def _describe_team(team: JSON, organisations: dict[str, JSON]) -> str:
+    """``Child protection plan (CPP), active, from 2026-06-09; Leicester (LA465): work 0116...``"""
+    from interop.transport.bundles import references, relative_reference
+
+    period: JSON = team["period"] if isinstance(team.get("period"), dict) else {}
+    span = f"from {period.get('start', '?')}"
+    if period.get("end"):
+        span += f" to {period['end']}"
+    text = f"{_first_coding(team.get('category'))}, {team.get('status', '?')}, {span}"
+    for reference in references(team.get("managingOrganization")):
+        org = organisations.get(relative_reference(reference) or "")
+        if org is None:
+            continue
+        codes = [i.get("value") for i in org.get("identifier") or [] if isinstance(i, dict)]
+        phones = [
+            f"{t.get('use') or 'phone'} {t.get('value')}"
+            for t in org.get("telecom") or []
+            if isinstance(t, dict) and t.get("system") == "phone"
+        ]
+        text += f"; {org.get('name', '?')} ({codes[0] if codes else '?'})"
+        if phones:
+            text += ": " + ", ".join(phones)
+    return text
+
+
+def _describe_event(event: JSON) -> str:
+    """``2026-06-10T09:00:00Z: <type> by <who>``."""
+    who = []
+    for agent in event.get("agent") or []:
+        ref = agent.get("who") if isinstance(agent, dict) else None
+        if isinstance(ref, dict):
+            identifier: JSON = ref["identifier"] if isinstance(ref.get("identifier"), dict) else {}
+            label = ref.get("display") or identifier.get("value")
+            if label:
+                who.append(str(label))
+    when = event.get("recorded", "?")
+    return f"{when}: {_first_coding(event.get('type'))} by {', '.join(who) or 'unknown'}"
+
+
+def _first_coding(value: Any) -> str:
+    """``display (code)`` of the first coding of a CodeableConcept, a Coding or a list."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict) and isinstance(value.get("coding"), list) and value["coding"]:
+        value = value["coding"][0]
+    if isinstance(value, dict) and (value.get("code") or value.get("display")):
+        display, code = value.get("display"), value.get("code")
+        return f"{display} ({code})" if display and code else str(display or code)
+    return "?"

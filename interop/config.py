@@ -9,6 +9,19 @@ Sections (``docs/interop.example.toml`` is a commented example that loads):
 - ``[cpis]``: the CP-IS mailbox and workflow ids. They come from NHS England onboarding and are
   not public, so they are required settings: no default pretends to be the real one.
 - ``[environment]``: ``name = "production" | "test"`` (default ``"test"``).
+- ``[endpoints.NAME]``: where artefacts go: ``kind`` (``fhir``, ``mesh``, ``mllp`` or
+  ``folder``), its address, its ``[endpoints.NAME.auth]`` (``bearer`` or NHS England's
+  ``signed-jwt``), TLS, the ODS code sent as ``NHSD-End-User-Organisation-ODS``, the artefact
+  kinds it takes, timeouts and retry limits.
+- ``[directory.ODS]``: the endpoint directory: each organisation by ODS code, its role, the
+  endpoints that reach it and, for a local authority, its health and police partners.
+- ``[audit]``: where unscheduled CP-IS lookups are logged, and who the operator is.
+
+Sections a command does not need may be left out: ``load_config(path, need=...)`` names the
+ones it needs (by default ``local_authority``, ``mesh`` and ``cpis``, as the CP-IS jobs do),
+and a section that is not needed is ``None``. A section present in the file is checked whether
+needed or not, but the secrets and files of ``[mesh]`` are read only when it is needed, and
+those of ``[endpoints]`` only for the endpoints named in ``endpoints=``.
 
 Secrets (the mailbox password, the MESH shared key) are never written in the file: a secret is
 ``{ env = "NAME" }`` (read from an environment variable) or ``{ file = "path" }`` (read from a
@@ -27,7 +40,7 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,20 +49,35 @@ from urllib.parse import urlparse
 from pydantic import ValidationError
 
 from interop.domain.common import ResponsibleLocalAuthority
+from interop.identifiers import check_ods_code
 
 __all__ = [
+    "AuditSettings",
+    "BearerAuthSettings",
     "Config",
     "ConfigError",
     "ConfigProblem",
     "CpisSettings",
+    "DirectoryEntry",
+    "EndpointAuth",
+    "EndpointSettings",
     "EnvironmentSettings",
     "LocalAuthoritySettings",
     "MeshSettings",
     "Secret",
+    "SignedJwtSettings",
     "load_config",
 ]
 
 EnvironmentName = Literal["production", "test"]
+EndpointKind = Literal["fhir", "mesh", "mllp", "folder"]
+PushMode = Literal["transaction", "resources"]
+OrganisationRole = Literal["local-authority", "health", "police", "other"]
+ENDPOINT_KINDS: tuple[EndpointKind, ...] = ("fhir", "mesh", "mllp", "folder")
+PUSH_MODES: tuple[PushMode, ...] = ("transaction", "resources")
+ORGANISATION_ROLES: tuple[OrganisationRole, ...] = ("local-authority", "health", "police", "other")
+#: the sections ``load_config`` needs unless told otherwise: what the CP-IS jobs use
+CPIS_SECTIONS = ("local_authority", "mesh", "cpis")
 NAMED_ENDPOINTS = ("INT", "LIVE")
 
 # MESH mailbox ids are short upper-case alphanumerics (X26ABC1, X26HC005); MESH treats them
@@ -59,6 +87,8 @@ _MAILBOX = re.compile(r"^[A-Za-z0-9]{3,20}$")
 # Workflow ids are opaque, but '*' and '!' are MESH's inbox-filter syntax and whitespace breaks
 # the mex-workflowid header, so neither is allowed.
 _WORKFLOW = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
+# Endpoint names are typed on the command line, where "://" marks a URL instead.
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _SECRET_HINT = (
     'a secret is never written in the configuration file: write { env = "NAME" } to read it '
     'from an environment variable, or { file = "path" } to read it from a file'
@@ -159,14 +189,140 @@ class EnvironmentSettings:
 
 
 @dataclass(frozen=True)
+class BearerAuthSettings:
+    """``auth = { type = "bearer", token = { env = ... } }``: a fixed bearer token."""
+
+    token: Secret
+
+
+@dataclass(frozen=True)
+class SignedJwtSettings:
+    """NHS England application-restricted access: a signed JWT exchanged for a token.
+
+    ``api_key`` is the application's key (``iss`` and ``sub``), ``private_key`` the PEM text of
+    its RSA key registered under ``kid``; ``assertion_lifetime`` is at most 300 seconds.
+    """
+
+    token_url: str
+    api_key: Secret
+    private_key: Secret
+    kid: str
+    assertion_lifetime: float = 300.0
+
+
+EndpointAuth = BearerAuthSettings | SignedJwtSettings
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """``[endpoints.NAME]``: one place artefacts are sent to or read from.
+
+    ``url`` is the FHIR base URL (``fhir``) or ``mllp://host:port`` (``mllp``); ``path`` the
+    folder (``folder``); ``mailbox`` and ``workflow_id`` the recipient mailbox and workflow
+    (``mesh``, sent with the ``[mesh]`` mailbox's credentials). ``ods_code`` is sent as
+    ``NHSD-End-User-Organisation-ODS``. ``artefacts`` lists the kinds this endpoint takes
+    (empty: every kind). ``timeout`` is per request; ``max_retries`` and ``retry_budget`` bound
+    the retries of idempotent requests.
+    """
+
+    name: str
+    kind: EndpointKind
+    url: str | None = None
+    path: Path | None = None
+    mailbox: str | None = None
+    workflow_id: str | None = None
+    auth: EndpointAuth | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    ca_bundle: Path | None = None
+    verify_tls: bool = True
+    ods_code: str | None = None
+    artefacts: frozenset[str] = frozenset()
+    push_mode: PushMode = "transaction"
+    timeout: float = 30.0
+    max_retries: int = 3
+    retry_budget: float = 60.0
+
+    def accepts(self, kind: str) -> bool:
+        """Whether this endpoint takes artefacts of ``kind``."""
+        return not self.artefacts or kind in self.artefacts
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """``[directory.ODS]``: an organisation, how to reach it, and (for a local authority) the
+    health and police partners it shares with, by ODS code."""
+
+    ods_code: str
+    name: str
+    role: OrganisationRole = "other"
+    endpoints: tuple[str, ...] = ()
+    partners: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """``[audit]``: the JSON-lines log of unscheduled CP-IS lookups, and who runs them."""
+
+    log: Path
+    user: str | None = None
+
+
+def _missing(source: Path, section: str) -> ConfigError:
+    return ConfigError(source, [ConfigProblem(section, f"missing section [{section}]")])
+
+
+@dataclass(frozen=True)
 class Config:
-    """The whole configuration, as loaded from ``source``."""
+    """The whole configuration, as loaded from ``source``.
+
+    ``authority``, ``mesh`` and ``cpis`` raise ``ConfigError`` when their section was neither
+    needed nor given; ``endpoints`` holds the endpoints read (by name), ``endpoint_names``
+    every endpoint the file names.
+    """
 
     source: Path
-    authority: LocalAuthoritySettings
-    mesh: MeshSettings
-    cpis: CpisSettings
+    authority_settings: LocalAuthoritySettings | None
+    mesh_settings: MeshSettings | None
+    cpis_settings: CpisSettings | None
     environment: EnvironmentSettings
+    endpoints: Mapping[str, EndpointSettings] = field(default_factory=dict)
+    endpoint_names: frozenset[str] = frozenset()
+    directory: Mapping[str, DirectoryEntry] = field(default_factory=dict)
+    audit: AuditSettings | None = None
+
+    @property
+    def authority(self) -> LocalAuthoritySettings:
+        """``[local_authority]``."""
+        if self.authority_settings is None:
+            raise _missing(self.source, "local_authority")
+        return self.authority_settings
+
+    @property
+    def mesh(self) -> MeshSettings:
+        """``[mesh]``."""
+        if self.mesh_settings is None:
+            raise _missing(self.source, "mesh")
+        return self.mesh_settings
+
+    @property
+    def cpis(self) -> CpisSettings:
+        """``[cpis]``."""
+        if self.cpis_settings is None:
+            raise _missing(self.source, "cpis")
+        return self.cpis_settings
+
+    def endpoint(self, name: str) -> EndpointSettings:
+        """The endpoint called ``name``; ``ConfigError`` (with a suggestion) when there is none."""
+        found = self.endpoints.get(name)
+        if found is not None:
+            return found
+        known = sorted(self.endpoint_names or self.endpoints)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        listing = f"; configured: {', '.join(known)}" if known else "; none is configured"
+        problem = ConfigProblem(f"endpoints.{name}", f"no such endpoint{hint}{listing}")
+        raise ConfigError(self.source, [problem])
 
     def local_authority(self) -> ResponsibleLocalAuthority:
         """The configured authority as the domain model (already validated at load time)."""
@@ -230,12 +386,22 @@ def load_stand_in_config(path: Path) -> StandInConfig:
     return config
 
 
-def load_config(path: Path) -> Config:
-    """Read and check ``path`` (an ``interop.toml``); ``ConfigError`` lists every problem."""
+def load_config(
+    path: Path,
+    *,
+    need: Collection[str] = CPIS_SECTIONS,
+    endpoints: Collection[str] | None = None,
+) -> Config:
+    """Read and check ``path`` (an ``interop.toml``); ``ConfigError`` lists every problem.
+
+    ``need`` names the sections that must be present (``"local_authority"``, ``"mesh"``,
+    ``"cpis"``, ``"endpoints"``, ``"directory"``, ``"audit"``). ``endpoints`` names the endpoints
+    whose secrets and files are read (None: all); the others are checked but left out.
+    """
     path = Path(path)
     document = _read_document(path)
     reader = _Reader(path.resolve().parent)
-    config = reader.config(path, document)
+    config = reader.config(path, document, frozenset(need), endpoints)
     if reader.problems or config is None:
         raise ConfigError(path, reader.problems)
     return config
@@ -247,7 +413,7 @@ def load_config(path: Path) -> Config:
 
 _Table = Mapping[str, Any]
 
-_SECTIONS = ("local_authority", "mesh", "cpis", "environment")
+_SECTIONS = ("local_authority", "mesh", "cpis", "environment", "endpoints", "directory", "audit")
 _LA_KEYS = ("ods_code", "name", "emergency_duty_phone", "office_hours_phone", "secure_email")
 _MESH_KEYS = (
     "endpoint",
@@ -270,6 +436,47 @@ _CPIS_WORKFLOWS = (
 )
 _CPIS_KEYS = ("mailbox", *_CPIS_WORKFLOWS, "max_records_per_file")
 _ENVIRONMENT_KEYS = ("name",)
+_ENDPOINT_KEYS = (
+    "kind",
+    "url",
+    "path",
+    "mailbox",
+    "workflow_id",
+    "auth",
+    "client_cert",
+    "client_key",
+    "ca_bundle",
+    "verify_tls",
+    "ods_code",
+    "artefacts",
+    "push_mode",
+    "timeout",
+    "max_retries",
+    "retry_budget",
+)
+#: which keys belong to which kind of endpoint (the rest of _ENDPOINT_KEYS are fhir's)
+_KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "fhir": (
+        "url",
+        "auth",
+        "client_cert",
+        "client_key",
+        "ca_bundle",
+        "verify_tls",
+        "ods_code",
+        "push_mode",
+        "timeout",
+        "max_retries",
+        "retry_budget",
+    ),
+    "mesh": ("mailbox", "workflow_id"),
+    "mllp": ("url", "timeout", "max_retries", "retry_budget"),
+    "folder": ("path",),
+}
+_BEARER_KEYS = ("type", "token")
+_JWT_KEYS = ("type", "token_url", "api_key", "private_key", "kid", "assertion_lifetime")
+_DIRECTORY_KEYS = ("name", "role", "endpoints", "partners")
+_AUDIT_KEYS = ("log", "user")
 
 
 def _reason(exc: OSError) -> str:
@@ -286,21 +493,67 @@ class _Reader:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.problems: list[ConfigProblem] = []
+        # False while reading an endpoint the caller did not ask for: its secrets and files
+        # are checked for shape but not read.
+        self.resolve = True
 
     def problem(self, path: str, message: str) -> None:
         self.problems.append(ConfigProblem(path, message))
 
     # -- structure ----------------------------------------------------------------------------
 
-    def config(self, source: Path, document: _Table) -> Config | None:
+    def config(
+        self,
+        source: Path,
+        document: _Table,
+        need: frozenset[str],
+        wanted: Collection[str] | None,
+    ) -> Config | None:
         self.known_keys("", document, _SECTIONS)
-        la = self.local_authority(self.section(document, "local_authority", required=True))
+        unknown = sorted(need - set(_SECTIONS))
+        if unknown:
+            raise ValueError(f"unknown sections in need: {', '.join(unknown)}")
+
+        def present_or_needed(name: str) -> bool:
+            return name in need or name in document
+
         environment = self.environment(self.section(document, "environment", required=False))
-        mesh = self.mesh(self.section(document, "mesh", required=True), environment)
-        cpis = self.cpis(self.section(document, "cpis", required=True))
-        if la is None or mesh is None or cpis is None or environment is None:
+        la = mesh = cpis = None
+        # A section present but not needed is checked, without reading its secrets and
+        # files, and left out: `push` does not need the MESH password in its environment.
+        if present_or_needed("local_authority"):
+            la = self.local_authority(self.section(document, "local_authority", required=True))
+        if present_or_needed("mesh"):
+            self.resolve = "mesh" in need
+            mesh = self.mesh(self.section(document, "mesh", required=True), environment)
+            self.resolve = True
+            mesh = mesh if "mesh" in need else None
+        if present_or_needed("cpis"):
+            cpis = self.cpis(self.section(document, "cpis", required=True))
+        names, endpoints = self.endpoints(
+            self.section(document, "endpoints", required="endpoints" in need),
+            environment,
+            wanted,
+        )
+        directory = self.directory(
+            self.section(document, "directory", required="directory" in need), names
+        )
+        audit = None
+        if present_or_needed("audit"):
+            audit = self.audit(self.section(document, "audit", required=True))
+        if self.problems or environment is None:
             return None
-        return Config(source, la, mesh, cpis, environment)
+        return Config(
+            source,
+            la,
+            mesh,
+            cpis,
+            environment,
+            endpoints=endpoints,
+            endpoint_names=frozenset(names),
+            directory=directory,
+            audit=audit,
+        )
 
     def stand_in_config(self, source: Path, document: _Table) -> StandInConfig | None:
         self.known_keys("", document, ("mesh", "cpis", "environment", "stand_in"))
@@ -473,6 +726,8 @@ class _Reader:
         if ref is None:
             return None
         kind, name = ref
+        if not self.resolve:
+            return Secret(f"{kind}:{name}", "")
         if kind == "env":
             value = os.environ.get(name)
             if value is None:
@@ -503,6 +758,8 @@ class _Reader:
         if ref is None:
             return None
         kind, name = ref
+        if not self.resolve:
+            return Path(name)
         if kind == "env":
             named = os.environ.get(name)
             if named is None or not named.strip():
@@ -665,6 +922,239 @@ class _Reader:
             inactive_nhs_number_workflow_id=_given(workflows["inactive_nhs_number_workflow_id"]),
             max_records_per_file=max_records,
         )
+
+    # -- endpoints, directory, audit ----------------------------------------------------------
+
+    def endpoints(
+        self,
+        table: _Table | None,
+        environment: EnvironmentSettings | None,
+        wanted: Collection[str] | None,
+    ) -> tuple[list[str], dict[str, EndpointSettings]]:
+        """Every endpoint's name, and the settings of those ``wanted`` (None: all)."""
+        names: list[str] = []
+        found: dict[str, EndpointSettings] = {}
+        for name, value in (table or {}).items():
+            where = f"endpoints.{name}"
+            if not _ENDPOINT_NAME.fullmatch(name):
+                self.problem(where, "an endpoint name is up to 64 letters, digits, '_', '.' or '-'")
+                continue
+            if not isinstance(value, dict):
+                self.problem(where, f"expected a table, found {_type_name(value)}")
+                continue
+            names.append(name)
+            self.resolve = wanted is None or name in wanted
+            try:
+                settings = self.endpoint_settings(name, value, environment)
+            finally:
+                self.resolve = True
+            if settings is not None and (wanted is None or name in wanted):
+                found[name] = settings
+        return names, found
+
+    def endpoint_settings(
+        self, name: str, table: _Table, environment: EnvironmentSettings | None
+    ) -> EndpointSettings | None:
+        p, start = f"endpoints.{name}", len(self.problems)
+        self.known_keys(p, table, _ENDPOINT_KEYS)
+        kind = self.text(table, p, "kind")
+        if kind is not None and kind not in ENDPOINT_KINDS:
+            self.problem(f"{p}.kind", f"must be one of {', '.join(ENDPOINT_KINDS)}")
+            return None
+        if kind is None:
+            return None
+        for key in table:
+            if key in _ENDPOINT_KEYS and key not in ("kind", "artefacts", *_KIND_KEYS[kind]):
+                self.problem(f"{p}.{key}", f"not a setting of a {kind} endpoint")
+        production = environment is not None and environment.name == "production"
+        url = self.endpoint_url(table, p, kind, production)
+        folder = self.text(table, p, "path") if kind == "folder" else None
+        mailbox = self.mailbox(table, p) if kind == "mesh" else None
+        workflow = self.text(table, p, "workflow_id") if kind == "mesh" else None
+        if workflow is not None and not _WORKFLOW.fullmatch(workflow):
+            self.problem(
+                f"{p}.workflow_id",
+                "a workflow id is up to 100 letters, digits, '_', '.', ':' or '-'",
+            )
+        auth = self.auth(table, p) if "auth" in table else None
+        cert = self.pem_file(table, p, "client_cert")
+        client_key = self.pem_file(table, p, "client_key")
+        ca_bundle = self.pem_file(table, p, "ca_bundle")
+        if ("client_cert" in table) != ("client_key" in table):
+            self.problem(p, "client_cert and client_key go together: give both or neither")
+        verify: bool | None = self.typed(
+            table, p, "verify_tls", bool, required=False, expected="a boolean"
+        )
+        if verify is False and production:
+            self.problem(f"{p}.verify_tls", "may only be false in a test environment")
+        ods = self.text(table, p, "ods_code", required=False)
+        if ods is not None:
+            try:
+                ods = check_ods_code(ods)
+            except ValueError as exc:
+                self.problem(f"{p}.ods_code", str(exc))
+        artefacts = self.string_list(table, p, "artefacts")
+        from interop.domain import ARTEFACT_KINDS
+
+        for kind_name in artefacts or ():
+            if kind_name not in ARTEFACT_KINDS:
+                close = difflib.get_close_matches(kind_name, ARTEFACT_KINDS, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                self.problem(f"{p}.artefacts", f"unknown artefact kind {kind_name!r}{hint}")
+        mode = self.text(table, p, "push_mode", required=False) or "transaction"
+        if mode not in PUSH_MODES:
+            self.problem(f"{p}.push_mode", f"must be one of {', '.join(PUSH_MODES)}")
+        timeout = self.number(table, p, "timeout", 30.0, 0, 3600)
+        retries = self.integer(table, p, "max_retries", 3, 0, 10)
+        budget = self.number(table, p, "retry_budget", 60.0, 0, 3600)
+        if len(self.problems) > start:
+            return None
+        assert timeout is not None  # no new problem means every value was read
+        assert retries is not None
+        assert budget is not None
+        return EndpointSettings(
+            name=name,
+            kind=kind,
+            url=url,
+            path=self.base / folder if folder is not None else None,
+            mailbox=mailbox,
+            workflow_id=workflow,
+            auth=auth,
+            client_cert=cert,
+            client_key=client_key,
+            ca_bundle=ca_bundle,
+            verify_tls=verify if verify is not None else True,
+            ods_code=ods,
+            artefacts=frozenset(artefacts or ()),
+            push_mode=mode,  # type: ignore[arg-type]  # checked against PUSH_MODES above
+            timeout=timeout,
+            max_retries=retries,
+            retry_budget=budget,
+        )
+
+    def endpoint_url(self, table: _Table, p: str, kind: str, production: bool) -> str | None:
+        if kind not in ("fhir", "mllp"):
+            return None
+        value = self.text(table, p, "url")
+        if value is None:
+            return None
+        url = urlparse(value)
+        schemes = ("http", "https") if kind == "fhir" else ("mllp",)
+        if url.scheme not in schemes or not url.hostname:
+            self.problem(f"{p}.url", f"must be a {' or '.join(s + '://' for s in schemes)} URL")
+            return None
+        if kind == "mllp" and url.port is None:
+            self.problem(f"{p}.url", "an MLLP URL names its port: mllp://host:port")
+            return None
+        if url.query or url.fragment or url.username or url.password:
+            # never credentials in a URL: they would end up in logs
+            self.problem(f"{p}.url", "a base URL has no query, fragment or user information")
+            return None
+        if kind == "fhir" and production and url.scheme != "https":
+            self.problem(f"{p}.url", "production traffic needs an https:// endpoint")
+            return None
+        return value.rstrip("/")
+
+    def auth(self, table: _Table, p: str) -> EndpointAuth | None:
+        where = f"{p}.auth"
+        value = table["auth"]
+        if not isinstance(value, dict):
+            self.problem(where, f"expected a table, found {_type_name(value)}")
+            return None
+        kind = self.text(value, where, "type")
+        if kind == "bearer":
+            self.known_keys(where, value, _BEARER_KEYS)
+            token = self.secret(value, where, "token")
+            return BearerAuthSettings(token) if token is not None else None
+        if kind == "signed-jwt":
+            self.known_keys(where, value, _JWT_KEYS)
+            token_url = self.text(value, where, "token_url")
+            if token_url is not None and urlparse(token_url).scheme not in ("http", "https"):
+                self.problem(f"{where}.token_url", "must be an http(s):// URL")
+            api_key = self.secret(value, where, "api_key")
+            private_key = self.secret(value, where, "private_key")
+            kid = self.text(value, where, "kid")
+            lifetime = self.number(value, where, "assertion_lifetime", 300.0, 0, 300)
+            if private_key is not None and self.resolve and "PRIVATE KEY" not in private_key.value:
+                self.problem(f"{where}.private_key", "expected a PEM private key")
+                return None
+            if (
+                token_url is None
+                or api_key is None
+                or private_key is None
+                or kid is None
+                or lifetime is None
+            ):
+                return None
+            return SignedJwtSettings(token_url, api_key, private_key, kid, lifetime)
+        if kind is not None:
+            self.problem(f"{where}.type", 'must be "bearer" or "signed-jwt"')
+        return None
+
+    def string_list(self, table: _Table, p: str, key: str) -> list[str] | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.problem(f"{p}.{key}", "expected a list of non-empty strings")
+            return None
+        return [v.strip() for v in value]
+
+    def directory(
+        self, table: _Table | None, endpoint_names: list[str]
+    ) -> dict[str, DirectoryEntry]:
+        entries: dict[str, DirectoryEntry] = {}
+        raw = table or {}
+        for code, value in raw.items():
+            p = f"directory.{code}"
+            try:
+                ods = check_ods_code(code)
+            except ValueError as exc:
+                self.problem(p, str(exc))
+                continue
+            if ods != code:
+                self.problem(p, f"write the ODS code in upper case: [directory.{ods}]")
+                continue
+            if not isinstance(value, dict):
+                self.problem(p, f"expected a table, found {_type_name(value)}")
+                continue
+            start = len(self.problems)
+            self.known_keys(p, value, _DIRECTORY_KEYS)
+            name = self.text(value, p, "name")
+            role = self.text(value, p, "role", required=False) or "other"
+            if role not in ORGANISATION_ROLES:
+                self.problem(f"{p}.role", f"must be one of {', '.join(ORGANISATION_ROLES)}")
+            endpoints = self.string_list(value, p, "endpoints") or []
+            for endpoint in endpoints:
+                if endpoint not in endpoint_names:
+                    self.problem(f"{p}.endpoints", f"no endpoint {endpoint!r} in [endpoints]")
+            partners = [code.upper() for code in self.string_list(value, p, "partners") or []]
+            for partner in partners:
+                if partner not in raw:
+                    self.problem(f"{p}.partners", f"partner {partner} is not in [directory]")
+                elif partner == ods:
+                    self.problem(f"{p}.partners", "an organisation is not its own partner")
+            if partners and role != "local-authority":
+                self.problem(f"{p}.partners", "only a local authority lists partners")
+            if len(self.problems) > start:
+                continue
+            assert name is not None
+            entries[ods] = DirectoryEntry(
+                ods_code=ods,
+                name=name,
+                role=role,  # type: ignore[arg-type]  # checked against ORGANISATION_ROLES
+                endpoints=tuple(endpoints),
+                partners=tuple(partners),
+            )
+        return entries
+
+    def audit(self, table: _Table | None) -> AuditSettings | None:
+        if table is None:
+            return None
+        self.known_keys("audit", table, _AUDIT_KEYS)
+        log = self.text(table, "audit", "log", required=False) or "interop-audit.jsonl"
+        user = self.text(table, "audit", "user", required=False)
+        return AuditSettings(self.base / log, user)
 
 
 def _given(value: str | None) -> str:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from interop.config import ConfigError, Secret, load_config
+from interop.config import (
+    BearerAuthSettings,
+    Config,
+    ConfigError,
+    Secret,
+    SignedJwtSettings,
+    load_config,
+)
 from interop.domain import ResponsibleLocalAuthority
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -348,3 +355,262 @@ def test_stand_in_config_errors_name_the_key(
     with pytest.raises(ConfigError) as caught:
         load_stand_in_config(path)
     assert key in caught.value.paths
+
+
+# --- [endpoints], [directory], [audit] ----------------------------------------------------------
+
+ENDPOINTS = """\
+[environment]
+name = "test"
+
+[endpoints.sandbox]
+kind = "fhir"
+url = "http://127.0.0.1:8080/fhir/"
+artefacts = ["child-protection-flag", "travel-alert"]
+push_mode = "resources"
+timeout = 5
+max_retries = 1
+retry_budget = 2.5
+
+[endpoints.cpis-int]
+kind = "fhir"
+url = "https://int.api.example/cpis/FHIR/R4"
+ods_code = "x26"
+
+[endpoints.cpis-int.auth]
+type = "signed-jwt"
+token_url = "https://int.api.example/oauth2/token"
+api_key = { env = "TEST_API_KEY" }
+private_key = { file = "secrets/jwt.pem" }
+kid = "int-1"
+assertion_lifetime = 120
+
+[endpoints.trust]
+kind = "fhir"
+url = "https://fhir.trust.example/R4"
+auth = { type = "bearer", token = { env = "TEST_TRUST_TOKEN" } }
+
+[endpoints.police]
+kind = "mesh"
+mailbox = "x26pol01"
+workflow_id = "TEST_POLICE"
+
+[endpoints.hl7]
+kind = "mllp"
+url = "mllp://127.0.0.1:2575"
+
+[endpoints.outbox]
+kind = "folder"
+path = "out"
+
+[directory.X26]
+name = "Test Borough Council"
+role = "local-authority"
+endpoints = ["sandbox"]
+partners = ["RR8", "P26"]
+
+[directory.RR8]
+name = "Test Hospitals NHS Trust"
+role = "health"
+endpoints = ["trust", "sandbox"]
+
+[directory.P26]
+name = "Test Police"
+role = "police"
+endpoints = ["police"]
+
+[audit]
+log = "logs/audit.jsonl"
+user = "duty.manager"
+"""
+
+API_KEY = "api-key-123"
+TRUST_TOKEN = "trust-token-456"
+PEM = "-----BEGIN PRIVATE KEY-----\nTUlJQ2Vn\n-----END PRIVATE KEY-----\n"
+
+
+@pytest.fixture
+def endpoints_dir(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TEST_API_KEY", API_KEY)
+    monkeypatch.setenv("TEST_TRUST_TOKEN", TRUST_TOKEN)
+    (config_dir / "secrets" / "jwt.pem").write_text(PEM, encoding="utf-8")
+    return config_dir
+
+
+def load_endpoints(directory: Path, text: str, **kw: object) -> Config:
+    return load_config(write(directory, text), need=("endpoints",), **kw)  # type: ignore[arg-type]
+
+
+def endpoints_error(directory: Path, text: str, **kw: object) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load_endpoints(directory, text, **kw)
+    message = str(caught.value)
+    for secret in (API_KEY, TRUST_TOKEN, "TUlJQ2Vn"):
+        assert secret not in message
+    return caught.value
+
+
+def test_endpoints_directory_and_audit_load(endpoints_dir: Path) -> None:
+    config = load_endpoints(endpoints_dir, ENDPOINTS)
+    sandbox = config.endpoint("sandbox")
+    assert (sandbox.kind, sandbox.url, sandbox.auth) == ("fhir", "http://127.0.0.1:8080/fhir", None)
+    assert sandbox.artefacts == frozenset({"child-protection-flag", "travel-alert"})
+    assert sandbox.accepts("travel-alert")
+    assert not sandbox.accepts("health-needs-checklist")
+    assert (sandbox.push_mode, sandbox.timeout, sandbox.max_retries, sandbox.retry_budget) == (
+        "resources",
+        5.0,
+        1,
+        2.5,
+    )
+    cpis = config.endpoint("cpis-int")
+    assert cpis.ods_code == "X26"
+    assert isinstance(cpis.auth, SignedJwtSettings)
+    assert cpis.auth.api_key.value == API_KEY
+    assert cpis.auth.private_key.value == PEM.removesuffix("\n")
+    assert (cpis.auth.kid, cpis.auth.assertion_lifetime) == ("int-1", 120.0)
+    trust = config.endpoint("trust")
+    assert isinstance(trust.auth, BearerAuthSettings)
+    assert trust.auth.token.value == TRUST_TOKEN
+    assert config.endpoint("trust").accepts("health-needs-checklist")  # no list: every kind
+    police = config.endpoint("police")
+    assert (police.kind, police.mailbox, police.workflow_id) == ("mesh", "X26POL01", "TEST_POLICE")
+    assert config.endpoint("hl7").url == "mllp://127.0.0.1:2575"
+    assert config.endpoint("outbox").path == endpoints_dir / "out"
+    assert config.directory["X26"].partners == ("RR8", "P26")
+    assert config.directory["RR8"].endpoints == ("trust", "sandbox")
+    assert config.directory["P26"].role == "police"
+    assert config.audit is not None
+    assert config.audit.log == endpoints_dir / "logs" / "audit.jsonl"
+    assert config.audit.user == "duty.manager"
+    for text in (repr(config), str(config)):
+        assert API_KEY not in text
+        assert TRUST_TOKEN not in text
+        assert "TUlJQ2Vn" not in text
+
+
+def test_sections_a_command_does_not_need_may_be_absent(endpoints_dir: Path) -> None:
+    config = load_endpoints(endpoints_dir, ENDPOINTS)
+    assert config.mesh_settings is None
+    with pytest.raises(ConfigError) as caught:
+        _ = config.mesh
+    assert caught.value.paths == ("mesh",)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(endpoints_dir, ENDPOINTS))  # the CP-IS jobs' sections, as before
+    assert set(caught.value.paths) == {"local_authority", "mesh", "cpis"}
+    error = endpoints_error(endpoints_dir, '[environment]\nname = "test"\n')
+    assert error.paths == ("endpoints",)
+
+
+def test_only_the_endpoints_asked_for_read_their_secrets(
+    endpoints_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEST_TRUST_TOKEN")
+    config = load_endpoints(endpoints_dir, ENDPOINTS, endpoints=["sandbox"])
+    assert set(config.endpoints) == {"sandbox"}
+    assert "trust" in config.endpoint_names
+    error = endpoints_error(endpoints_dir, ENDPOINTS, endpoints=["trust"])
+    assert error.paths == ("endpoints.trust.auth.token",)
+    # a mistake in an endpoint not asked for is still reported
+    broken = ENDPOINTS.replace('kind = "mllp"', 'kind = "mlp"')
+    error = endpoints_error(endpoints_dir, broken, endpoints=["sandbox"])
+    assert error.paths == ("endpoints.hl7.kind",)
+
+
+def test_unknown_endpoint_suggests_the_close_name(endpoints_dir: Path) -> None:
+    config = load_endpoints(endpoints_dir, ENDPOINTS)
+    with pytest.raises(ConfigError, match="did you mean 'sandbox'") as caught:
+        config.endpoint("sandbx")
+    assert caught.value.paths == ("endpoints.sandbx",)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "words"),
+    [
+        ('kind = "mllp"', 'kind = "mlp"', "endpoints.hl7.kind", "fhir, mesh, mllp, folder"),
+        (
+            'url = "http://127.0.0.1:8080/fhir/"',
+            'url = "ftp://127.0.0.1/fhir"',
+            "endpoints.sandbox.url",
+            "http://",
+        ),
+        (
+            'url = "http://127.0.0.1:8080/fhir/"',
+            'url = "http://user:pw@127.0.0.1/fhir"',
+            "endpoints.sandbox.url",
+            "user information",
+        ),
+        ('url = "mllp://127.0.0.1:2575"', 'url = "mllp://127.0.0.1"', "endpoints.hl7.url", "port"),
+        (
+            '"child-protection-flag", "travel-alert"',
+            '"child-protection-flags"',
+            "endpoints.sandbox.artefacts",
+            "did you mean 'child-protection-flag'",
+        ),
+        ('push_mode = "resources"', 'push_mode = "batch"', "endpoints.sandbox.push_mode", ""),
+        ("timeout = 5", "timeout = 0", "endpoints.sandbox.timeout", "more than 0"),
+        ('type = "signed-jwt"', 'type = "jwt"', "endpoints.cpis-int.auth.type", "signed-jwt"),
+        ('kid = "int-1"', "", "endpoints.cpis-int.auth.kid", "missing"),
+        (
+            "assertion_lifetime = 120",
+            "assertion_lifetime = 600",
+            "endpoints.cpis-int.auth.assertion_lifetime",
+            "at most 300",
+        ),
+        (
+            '{ env = "TEST_TRUST_TOKEN" }',
+            f'"{TRUST_TOKEN}"',
+            "endpoints.trust.auth.token",
+            '{ env = "NAME" }',
+        ),
+        ('ods_code = "x26"', 'ods_code = "?"', "endpoints.cpis-int.ods_code", "ODS code"),
+        ('workflow_id = "TEST_POLICE"', 'workflow_id = "A*"', "endpoints.police.workflow_id", ""),
+        ('path = "out"', 'path = "out"\nurl = "http://x"', "endpoints.outbox.url", "folder"),
+        ("[endpoints.trust]", '[endpoints."tr ust"]', "endpoints.tr ust", "endpoint name"),
+        ('partners = ["RR8", "P26"]', 'partners = ["RR9"]', "directory.X26.partners", "RR9"),
+        ('endpoints = ["police"]', 'endpoints = ["polce"]', "directory.P26.endpoints", "polce"),
+        ('role = "police"', 'role = "fire"', "directory.P26.role", "local-authority"),
+        ("[directory.RR8]", "[directory.rr8]", "directory.rr8", "upper case"),
+        ('role = "health"', 'role = "health"\npartners = ["X26"]', "directory.RR8.partners", ""),
+        ('user = "duty.manager"', 'usr = "duty.manager"', "audit.usr", "did you mean 'user'"),
+    ],
+)
+def test_each_endpoint_mistake_names_its_key(
+    endpoints_dir: Path, old: str, new: str, path: str, words: str
+) -> None:
+    assert old in ENDPOINTS
+    error = endpoints_error(endpoints_dir, ENDPOINTS.replace(old, new, 1))
+    assert path in error.paths, error.paths
+    assert words in str(error)
+
+
+def test_private_key_must_be_pem(endpoints_dir: Path) -> None:
+    (endpoints_dir / "secrets" / "jwt.pem").write_text("not a key\n", encoding="utf-8")
+    error = endpoints_error(endpoints_dir, ENDPOINTS)
+    assert error.paths == ("endpoints.cpis-int.auth.private_key",)
+    assert "not a key" not in str(error)
+
+
+def test_production_endpoint_guards(endpoints_dir: Path) -> None:
+    production = ENDPOINTS.replace('name = "test"', 'name = "production"')
+    error = endpoints_error(endpoints_dir, production)
+    assert "endpoints.sandbox.url" in error.paths  # plain http
+    no_tls = production.replace('url = "http://127.0.0.1:8080/fhir/"', 'url = "https://a.test"')
+    no_tls = no_tls.replace(
+        'kind = "fhir"\nurl = "https://fhir.trust',
+        'kind = "fhir"\nverify_tls = false\nurl = "https://fhir.trust',
+    )
+    assert error_paths(endpoints_dir, no_tls) == ("endpoints.trust.verify_tls",)
+
+
+def error_paths(directory: Path, text: str) -> tuple[str, ...]:
+    return endpoints_error(directory, text).paths
+
+
+def test_example_endpoints_load_without_the_mesh_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MESH_MAILBOX_PASSWORD", "MESH_SHARED_KEY", "MESH_CLIENT_CERT", "MESH_CLIENT_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    config = load_config(EXAMPLE, need=("endpoints", "directory"))
+    assert config.mesh_settings is None
+    assert config.endpoint("sandbox").url == "http://127.0.0.1:8080/fhir"
+    assert config.directory["X99"].endpoints == ("sandbox",)
