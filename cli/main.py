@@ -15,13 +15,41 @@ from interop import __version__
 
 #: command name → (module in interop.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "cpis": ("cpis_cmd", "cpis", "CP-IS: the stand-in national service for tests and rehearsal."),
+    "cpis": (
+        "cpis_cmd",
+        "cpis",
+        "CP-IS: lookups through the CP-IS FHIR API, and the stand-in for tests.",
+    ),
+    "conformance": (
+        "conformance_cmd",
+        "conformance",
+        "Conformance kit: check the shipped fixtures, or your own files.",
+    ),
     "demo": ("demo_cmd", "demo", "Run the main job on the shipped default data."),
-    "map": ("map_cmd", "map_", "Convert an artefact between artefact JSON, FHIR JSON and XML."),
-    "pull": ("pull_cmd", "pull", "Collect replies from national services (CP-IS)."),
+    "listen": ("listen_cmd", "listen", "Receive HL7 v2 ADT from hospital systems over MLLP."),
+    "map": (
+        "map_cmd",
+        "map_",
+        "Convert an artefact between artefact JSON, FHIR JSON/XML and CP-IS.",
+    ),
+    "pull": (
+        "pull_cmd",
+        "pull",
+        "Read artefacts from a FHIR endpoint; collect CP-IS replies (cpis).",
+    ),
+    "push": ("push_cmd", "push", "Write artefacts to a FHIR endpoint (by name, URL or --route)."),
     "schema": ("schema_cmd", "schema", "Print the JSON Schema of an artefact kind."),
+    "serve": (
+        "serve_cmd",
+        "serve",
+        "Run the local FHIR R4 sandbox server (development and supplier testing only).",
+    ),
     "sync": ("sync_cmd", "sync", "Send new and changed records to national services (CP-IS)."),
-    "validate": ("validate_cmd", "validate", "Validate artefact files and folders."),
+    "validate": (
+        "validate_cmd",
+        "validate",
+        "Validate files: artefacts, FHIR, CP-IS and HL7 v2, through the whole chain.",
+    ),
 }
 
 

@@ -1,0 +1,74 @@
+"""Write docs/cli.md, the CLI reference, from the click commands themselves.
+
+Run ``.venv/bin/python scripts/generate_cli_docs.py`` after changing a command's options or
+help; ``--check`` exits 1 when docs/cli.md differs from what the commands say (CI runs it
+through tests/test_cli_docs.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from interop.cli.main import COMMANDS, cli
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+HEADER = """# CLI reference
+
+Generated from the click commands by `scripts/generate_cli_docs.py`; do not edit by hand
+(a test fails when this page and the commands disagree).
+
+Exit codes of every command: 0 ok, 1 invalid input or failed checks, 2 usage, configuration
+or I/O error, 3 remote endpoint failure.
+"""
+
+
+def _help(command: click.Command, path: list[str]) -> str:
+    """The help text exactly as ``interop ... --help`` prints it (100 columns)."""
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(
+        cli, [*path[1:], "--help"], prog_name="interop", terminal_width=100, env={"COLUMNS": "100"}
+    )
+    if result.exit_code != 0:
+        raise SystemExit(f"{' '.join(path)} --help failed: {result.output}")
+    return result.output
+
+
+def _sections(command: click.Command, path: list[str]) -> Iterator[str]:
+    level = "#" * min(len(path) + 1, 4)
+    yield f"{level} `{' '.join(path)}`\n\n```text\n{_help(command, path).rstrip()}\n```\n"
+    if isinstance(command, click.Group):
+        for name in sorted(command.commands):
+            yield from _sections(command.commands[name], [*path, name])
+
+
+def render() -> str:
+    """The whole reference page."""
+    parts = [HEADER, f"## `interop`\n\n```text\n{_help(cli, ['interop']).rstrip()}\n```\n"]
+    for name in sorted(COMMANDS):
+        command = cli.get_command(click.Context(cli), name)
+        if command is None:
+            raise SystemExit(f"command {name} is registered but cannot be loaded")
+        parts.extend(_sections(command, ["interop", name]))
+    return "\n".join(parts)
+
+
+def main(argv: list[str]) -> int:
+    text = render()
+    if "--check" in argv:
+        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+        if current != text:
+            print(f"{DOC} is out of date: run scripts/generate_cli_docs.py", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(text, encoding="utf-8")
+    print(f"wrote {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,66 @@
+"""docs/cli.md is generated from the click commands; it must not drift from them."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _generator():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(
+        "generate_cli_docs", ROOT / "scripts" / "generate_cli_docs.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["generate_cli_docs"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reference_matches_the_commands() -> None:
+    generator = _generator()
+    current = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert current == generator.render(), "run: .venv/bin/python scripts/generate_cli_docs.py"
+
+
+def test_every_command_and_option_is_documented() -> None:
+    generator = _generator()
+    text = generator.render()
+    from interop.cli.main import COMMANDS
+
+    for name in COMMANDS:
+        assert f"`interop {name}`" in text
+    assert "--edition" in text
+    assert "--format" in text
+
+
+def _rules_generator():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(
+        "generate_rules_docs", ROOT / "scripts" / "generate_rules_docs.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["generate_rules_docs"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rules_page_matches_the_rule_tables() -> None:
+    current = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert current == _rules_generator().render(), (
+        "run: .venv/bin/python scripts/generate_rules_docs.py"
+    )
+
+
+def test_every_rule_has_an_anchor_reports_can_link_to() -> None:
+    from interop.domain.rules import RULES as CONSISTENCY
+    from interop.validators.business_rules import RULES as BUSINESS
+
+    text = _rules_generator().render()
+    for rule_id in [*CONSISTENCY, *BUSINESS, "NHS", "NHS-TEST"]:
+        assert f'<a id="{rule_id.lower()}"></a>' in text
