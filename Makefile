@@ -40,6 +40,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/cpis_build.py
 	$(BIN)/python benchmarks/cpis_sync.py
 	$(BIN)/python benchmarks/hl7v2_throughput.py
+	$(BIN)/python benchmarks/validation_chain.py
+	$(BIN)/python benchmarks/invariants.py
+	$(BIN)/python benchmarks/hostile_input.py
+	$(BIN)/python benchmarks/fhir_client_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
