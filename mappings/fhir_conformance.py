@@ -254,9 +254,34 @@ def extension(definition: ExtensionDef) -> JSON:
     }
 
 
+#: extensions of the OperationOutcomes the validator writes (interop validate --format json)
+REPORT_EXTENSIONS: tuple[ExtensionDef, ...] = (
+    ExtensionDef(
+        "source-file",
+        "The file an OperationOutcome is about, as the validator was given it",
+        ("OperationOutcome",),
+        "string",
+    ),
+    ExtensionDef(
+        "read-as",
+        "What the validator read the file as (an artefact kind and format, CP-IS, HL7 v2)",
+        ("OperationOutcome",),
+        "string",
+    ),
+    ExtensionDef(
+        "rule-source",
+        "Where the rule an issue enforces is written (guidance file and lines, or a profile)",
+        ("OperationOutcome.issue",),
+        "string",
+    ),
+)
+
+
 def _all_definitions() -> tuple[list[ProfileDef], list[ExtensionDef], list[JSON]]:
     profiles: list[ProfileDef] = list(COMMON_PROFILES)
-    extensions: dict[str, ExtensionDef] = {e.name: e for e in COMMON_EXTENSIONS}
+    extensions: dict[str, ExtensionDef] = {
+        e.name: e for e in (*COMMON_EXTENSIONS, *REPORT_EXTENSIONS)
+    }
     questionnaires: list[JSON] = []
     for _, module in modules():
         profiles.extend(module.PROFILES)

@@ -43,6 +43,7 @@ from interop.fhir import to_xml
 from interop.mappings.cpis import flag_to_record
 from interop.mappings.fhir import artefact_to_fhir
 from interop.mappings.fhir_conformance import render_all
+from interop.validators.rule_codes import rule_code_system
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ROOT / "profiles"
@@ -705,6 +706,8 @@ def broken_fixtures() -> tuple[dict[Path, bytes], list[JSON]]:
 def expected_files() -> dict[Path, bytes]:
     """Every generated file and its content."""
     files = {PROFILES / name: dumps(resource) for name, resource in render_all().items()}
+    # rule ids come from the validators' rule tables, which mappings may not import
+    files[PROFILES / "CodeSystem-validation-rule.json"] = dumps(rule_code_system())
     manifest = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))
     kept = [e for e in manifest["fixtures"] if e["path"].split("/", 1)[0] not in GENERATED_FOLDERS]
     generated = []

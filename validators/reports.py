@@ -30,11 +30,11 @@ from interop.codes import CANONICAL_BASE
 from interop.issues import Issue
 from interop.privacy import mask_nhs_number
 from interop.validators.files import FileReport
+from interop.validators.rule_codes import RULE_SYSTEM
 
 JSON = dict[str, Any]
 
 #: the code system of the toolkit's rule ids (C01-C16, T06-T11, B01-B03, NHS...)
-RULE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/validation-rule"
 RULE_SOURCE_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ext-rule-source"
 SOURCE_FILE_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ext-source-file"
 READ_AS_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ext-read-as"
