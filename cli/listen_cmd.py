@@ -1,8 +1,15 @@
-"""``interop listen mllp``: receive ADT messages from a hospital over MLLP and acknowledge them."""
+"""``interop listen mllp``: receive ADT messages from a hospital over MLLP and acknowledge them.
+
+With ``--config`` naming an ``[attendance]`` section, each attendance goes through the
+attendance rules (``interop.sync.attendance``): the flag is looked up, what is due is recorded
+in the state file before the ACK, and a dispatcher thread sends it (MESH, FHIR, MLLP).
+``interop listen dispatch`` sends what is still queued, once, and exits.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from pathlib import Path
@@ -10,11 +17,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from interop.cli.common import fail, load_config_or_exit
+from interop.cli.common import DEFAULT_STATE, fail
 
 if TYPE_CHECKING:
     from interop.config import Config
     from interop.hl7v2.adt import AttendanceHandler
+    from interop.sync.attendance import AttendanceService
+    from interop.sync.attendance_settings import AttendanceSettings
     from interop.transport.mllp import MllpServer
 
 _log = logging.getLogger("interop.cli.listen")
@@ -33,7 +42,14 @@ def listen() -> None:
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="interop.toml; without it attendances are acknowledged and logged, nobody notified.",
+    help="interop.toml; with an [attendance] section the attendance rules run, otherwise "
+    "attendances are acknowledged and logged, nobody notified.",
+)
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=f"State file of the attendance rules (default: [attendance] state, else {DEFAULT_STATE}).",
 )
 @click.option(
     "--max-frame",
@@ -73,6 +89,7 @@ def mllp(
     port: int,
     host: str,
     config_path: Path | None,
+    state: Path | None,
     max_frame: int,
     idle_timeout: float,
     max_connections: int,
@@ -87,17 +104,19 @@ def mllp(
     say where. SIGTERM or Ctrl-C stops accepting connections, finishes the messages already
     received, and exits 0. Logs go to standard error, NHS numbers masked.
 
-    Exit 0 after a stop, 2 when the configuration or the port cannot be used.
+    With --config naming an [attendance] section, a flagged child's attendance is recorded in
+    the state file (--state) before the ACK, and the notifications it calls for (the LA, the
+    key social worker, the trust) are sent in the background, each once.
+
+    Exit 0 after a stop, 2 when the configuration, the state file or the port cannot be used.
     """
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    config = load_config_or_exit(config_path) if config_path is not None else None
+    configure_logging(log_level)
+    config = load_listen_config(config_path) if config_path is not None else None
+    service = attendance_or_exit(config, state)
     from interop.transport.mllp import MllpServer
 
     server = MllpServer(
-        handler_for(config),
+        service.handle if service is not None else handler_for(config),
         host=host,
         port=port,
         max_frame=max_frame,
@@ -106,31 +125,220 @@ def mllp(
         shutdown_grace=shutdown_grace,
     )
     try:
-        asyncio.run(_serve(server))
+        asyncio.run(_serve(server, service))
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 2)
+    finally:
+        if service is not None:
+            service.close()
     raise SystemExit(0)
 
 
+@listen.command("dispatch")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="interop.toml with an [attendance] section.",
+)
+@click.option(
+    "--state",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=f"State file (default: [attendance] state, else {DEFAULT_STATE}).",
+)
+def dispatch(config_path: Path, state: Path | None) -> None:
+    """Send the attendance notifications still queued in the state file, once, and exit.
+
+    Exit 0 when nothing is left to send, 3 when some sends failed (they stay queued and are
+    retried by the next run or by the listener), 2 for a configuration or state file error or
+    when a listener is dispatching from the same state file.
+    """
+    configure_logging("info")
+    config = load_listen_config(config_path)
+    service = attendance_or_exit(config, state)
+    if service is None:
+        fail(f"{config_path}: no [attendance] section: nothing to dispatch", 2)
+    assert service is not None
+    try:
+        counts = service.drain(everything=True)
+    finally:
+        service.close()
+    left = counts["pending"] + counts["sending"]
+    click.echo(f"sent {counts['sent']}, still queued {left}")
+    raise SystemExit(3 if left else 0)
+
+
+def configure_logging(level: str) -> None:
+    """Log lines to standard error at ``level``; httpx's request lines never below WARNING:
+    at INFO they carry the whole URL, and a search's query holds the NHS number."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def load_listen_config(path: Path) -> Config:
+    """The configuration, exit 2 listing every problem. Only what the attendance rules use is
+    read in full: the endpoints they may send to or read from (their secrets and files), and
+    ``[mesh]`` when one of those is a mesh endpoint."""
+    from interop.config import ConfigError, load_config
+
+    try:
+        config = load_config(path, need=(), endpoints=[])
+        settings = attendance_settings(config)
+        if settings is None:
+            return config
+        names = set(settings.endpoint_names())
+        if settings.route_by_directory:
+            names.update(name for entry in config.directory.values() for name in entry.endpoints)
+        config = load_config(path, need=(), endpoints=sorted(names))
+        if any(e.kind == "mesh" for e in config.endpoints.values()):
+            config = load_config(path, need=("mesh",), endpoints=sorted(names))
+    except ConfigError as exc:
+        click.echo(f"{path}: configuration error:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem.path}: {problem.message}", err=True)
+        raise SystemExit(2) from None
+    return config
+
+
+def attendance_settings(config: Config | None) -> AttendanceSettings | None:
+    """The configuration's ``[attendance]``, if it has one."""
+    return None if config is None else config.attendance
+
+
 def handler_for(config: Config | None) -> AttendanceHandler:
-    """What to do with each attendance: the rules of the configuration, or only a log line."""
+    """The handler of a listener without attendance rules: acknowledge and log only."""
     from interop.hl7v2.adt import log_only_handler
 
     if config is None:
         _log.info("no --config: attendances are acknowledged and logged; nobody is notified")
     else:
-        # The attendance rules (flag look-up, notifications, dedupe, ledger) plug in here.
         _log.info(
-            "configuration %s read (local authority %s); no attendance rules are installed "
-            "yet: attendances are acknowledged and logged, nobody is notified",
+            "configuration %s has no [attendance] section: attendances are acknowledged and "
+            "logged, nobody is notified",
             config.source,
-            config.authority.ods_code,
         )
     return log_only_handler
 
 
-async def _serve(server: MllpServer) -> None:
+def attendance_or_exit(config: Config | None, state: Path | None) -> AttendanceService | None:
+    """The attendance rules of ``config`` (None without ``[attendance]``), or exit 2."""
+    from interop.sync.attendance_dispatch import DispatcherBusy
+    from interop.sync.attendance_settings import AttendanceSettingsError
+    from interop.sync.attendance_sources import LookupFailed
+    from interop.sync.attendance_store import StateError
+
+    settings = attendance_settings(config)
+    if config is None or settings is None:
+        return None
+    try:
+        return build_attendance(config, settings, state)
+    except AttendanceSettingsError as exc:
+        click.echo(f"{config.source}: configuration error:", err=True)
+        for path, message in exc.problems:
+            click.echo(f"  {path}: {message}", err=True)
+    except (LookupFailed, StateError, DispatcherBusy, ValueError) as exc:
+        click.echo(f"attendance rules: {exc}", err=True)
+    raise SystemExit(2)
+
+
+def build_attendance(
+    config: Config, settings: AttendanceSettings, state: Path | None = None
+) -> AttendanceService:
+    """The attendance rules wired to ``config``: flag and plan sources, routes, state file,
+    and a dispatcher with a channel per endpoint it may send to (not yet started).
+
+    ``AttendanceSettingsError`` when an endpoint named is missing or of the wrong kind;
+    ``LookupFailed`` when a flag source file is missing; ``StateError`` for a bad state file;
+    ``DispatcherBusy`` when another process dispatches from it; ``ValueError`` for an
+    endpoint that cannot be used.
+    """
+    from interop.mappings.fhir import fhir_to_artefact
+    from interop.sync.attendance import AttendanceService, Router
+    from interop.sync.attendance_dispatch import Dispatcher, channels_for
+    from interop.sync.attendance_settings import AttendanceSettingsError, endpoint_problems
+    from interop.sync.attendance_sources import (
+        FhirFlags,
+        FhirPlans,
+        FlagSource,
+        LedgerFlags,
+        RegisterFlags,
+    )
+    from interop.sync.attendance_store import AttendanceStore
+    from interop.transport.fhir_client import FhirClient
+
+    has_mesh = config.mesh_settings is not None
+    problems = endpoint_problems(settings, config.endpoints, has_mesh=has_mesh)
+    if problems:
+        raise AttendanceSettingsError(problems)
+    path = state or settings.state or DEFAULT_STATE
+    # the endpoints messages may go to: the defaults, the alert, and (routed by the
+    # directory) any mesh or fhir endpoint an organisation lists
+    names = {*settings.notify, *([settings.alert] if settings.alert else [])}
+    if settings.route_by_directory:
+        names.update(name for entry in config.directory.values() for name in entry.endpoints)
+    usable = {
+        name: endpoint
+        for name, endpoint in config.endpoints.items()
+        if name in names
+        and endpoint.kind in ("fhir", "mesh", "mllp")
+        and (endpoint.kind != "mesh" or (has_mesh and endpoint.workflow_id))
+    }
+    with contextlib.ExitStack() as undo:  # what was opened is closed if a later step fails
+        outbox = AttendanceStore(path)
+        undo.callback(outbox.close)
+        dispatcher = Dispatcher(
+            outbox,
+            {},
+            retry_initial=settings.retry_initial,
+            retry_max=settings.retry_max,
+            lock_path=Path(f"{path}.dispatch-lock"),
+        )
+        undo.callback(dispatcher.stop)
+        dispatcher.channels.update(channels_for(usable, config.mesh_settings))
+        flags: FlagSource
+        if settings.flag_source == "ledger":
+            authority = config.authority_settings
+            phones = (
+                (authority.emergency_duty_phone, authority.office_hours_phone)
+                if authority is not None
+                else (None, None)
+            )
+            flags = LedgerFlags(settings.ledger or path, la_phones=phones)
+        elif settings.flag_source == "stand-in":
+            assert settings.register is not None
+            flags = RegisterFlags(settings.register)
+        else:
+            assert settings.flag_endpoint is not None
+            client = FhirClient.from_settings(config.endpoint(settings.flag_endpoint))
+            flags = FhirFlags(client, fhir_to_artefact)
+        undo.callback(flags.close)
+        plans = None
+        if settings.plan_source is not None:
+            client = FhirClient.from_settings(config.endpoint(settings.plan_source))
+            plans = FhirPlans(client, fhir_to_artefact)
+            undo.callback(plans.close)
+        service = AttendanceService(
+            settings,
+            AttendanceStore(path),
+            flags,
+            Router(settings, usable, config.directory),
+            plans=plans,
+            dispatcher=dispatcher,
+        )
+        undo.pop_all()
+    return service
+
+
+async def _serve(server: MllpServer, service: AttendanceService | None) -> None:
     await server.start()
+    if service is not None:
+        service.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, server.request_stop)

@@ -50,6 +50,11 @@ from pydantic import ValidationError
 
 from interop.domain.common import ResponsibleLocalAuthority
 from interop.identifiers import check_ods_code
+from interop.sync.attendance_settings import (
+    AttendanceSettings,
+    AttendanceSettingsError,
+    read_attendance_settings,
+)
 
 __all__ = [
     "AuditSettings",
@@ -290,6 +295,7 @@ class Config:
     endpoint_names: frozenset[str] = frozenset()
     directory: Mapping[str, DirectoryEntry] = field(default_factory=dict)
     audit: AuditSettings | None = None
+    attendance: AttendanceSettings | None = None
 
     @property
     def authority(self) -> LocalAuthoritySettings:
@@ -413,7 +419,16 @@ def load_config(
 
 _Table = Mapping[str, Any]
 
-_SECTIONS = ("local_authority", "mesh", "cpis", "environment", "endpoints", "directory", "audit")
+_SECTIONS = (
+    "local_authority",
+    "mesh",
+    "cpis",
+    "environment",
+    "endpoints",
+    "directory",
+    "audit",
+    "attendance",
+)
 _LA_KEYS = ("ods_code", "name", "emergency_duty_phone", "office_hours_phone", "secure_email")
 _MESH_KEYS = (
     "endpoint",
@@ -541,6 +556,15 @@ class _Reader:
         audit = None
         if present_or_needed("audit"):
             audit = self.audit(self.section(document, "audit", required=True))
+        attendance = None
+        if present_or_needed("attendance"):
+            table = self.section(document, "attendance", required=True)
+            if table is not None:
+                try:
+                    attendance = read_attendance_settings(table, self.base)
+                except AttendanceSettingsError as exc:
+                    for path, message in exc.problems:
+                        self.problem(path, message)
         if self.problems or environment is None:
             return None
         return Config(
@@ -553,6 +577,7 @@ class _Reader:
             endpoint_names=frozenset(names),
             directory=directory,
             audit=audit,
+            attendance=attendance,
         )
 
     def stand_in_config(self, source: Path, document: _Table) -> StandInConfig | None:

@@ -52,7 +52,7 @@ import httpx
 
 from interop import __version__
 from interop.identifiers import NHS_NUMBER_SYSTEM, check_nhs_number
-from interop.privacy import mask_nhs_number
+from interop.privacy import mask_nhs_number, protect_logger
 from interop.safe_json import JsonInputError, JsonLimits, parse_json
 from interop.transport.auth import Authenticator, NoAuth, TokenError, authenticator_for, tls_verify
 from interop.transport.bundles import (
@@ -66,6 +66,10 @@ from interop.transport.bundles import (
     to_transaction,
 )
 from interop.transport.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+
+# httpx logs each request's URL at INFO, and a search by NHS number carries it in the query
+for _library_logger in ("httpx", "httpcore"):
+    protect_logger(_library_logger)
 
 if TYPE_CHECKING:
     from interop.config import EndpointSettings
