@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -510,38 +509,34 @@ def test_paging_has_no_duplicates_or_gaps_while_writes_continue(tmp_path: Path) 
             ],
         }
         assert client.post("", json=bundle, headers={"Content-Type": FHIR_JSON}).status_code == 200
-        stop = threading.Event()
         written: list[int] = []
 
-        def keep_writing() -> None:
-            with httpx.Client(base_url=base, headers={"Content-Type": FHIR_JSON}) as writer:
-                while not stop.is_set() and len(written) < 500:
-                    extra = {
-                        **patient(),
-                        "identifier": [{"system": TEST_SYSTEM, "value": f"{marker}-x"}],
-                    }
-                    written.append(writer.post("/Patient", json=extra).status_code)
-
-        thread = threading.Thread(target=keep_writing)
-        thread.start()
-        try:
-            seen: list[str] = []
-            url: str | None = f"{base}/Patient?identifier={TEST_SYSTEM}|&_count=100"
-            pages = 0
-            while url:
-                page = client.get(url).json()
-                assert page["total"] == 1000  # the snapshot of the first page
-                seen.extend(ids(page))
-                url = next(
-                    (link["url"] for link in page["link"] if link["relation"] == "next"), None
+        def write_more(count: int) -> None:
+            """New matching Patients between two pages: a page must not shift because of them."""
+            for _ in range(count):
+                extra = {
+                    **patient(),
+                    "identifier": [{"system": TEST_SYSTEM, "value": f"{marker}-x"}],
+                }
+                written.append(
+                    client.post(
+                        "/Patient", json=extra, headers={"Content-Type": FHIR_JSON}
+                    ).status_code
                 )
-                if url:
-                    assert url.startswith(f"{base}/Patient?")
-                    assert "_cursor=" in url
-                pages += 1
-        finally:
-            stop.set()
-            thread.join()
+
+        seen: list[str] = []
+        url: str | None = f"{base}/Patient?identifier={TEST_SYSTEM}|&_count=100"
+        pages = 0
+        while url:
+            page = client.get(url).json()
+            assert page["total"] == 1000  # the snapshot of the first page
+            seen.extend(ids(page))
+            write_more(5)
+            url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+            if url:
+                assert url.startswith(f"{base}/Patient?")
+                assert "_cursor=" in url
+            pages += 1
         assert written
         assert set(written) == {201}
         assert pages == 10

@@ -24,6 +24,8 @@ def test_runs_of_ten_digits_are_masked_bare_spaced_or_in_a_url() -> None:
 
 def test_httpx_request_lines_at_info_carry_no_nhs_number(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
+    # another test's command may have quietened httpx (interop listen does): ask for INFO here
+    caplog.set_level(logging.INFO, logger="httpx")
     with running_server() as base, FhirClient(base) as client:
         assert list(client.search_by_patient("Flag", NHS)) == []
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("httpx")]
