@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,12 +22,13 @@ def fail(message: str, code: int) -> None:
     raise SystemExit(code)
 
 
-def load_config_or_exit(path: Path) -> Config:
-    """The configuration, or exit 2 listing every problem with its key."""
-    from interop.config import ConfigError, load_config
+def load_config_or_exit(path: Path, need: Collection[str] | None = None) -> Config:
+    """The configuration, or exit 2 listing every problem with its key. ``need``: the sections
+    the command cannot do without (default: those of the CP-IS sync)."""
+    from interop.config import CPIS_SECTIONS, ConfigError, load_config
 
     try:
-        return load_config(path)
+        return load_config(path, need=CPIS_SECTIONS if need is None else need)
     except ConfigError as exc:
         click.echo(f"{path}: configuration error:", err=True)
         for problem in exc.problems:

@@ -88,7 +88,8 @@ def validate(
     if config_path is not None:
         from interop.cli.common import load_config_or_exit
 
-        production = load_config_or_exit(config_path).environment.name == "production"
+        config = load_config_or_exit(config_path, need=())
+        production = config.environment.name == "production"
     day = as_of.date() if hasattr(as_of, "date") else date.today()
     context = ValidationContext(igs, profiles, day, edition, production)
     reports = _validate(paths, context)
