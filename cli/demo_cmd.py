@@ -1,67 +1,104 @@
-"""``interop demo``: the main job on the shipped default data.
+"""``interop demo [--report DIR]``: the toolkit's whole journey on 127.0.0.1, in one command.
 
-For now the job is to check every shipped conformance fixture against its expected outcome
-and summarise what the artefacts hold (personal data masked). Later stages grow it into the
-end-to-end journey: CP-IS sync over MESH, FHIR push and pull, ADT attendances.
+The work is ``interop.sandbox.demo.run_demo``; this command gives it the mappings and checks
+the core cannot import (``demo_toolkit``), prints its lines and sets the exit code.
 """
 
 from __future__ import annotations
 
-import time
-from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from interop import __version__
-from interop.domain import ARTEFACT_KINDS
+from interop.cli.common import fail
+
+if TYPE_CHECKING:
+    from interop.sandbox.toolkit import Toolkit
+
+
+def demo_toolkit() -> Toolkit:
+    """The real mappings, validation chain, conformance kit and attendance wiring."""
+    from interop.cli.listen_cmd import build_attendance
+    from interop.mappings.cpis import flag_to_record, record_to_flag
+    from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
+    from interop.sandbox.toolkit import FileCheck, FixtureCheck, Toolkit
+    from interop.validators.chain import resource_validator
+    from interop.validators.conformance import check_fixtures
+    from interop.validators.files import validate_bytes
+
+    def check_file(data: bytes, name: str) -> FileCheck:
+        report = validate_bytes(data, Path(name))
+        return FileCheck(report.kind, report.artefact, tuple(report.issues))
+
+    def fixtures() -> list[FixtureCheck]:
+        found = []
+        for outcome in check_fixtures():
+            fixture = outcome.fixture
+            if not outcome.as_expected:
+                note: str | None = outcome.difference()
+            elif outcome.issues:
+                note = outcome.issues[0].describe()
+            else:
+                note = None
+            found.append(
+                FixtureCheck(
+                    fixture.path,
+                    fixture.kind,
+                    fixture.format,
+                    fixture.expect,
+                    outcome.as_expected,
+                    note,
+                )
+            )
+        return found
+
+    return Toolkit(
+        flag_to_record=flag_to_record,
+        record_to_flag=record_to_flag,
+        to_fhir=artefact_to_fhir,
+        from_fhir=fhir_to_artefact,
+        check_file=check_file,
+        resource_validator=resource_validator(),
+        check_fixtures=fixtures,
+        build_attendance=build_attendance,
+    )
 
 
 @click.command()
-def demo() -> None:
-    """Check and summarise the shipped conformance fixtures.
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write report.html here, and keep the run's working files in DIR/state "
+    "(default: ./interop-demo-report.html, working files in a temporary folder).",
+)
+def demo(report_dir: Path | None) -> None:
+    """Run the whole journey on 127.0.0.1 with synthetic data, then stop everything.
 
-    Exit 0 when every fixture behaves as the manifest says, 1 otherwise.
+    Starts a MESH sandbox, the CP-IS stand-in, the FHIR sandbox and an MLLP listener on free
+    loopback ports; checks the conformance fixtures; generates a local authority export (a few
+    hundred children, some rows bad on purpose); syncs it to CP-IS over MESH and pulls the
+    acknowledgements; has a trust look a child up through the CP-IS FHIR API; sends that
+    child's A&E attendance over MLLP so that the local authority is told (MESH and FHIR); and
+    validates, maps and pushes a travel alert and a strategy discussion health report, holding
+    back an invalid file. Prints each step and its result (NHS numbers masked) and writes an
+    HTML report of what was sent, received and refused, and why.
+
+    Exit 0 when every step did what it should, 1 when one did not, 2 when the report folder
+    cannot be used or the MESH sandbox (package mesh-sandbox) is missing; 130 on Ctrl-C.
     """
-    from interop.validators.conformance import FixtureOutcome, check_fixtures
+    from interop.sandbox.demo import DemoError, run_demo
 
-    started = time.perf_counter()
-    click.echo(f"safeguarding-interop {__version__}: checking the shipped conformance fixtures")
-    outcomes = check_fixtures()
-    elapsed = time.perf_counter() - started
-
-    def column(outcome: FixtureOutcome) -> str:
-        return outcome.fixture.expect if outcome.fixture.format == "artefact-json" else "fhir"
-
-    counts: Counter[tuple[str, str]] = Counter((o.fixture.kind, column(o)) for o in outcomes)
-    good: Counter[str] = Counter(o.fixture.kind for o in outcomes if o.as_expected)
-    click.echo("")
-    click.echo(
-        f"  {'artefact kind':<36}{'valid':>6}{'invalid':>9}{'FHIR, CP-IS':>12}{'as expected':>13}"
-    )
-    for kind in ARTEFACT_KINDS:
-        row = [counts[(kind, c)] for c in ("valid", "invalid", "fhir")]
-        click.echo(
-            f"  {kind:<36}{row[0]:>6}{row[1]:>9}{row[2]:>12}{f'{good[kind]}/{sum(row)}':>13}"
-        )
-
-    width = max(len(o.fixture.path.rsplit("/", 1)[-1]) for o in outcomes) + 2
-    click.echo("\nValid artefacts (personal data masked):")
-    for o in outcomes:
-        if o.fixture.format == "artefact-json" and o.fixture.expect == "valid" and o.artefact:
-            name = o.fixture.path.rsplit("/", 1)[-1]
-            click.echo(f"  {o.fixture.kind:<36}{name:<{width}}{o.artefact.summary()}")
-
-    click.echo("\nInvalid artefacts, and the first problem each shows:")
-    for o in outcomes:
-        if o.fixture.expect == "invalid" and o.issues:
-            name = o.fixture.path.rsplit("/", 1)[-1]
-            click.echo(f"  {o.fixture.kind:<36}{name:<{width}}{o.issues[0].describe()}")
-
-    wrong = [o for o in outcomes if not o.as_expected]
-    for o in wrong:
-        click.echo(f"\nNOT AS EXPECTED: {o.fixture.path}: {o.difference()}", err=True)
-    click.echo(
-        f"\n{len(outcomes) - len(wrong)} of {len(outcomes)} fixtures behave as the manifest "
-        f"says ({elapsed:.2f} s)."
-    )
-    raise SystemExit(1 if wrong else 0)
+    try:
+        result = run_demo(report_dir, toolkit=demo_toolkit(), out=click.echo)
+    except DemoError as exc:
+        fail(str(exc), 2)
+        raise AssertionError("unreachable") from None
+    except OSError as exc:
+        fail(f"cannot write the report: {exc.strerror or exc}", 2)
+        raise AssertionError("unreachable") from None
+    except KeyboardInterrupt:
+        fail("interrupted: everything the demo started was stopped", 130)
+        raise AssertionError("unreachable") from None
+    raise SystemExit(0 if result.ok else 1)

@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from interop.cli.main import cli
 from interop.domain import ARTEFACT_KINDS, ARTEFACT_MODELS
 from interop.fixtures import Fixture, fixtures_root, load_manifest
 from interop.identifiers import check_nhs_number
@@ -120,14 +118,29 @@ def test_contact_details_are_fictional() -> None:
             assert drama.match(phone), (fixture.path, "phone is not an Ofcom drama number")
 
 
-def test_demo_checks_every_fixture() -> None:
-    result = CliRunner().invoke(cli, ["demo"])
-    assert result.exit_code == 0, result.output
-    assert f"{len(MANIFEST)} of {len(MANIFEST)} fixtures behave as the manifest says" in (
-        result.output
-    )
+def test_demo_checks_every_fixture(tmp_path: Path) -> None:
+    """The demo's conformance step, as it prints and reports it (the whole demo, with its
+    servers, is tests/test_demo.py)."""
+    from contextlib import ExitStack
+
+    from interop.cli.demo_cmd import demo_toolkit
+    from interop.sandbox.demo import print_step
+    from interop.sandbox.report import render_report
+    from interop.sandbox.steps import Journey, conformance
+
+    step = conformance(Journey(demo_toolkit(), tmp_path, ExitStack()))
+    step.name = "Conformance fixtures"
+    printed: list[str] = []
+    print_step(printed.append, 2, 11, step)
+    output = "\n".join(printed)
+    report = render_report([step], seconds=step.seconds, state=None)
+    assert step.ok, step.details
+    assert f"{len(MANIFEST)} of {len(MANIFEST)} fixtures behave as the manifest says" in output
     for kind in ARTEFACT_KINDS:
-        assert kind in result.output
+        assert kind in output
+    invalid = [f for f in MANIFEST if f.expect == "invalid"]
+    assert len(step.rejected) == len(invalid), "each invalid fixture is reported with its problem"
     for fixture in ARTEFACTS:
         for number in _nhs_numbers(json.loads(fixture.read_bytes())):
-            assert number not in result.output, "the demo prints NHS numbers masked"
+            assert number not in output, "the demo prints NHS numbers masked"
+            assert number not in report, "the demo reports NHS numbers masked"
