@@ -173,6 +173,11 @@ def lookup(
             settings = replace(settings, ods_code=check_ods_code(ods_code))
         except ValueError as exc:
             fail(f"--ods: {exc}", 2)
+    if unscheduled and not settings.ods_code:
+        fail(
+            "--unscheduled says who saw the child: give --ods CODE or the endpoint's ods_code",
+            2,
+        )
     audit = None
     if unscheduled:
         configured = resolved.config.audit if resolved.config else None

@@ -63,7 +63,8 @@ class Issue:
             where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
             if self.location not in ("", "$"):
                 where += f" ({self.location})"
-        text = f"{self.severity.value} [{self.code.value}] {where}: {self.message}"
+        text = f"{self.severity.value} [{self.code.value}] "
+        text += f"{where}: {self.message}" if where else self.message
         if self.rule_id:
             text += f" (rule {self.rule_id}"
             text += f"; {self.rule_source})" if self.rule_source else ")"
