@@ -61,6 +61,10 @@ def sync_cpis(
     default_la = config.local_authority() if config else None
     if dry_run and out is None:
         fail("--dry-run writes the upload files to --out: give a folder", 2)
+    try:  # before anything is created: a missing export leaves no empty --out folder behind
+        source.open("rb").close()
+    except OSError as exc:
+        fail(f"{source}: cannot read: {exc.strerror or exc}", 2)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     ledger_path = state if (state.exists() or not dry_run) else ":memory:"

@@ -227,3 +227,4 @@ def test_sync_usage_errors_exit_2(args: tuple[str, ...], says: str, tmp_path: Pa
     result = CliRunner().invoke(cli, ["sync", "cpis", *args], catch_exceptions=False)
     assert result.exit_code == 2
     assert says in result.output
+    assert not Path("o").exists()  # a refused run creates nothing
