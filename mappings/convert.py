@@ -57,8 +57,9 @@ def read_artefact(data: bytes) -> tuple[str, ArtefactBase]:
         return detected, loaded.artefact
     try:
         resource = read_fhir_xml(data) if detected == "fhir-xml" else read_fhir_json(data)
-        # structure first: wrong types are then reported by element, before any mapping
-        problems = check_structure(resource) if detected == "fhir" else []
+        # structure first (the XML reader checks only the XML rules): wrong types and missing
+        # required elements are then reported by element, before any mapping
+        problems = check_structure(resource)
         if problems:
             raise ConversionError(detected, problems)
         return detected, fhir_to_artefact(resource)

@@ -306,14 +306,10 @@ def code(issue_code: str, location: str) -> dict[str, str]:
 
 
 def entry(index: int, resource_type: str, path: str = "") -> str:
-    """``Bundle.entry[i].resource.ofType(T).path``, as the mappings locate problems."""
+    """``Bundle.entry[i].resource.ofType(T).path``, as every stage and the mappings locate
+    problems."""
     where = f"Bundle.entry[{index}].resource.ofType({resource_type})"
     return f"{where}.{path}" if path else where
-
-
-def raw_entry(index: int, path: str) -> str:
-    """``Bundle.entry[i].resource.path``, as the structure check locates problems."""
-    return f"Bundle.entry[{index}].resource.{path}"
 
 
 FLAG = "artefacts/valid/child-protection-flag/cpp-minimal.json"
@@ -359,14 +355,14 @@ BROKEN: tuple[Broken, ...] = (
         FLAG,
         "Flag without its required status element (removed from the XML).",
         xml_remove("//f:Flag/f:status"),
-        (code("structure", "Bundle.status"),),
+        (code("required", entry(0, "Flag", "status")),),
     ),
     Broken(
         f"{CP}/plan-start-not-a-date.json",
         FLAG,
         "Flag.period.start written 27/10/2026 instead of 2026-10-27.",
         set_value("Flag", "period.start", "27/10/2026"),
-        (code("structure", raw_entry(0, "period.start")),),
+        (code("structure", entry(0, "Flag", "period.start")),),
     ),
     Broken(
         f"{CP}/flag-code-not-cp-is.json",
@@ -509,14 +505,14 @@ BROKEN: tuple[Broken, ...] = (
         PLAN,
         "CarePlan without its required intent element (removed from the XML).",
         xml_remove("//f:CarePlan/f:intent"),
-        (code("structure", "Bundle.intent"),),
+        (code("required", entry(0, "CarePlan", "intent")),),
     ),
     Broken(
         f"{TP}/created-hour-25.json",
         PLAN,
         "CarePlan.created at hour 25.",
         set_value("CarePlan", "created", "2026-11-10T25:00:00Z"),
-        (code("structure", raw_entry(0, "created")),),
+        (code("structure", entry(0, "CarePlan", "created")),),
     ),
     Broken(
         f"{TP}/no-escalation-triggers.json",
@@ -559,14 +555,14 @@ BROKEN: tuple[Broken, ...] = (
         REPORT,
         "Composition without its required date.",
         remove("Composition", "date"),
-        (code("structure", raw_entry(0, "date")),),
+        (code("required", entry(0, "Composition", "date")),),
     ),
     Broken(
         f"{SD}/unknown-element.json",
         REPORT,
         "Composition with an element R4 does not have (dateWritten).",
         set_value("Composition", "dateWritten", "2026-10-15"),
-        (code("structure", raw_entry(0, "dateWritten")),),
+        (code("structure", entry(0, "Composition", "dateWritten")),),
     ),
     Broken(
         f"{SD}/nhs-number-check-digit.xml",
@@ -602,21 +598,21 @@ BROKEN: tuple[Broken, ...] = (
         ALERT,
         "Flag without its required subject.",
         remove("Flag", "subject"),
-        (code("required", raw_entry(1, "subject")),),
+        (code("required", entry(1, "Flag", "subject")),),
     ),
     Broken(
         f"{TA}/unknown-element.xml",
         ALERT,
         "Flag with an element R4 does not have (urgency), added to the XML.",
         xml_insert_after("//f:Flag/f:status", "urgency", {"value": "high"}),
-        (code("structure", "Bundle"),),
+        (code("structure", entry(1, "Flag", "urgency")),),
     ),
     Broken(
         f"{TA}/message-header-without-event.json",
         ALERT,
         "MessageHeader without its event (eventCoding or eventUri is required).",
         remove("MessageHeader", "eventCoding"),
-        (code("structure", "Bundle.entry[0].resource"),),
+        (code("structure", entry(0, "MessageHeader")),),
     ),
     # --- health needs checklist ------------------------------------------------------------
     Broken(
@@ -670,7 +666,12 @@ BROKEN: tuple[Broken, ...] = (
         CHECKLIST,
         "Child's date of birth answered as 31 June.",
         answer("child.date-of-birth", {"valueDate": "2012-06-31"}),
-        (code("structure", raw_entry(0, "item[0].item[2].answer[0].valueDate")),),
+        (
+            code(
+                "structure",
+                entry(0, "QuestionnaireResponse", "item[0].item[2].answer[0].valueDate"),
+            ),
+        ),
     ),
     Broken(
         f"{HN}/care-needs-unanswered.json",

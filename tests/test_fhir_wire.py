@@ -84,10 +84,6 @@ def test_deep_xml_is_refused() -> None:
             "unknown element 'foo'",
         ),
         (
-            b'<Patient xmlns="http://hl7.org/fhir"><birthDate value="yesterday"/></Patient>',
-            "Patient.birthDate",
-        ),
-        (
             b'<Patient xmlns="http://hl7.org/fhir"><name><given value="\xe9"/></name></Patient>',
             "not well-formed",
         ),
@@ -95,6 +91,13 @@ def test_deep_xml_is_refused() -> None:
 )
 def test_bad_xml_says_what_and_where(data: bytes, says: str) -> None:
     assert says in refused(data)
+
+
+def test_value_formats_are_the_structure_stages_business_for_xml_as_for_json() -> None:
+    xml = b'<Patient xmlns="http://hl7.org/fhir"><birthDate value="yesterday"/></Patient>'
+    resource = read_fhir_xml(xml)
+    assert resource == {"resourceType": "Patient", "birthDate": "yesterday"}
+    assert [i.location for i in check_structure(resource)] == ["Patient.birthDate"]
 
 
 def test_valid_patient_xml_reads() -> None:

@@ -12,9 +12,8 @@ registries together, the first one that knows a URL winning::
 A file that cannot be read becomes a warning ``Issue`` located at its path, never a crash.
 FHIR XML is read with ``interop.fhir.wire.read_fhir_xml`` (DTDs refused, size-limited); only a
 file whose root element is a conformance resource is read in full, so an IG's examples cost a
-glance. That reader drops the ``id`` of ElementDefinitions, which is what names a slice
-(``Patient.identifier:nhsNumber.system``), so the ids are put back from the XML; where a file
-has none at all they are inferred from the order of the differential (``element_ids``).
+glance. An ElementDefinition's ``id`` names its slice (``Patient.identifier:nhsNumber.system``);
+where a file has none they are inferred from the order of the differential (``element_ids``).
 The registry also keeps what the stages compile from it (``memo``), dropped whenever a resource
 is added, so a profile is compiled once per registry.
 """
@@ -328,11 +327,8 @@ def _resource_files(root: Path) -> list[Path]:
 
 
 def _read_xml(data: bytes) -> JSON:
-    """A conformance resource from FHIR XML, its element ids restored."""
-    resource = read_fhir_xml(data)
-    if resource["resourceType"] == "StructureDefinition":
-        _restore_element_ids(resource, data)
-    return resource
+    """A conformance resource from FHIR XML."""
+    return read_fhir_xml(data)
 
 
 def _conformance_json(data: bytes) -> JSON | None:
@@ -392,29 +388,6 @@ def _peek(data: bytes) -> tuple[str | None, str | None, str | None]:
     except etree.XMLSyntaxError:
         return "", None, None  # not well-formed: for the full reader to locate
     return root_name, url, version
-
-
-def _restore_element_ids(definition: JSON, data: bytes) -> None:
-    """Put back the ``id`` attributes of ``differential``/``snapshot`` elements.
-
-    fhir.resources' XML reader drops ``id`` attributes on datatype elements (it keeps them on
-    extensions only), and an ElementDefinition's id is what names its slice
-    (``Patient.identifier:nhsNumber.system``). Elements are matched by position.
-    """
-    root = etree.fromstring(data, etree.XMLParser(**_hardened_parser(remove_comments=True)))
-    for part in ("differential", "snapshot"):
-        holder = definition.get(part)
-        elements = holder.get("element") if isinstance(holder, dict) else None
-        xml_part = root.find(f"{{{FHIR_NS}}}{part}")
-        if not isinstance(elements, list) or xml_part is None:
-            continue
-        xml_elements = xml_part.findall(f"{{{FHIR_NS}}}element")
-        if len(xml_elements) != len(elements):
-            continue
-        for element, xml_element in zip(elements, xml_elements, strict=True):
-            element_id = xml_element.get("id")
-            if element_id and isinstance(element, dict) and "id" not in element:
-                element["id"] = element_id
 
 
 def element_ids(elements: Sequence[JSON]) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from interop.issues import Issue, IssueCode, error
 
@@ -16,20 +18,43 @@ def model_class(resource_type: str) -> type[BaseModel] | None:
     """The R4B model of a resource type, or None when R4B has no such resource."""
     try:
         cls = get_fhir_model_class(resource_type)
+        resource = get_fhir_model_class("Resource")
     except (KeyError, ValueError):
         return None
-    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+    # the lookup knows datatypes and backbone elements too (Period, BundleEntry): not resources
+    return cls if isinstance(cls, type) and issubclass(cls, resource) else None
 
 
-def fhir_path(resource_type: str, loc: tuple[int | str, ...]) -> str:
-    """A pydantic location inside a resource as a FHIRPath-like path."""
+def fhir_path(resource_type: str, loc: tuple[int | str, ...], resource: Any = None) -> str:
+    """A pydantic location inside a resource as a FHIRPath-like path.
+
+    Given the resource, the path is walked alongside it, and every resource met inside
+    (a Bundle entry's ``resource``, ``contained[i]``, a response's ``outcome``) adds its type:
+    ``Bundle.entry[0].resource.ofType(Flag).period.start``, as every other stage locates.
+    """
     path = resource_type
+    node = resource
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif not part.startswith("function-") and part not in ("__root__",):
+            node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
+        elif part.startswith("function-") or part == "__root__":
+            continue
+        else:
             path += f".{part}"
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get("resourceType"), str):
+            path += f".ofType({node['resourceType']})"
     return path
+
+
+#: fhir_core's message for an element R4 requires that is absent (pydantic says "missing"
+#: only for the fields the models themselves require)
+_REQUIRED_ELEMENT = re.compile(r"Value for the field '[^']+' is required")
+
+
+def _is_missing(err: ErrorDetails) -> bool:
+    return err["type"] == "missing" or bool(_REQUIRED_ELEMENT.search(err["msg"]))
 
 
 def check_structure(resource: Any) -> list[Issue]:
@@ -51,8 +76,8 @@ def check_structure(resource: Any) -> list[Issue]:
     except ValidationError as exc:
         return [
             error(
-                IssueCode.REQUIRED if err["type"] == "missing" else IssueCode.STRUCTURE,
-                fhir_path(resource_type, tuple(err["loc"])),
+                IssueCode.REQUIRED if _is_missing(err) else IssueCode.STRUCTURE,
+                fhir_path(resource_type, tuple(err["loc"]), resource),
                 err["msg"],
             )
             for err in exc.errors(include_input=False, include_url=False)

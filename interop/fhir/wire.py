@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
-from pydantic import ValidationError
 
-from interop.fhir.structure import fhir_path, model_class
+from interop.fhir.structure import model_class
+from interop.fhir.xml_reader import FHIR_NS as FHIR_NS  # re-exported: the registry peeks with it
+from interop.fhir.xml_reader import xml_to_json
 from interop.issues import DTD_DECLARATION, IssueCode, IssuesError, error
 from interop.safe_json import JsonInputError, JsonLimits, parse_json
 
-FHIR_NS = "http://hl7.org/fhir"
 _DOCTYPE = DTD_DECLARATION
 MAX_XML_BYTES = 20 * 1024 * 1024
 
@@ -63,7 +63,12 @@ def read_fhir_json(data: bytes | str, limits: FhirLimits = _DEFAULT) -> dict[str
 
 
 def read_fhir_xml(data: bytes, limits: FhirLimits = _DEFAULT) -> dict[str, Any]:
-    """FHIR XML bytes to a resource dict (FHIR JSON form), or ``FhirInputError``."""
+    """FHIR XML bytes to a resource dict (FHIR JSON form), or ``FhirInputError`` with every
+    element that could not be placed, located (path and line).
+
+    Only the XML rules are applied here; R4 structure (required elements, value formats) is
+    checked by ``check_structure``, as for JSON.
+    """
     if len(data) > limits.max_bytes:
         raise FhirInputError(
             [
@@ -104,8 +109,7 @@ def read_fhir_xml(data: bytes, limits: FhirLimits = _DEFAULT) -> dict[str, Any]:
             ]
         )
     resource_type = etree.QName(root).localname
-    cls = model_class(resource_type)
-    if cls is None:
+    if model_class(resource_type) is None:
         raise FhirInputError(
             [
                 error(
@@ -115,23 +119,10 @@ def read_fhir_xml(data: bytes, limits: FhirLimits = _DEFAULT) -> dict[str, Any]:
                 )
             ]
         )
-    try:
-        model = cls.model_validate_xml(data, xmlparser=_parser())  # type: ignore[attr-defined]
-    except ValidationError as exc:
-        raise FhirInputError(
-            [
-                error(IssueCode.STRUCTURE, fhir_path(resource_type, tuple(e["loc"])), e["msg"])
-                for e in exc.errors(include_input=False, include_url=False)
-            ]
-        ) from None
-    except KeyError as exc:  # fhir_core's XML reader meets an element R4 does not have
-        raise FhirInputError(
-            [error(IssueCode.STRUCTURE, resource_type, f"unknown element '{exc.args[0]}'")]
-        ) from None
-    except (ValueError, TypeError, AttributeError, IndexError, etree.LxmlError) as exc:
-        raise FhirInputError([error(IssueCode.STRUCTURE, resource_type, str(exc))]) from None
-    result: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return result
+    resource, issues = xml_to_json(root, limits.max_depth)
+    if issues or resource is None:
+        raise FhirInputError(issues)
+    return resource
 
 
 def to_xml(resource: dict[str, Any]) -> bytes:
