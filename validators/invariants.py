@@ -4,9 +4,10 @@
 entries, contained resources) once. A constraint applies at every node whose element path is its
 ``path`` (``Bundle.entry``, ``Patient.contact``, ``Questionnaire.item`` at any depth) and, for a
 datatype constraint (``Period``, ``Reference``, ``Timing.repeat``), wherever that datatype occurs,
-its specialisations included (``Age`` is a ``Quantity``). Types come from fhirpathpy's R4 model.
-A constraint passes only when its expression gives exactly ``[True]``; an expression that cannot
-be evaluated is a warning saying so, never an exception.
+its specialisations included (``Age`` is a ``Quantity``). Types come from fhirpathpy's R4 model
+(``interop.validators.fhirpath_model``). A constraint passes only when its expression gives
+exactly ``[True]``; an expression that cannot be evaluated is a warning saying so, never an
+exception.
 
 ``core_constraints(resource_type)`` gives the published R4 (4.0.1) invariants that apply to a
 resource type, from ``profiles/r4-core-invariants.json`` (which also lists what is left out and
@@ -27,13 +28,11 @@ How it stays fast (``benchmarks/invariants.py`` measures it):
   Reference without a ``reference`` would fail ref-1). The data file says so for each.
 - An expression that only looks at its node through the names it navigates, when none of those
   names is in the node, gives the same result as on an empty node: that result is computed once
-  per expression and element type (``_guard`` finds the names, or refuses when the expression
-  can look further: ``$this``, ``%resource``, ``children()``...).
-- Otherwise a small evaluator for the common FHIRPath subset (navigation, existence, logic,
-  equality of codes and strings, a few string functions) runs the compiled expression; whenever
-  it meets anything it does not handle exactly as fhirpathpy does (dates, decimals, unknown
-  functions, odd shapes) it gives up and fhirpathpy evaluates that node. Tests check that both
-  paths give the same outcome on every node of the fixtures and of mutated resources.
+  per expression and element type (``interop.validators.fhirpath_guard`` finds the names).
+- Otherwise the native evaluator for the common FHIRPath subset
+  (``interop.validators.fhirpath_native``) runs the compiled expression, and fhirpathpy
+  evaluates the node whenever that evaluator gives up. Tests check that both paths give the same
+  outcome on every node of the fixtures and of mutated resources.
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from functools import cache, lru_cache
@@ -52,30 +50,25 @@ from weakref import WeakKeyDictionary
 
 from fhirpathpy import compile as fhirpath_compile
 from fhirpathpy.engine.nodes import ResourceNode
-from fhirpathpy.models import models as fhirpath_models
 from fhirpathpy.parser import parse as fhirpath_parse
 
 from interop.issues import Issue, IssueCode, Severity
 from interop.validators.constraint import Constraint
+from interop.validators.fhirpath_guard import navigated_names
+from interop.validators.fhirpath_model import CHOICES, ELSEWHERE, MODEL, PATH2TYPE, type_chain
+from interop.validators.fhirpath_native import Bail, Env, Item, Native, Scope, compile_native
 
 JSON = dict[str, Any]
 AST = dict[str, Any]
 CORE_DATA = "r4-core-invariants.json"
 FHIR_BASE = "http://hl7.org/fhir/StructureDefinition/"
 
-_MODEL: dict[str, Any] = fhirpath_models["r4"]
-_PATH2TYPE: dict[str, str] = _MODEL["path2Type"]
-_CHOICES: dict[str, list[str]] = _MODEL["choiceTypePaths"]
-_ELSEWHERE: dict[str, str] = _MODEL["pathsDefinedElsewhere"]
-_PARENT: dict[str, str] = _MODEL["type2Parent"]
 #: element paths with children of their own (backbone elements), which path2Type leaves out
-_BACKBONE = frozenset(p.rsplit(".", 1)[0] for p in _PATH2TYPE if p.count(".") > 1)
+_BACKBONE = frozenset(p.rsplit(".", 1)[0] for p in PATH2TYPE if p.count(".") > 1)
 #: "Observation.valueQuantity" -> "Observation.value": JSON names of choice elements
-_CHOICE_BASE = {f"{path}{t}": path for path, types in _CHOICES.items() for t in types}
+_CHOICE_BASE = {f"{path}{t}": path for path, types in CHOICES.items() for t in types}
 #: names of choice elements anywhere in R4 (value, effective, onset...)
-_CHOICE_NAMES = frozenset(path.rsplit(".", 1)[1] for path in _CHOICES)
-_DATE_TYPES = frozenset({"date", "dateTime", "instant", "time"})
-_UCUM = "http://unitsofmeasure.org"
+_CHOICE_NAMES = frozenset(path.rsplit(".", 1)[1] for path in CHOICES)
 _NATIVE_ELEMENT_KEYS = frozenset({"ele-1", "ext-1"})
 
 
@@ -108,15 +101,6 @@ def _core_data() -> JSON:
     return data
 
 
-@cache
-def _type_chain(type_name: str) -> tuple[str, ...]:
-    """A type and the types it specialises: ``Age, Quantity, Element``."""
-    chain = [type_name]
-    while (parent := _PARENT.get(chain[-1])) is not None and parent not in chain:
-        chain.append(parent)
-    return tuple(chain)
-
-
 def _constraint(raw: JSON) -> Constraint:
     severity = Severity.WARNING if raw["severity"] == "warning" else Severity.ERROR
     return Constraint(
@@ -127,13 +111,13 @@ def _constraint(raw: JSON) -> Constraint:
 @cache
 def _core(resource_type: str, best_practice: bool) -> tuple[Constraint, ...]:
     data = _core_data()
-    applies = set(_type_chain(resource_type))
+    applies = set(type_chain(resource_type))
     found = [_constraint(raw) for raw in data["native"]]
     for raw in data["constraints"]:
         if raw.get("bestPractice") and not best_practice:
             continue
         defined_on = raw["source"].removeprefix(FHIR_BASE)
-        if defined_on in applies or "Resource" not in _type_chain(defined_on):
+        if defined_on in applies or "Resource" not in type_chain(defined_on):
             found.append(_constraint(raw))  # the resource's own, or a datatype's
     return tuple(found)
 
@@ -147,14 +131,6 @@ def core_constraints(resource_type: str, *, best_practice: bool = False) -> list
 
 
 # --- the walk ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Env:
-    """The resource being checked (``%resource``) and its container (``%rootResource``)."""
-
-    resource: JSON
-    root: JSON
 
 
 #: a location, built only when an issue needs it: (parent, segment)
@@ -201,11 +177,11 @@ def _child(elem_path: str, base: str, key: str) -> _ChildInfo:
     found = _CHILDREN.get((elem_path, base, key))
     if found is None:
         model_path = f"{base}.{key}"
-        model_path = _ELSEWHERE.get(model_path, model_path)
+        model_path = ELSEWHERE.get(model_path, model_path)
         choice = _CHOICE_BASE.get(model_path)
         name = key if choice is None else choice.rsplit(".", 1)[1] + "[x]"
         child_elem = f"{elem_path}.{name}"
-        type_name = _PATH2TYPE.get(model_path)
+        type_name = PATH2TYPE.get(model_path)
         if type_name is None:
             if model_path in _BACKBONE:
                 found = _ChildInfo(
@@ -219,7 +195,7 @@ def _child(elem_path: str, base: str, key: str) -> _ChildInfo:
             found = _ChildInfo(child_elem, type_name, type_name, (), _Kind.PRIMITIVE)
         else:
             found = _ChildInfo(
-                child_elem, type_name, type_name, _type_chain(type_name), _Kind.COMPLEX
+                child_elem, type_name, type_name, type_chain(type_name), _Kind.COMPLEX
             )
         _CHILDREN[(elem_path, base, key)] = found
     return found
@@ -237,7 +213,7 @@ class _Walk:
     """One pass over a resource unit; nested resources are collected, not entered."""
 
     rules: _RuleSet
-    env: _Env
+    env: Env
     fast: bool
     issues: list[Issue]
     #: resources found inside the unit: (resource, location, whether it is contained)
@@ -245,7 +221,7 @@ class _Walk:
 
     def resource(self, resource: JSON, loc: _Loc | str) -> None:
         rtype = str(resource.get("resourceType"))
-        self._apply(resource, loc, rtype, rtype, _type_chain(rtype), resource=True)
+        self._apply(resource, loc, rtype, rtype, type_chain(rtype), resource=True)
         self._children(resource, loc, rtype, rtype)
 
     def _apply(
@@ -389,27 +365,6 @@ def _present(value: Any) -> bool:
 # --- compiled constraints -------------------------------------------------------------------
 
 
-class _Bail(Exception):
-    """The native evaluator met something it does not handle exactly as fhirpathpy does."""
-
-
-@dataclass(slots=True)
-class _Item:
-    """A node for the native evaluator: its data and fhirpathpy's type path for it."""
-
-    data: Any
-    path: str
-
-
-_Native = Callable[[list[Any], "_Scope"], list[Any]]
-
-
-@dataclass(slots=True)
-class _Scope:
-    env: _Env
-    this: list[Any] | None = None
-
-
 def _no_trace(*_: Any) -> None:
     """trace() would print to standard output; the stage keeps quiet."""
 
@@ -432,8 +387,8 @@ class _Rule:
     constraint: Constraint
     fhirpath: Callable[..., list[Any]] | None = None
     compile_error: str | None = None
-    native: _Native | None = None
-    special: Callable[[JSON, _Env], Outcome] | None = None
+    native: Native | None = None
+    special: Callable[[JSON, Env], Outcome] | None = None
     guard: frozenset[str] | None = None
     #: the guard's names that are also names of choice elements (value for valueQuantity)
     guard_choices: tuple[str, ...] = ()
@@ -448,30 +403,30 @@ class _Rule:
             return rule
         try:
             ast = _parse(constraint.expression)
-            rule.fhirpath = fhirpath_compile(constraint.expression, _MODEL, _OPTIONS)
+            rule.fhirpath = fhirpath_compile(constraint.expression, MODEL, _OPTIONS)
         except Exception as exc:  # a profile's expression fhirpathpy cannot parse
             rule.compile_error = f"{type(exc).__name__}: {exc}"[:200]
             return rule
-        rule.guard = _guard(ast)
+        rule.guard = navigated_names(ast)
         rule.guard_choices = tuple(sorted((rule.guard or frozenset()) & _CHOICE_NAMES))
         try:
-            rule.native = _compile(ast["children"][0])
-        except _Bail:
+            rule.native = compile_native(ast["children"][0])
+        except Bail:
             rule.native = None
         return rule
 
-    def evaluate(self, node: JSON, base: str, resource: bool, env: _Env, fast: bool) -> Outcome:
+    def evaluate(self, node: JSON, base: str, resource: bool, env: Env, fast: bool) -> Outcome:
         if self.special is not None:
             return self.special(node, env)
         if fast and self.native is not None:
             path = str(node.get("resourceType")) if resource else base
             try:
-                return _outcome(self.native([_Item(node, path)], _Scope(env)))
-            except Exception:  # _Bail, or anything unforeseen: fhirpathpy decides
+                return _outcome(self.native([Item(node, path)], Scope(env)))
+            except Exception:  # Bail, or anything unforeseen: fhirpathpy decides
                 pass
         return self._full(node if resource else _node(node, base), env)
 
-    def evaluate_node(self, node: Any, env: _Env) -> Outcome:
+    def evaluate_node(self, node: Any, env: Env) -> Outcome:
         return self._full(node, env)
 
     def absent_from(self, node: JSON) -> bool:
@@ -487,7 +442,7 @@ class _Rule:
                     return False
         return True
 
-    def on_empty(self, base: str, resource: bool, env: _Env) -> Outcome:
+    def on_empty(self, base: str, resource: bool, env: Env) -> Outcome:
         """The outcome on a node holding none of the names the expression looks at."""
         key = (base, resource)
         if key not in self._empty:
@@ -495,7 +450,7 @@ class _Rule:
             self._empty[key] = self.evaluate(empty, base, resource, env, fast=False)
         return self._empty[key]
 
-    def _full(self, node: Any, env: _Env) -> Outcome:
+    def _full(self, node: Any, env: Env) -> Outcome:
         if self.fhirpath is None:
             return Outcome(False, self.compile_error)
         try:
@@ -564,822 +519,10 @@ def _rules(constraints: tuple[Constraint, ...]) -> _RuleSet:
     return _RuleSet(constraints)
 
 
-# --- the fast path's guard: names an expression navigates from its node -----------------------
-
-#: functions whose argument is evaluated once per item of their input (never on empty input)
-_LAMBDAS = frozenset({"where", "select", "all", "exists", "repeat"})
-#: functions that give an empty result on an empty input
-_EMPTY_PRESERVING = frozenset({"where", "select", "first", "last", "tail", "trace", "ofType"})
-#: functions on the node itself whose result depends on more than named children
-_NODE_FUNCTIONS = frozenset({"children", "descendants", "resolve", "hasValue", "toString"})
-
-
-class _Unsafe(Exception):
-    pass
-
-
-def _guard(ast: AST) -> frozenset[str] | None:
-    """The names an expression navigates from its context node, or None when it may look at
-    the node in any other way (``$this``, ``%resource``, ``children()``...)."""
-    names: set[str] = set()
-    try:
-        _first_steps(ast["children"][0], names)
-    except (_Unsafe, LookupError, ValueError):  # a malformed tree: no fast path
-        return None
-    return frozenset(names)
-
-
-def _first_steps(node: AST, names: set[str]) -> None:
-    """Collect the first-step names of ``node`` evaluated against the context node."""
-    kind = node.get("type")
-    if kind == "InvocationExpression":
-        chain = _chain(node)
-        head = chain[0]
-        if _member_name(head) is not None:
-            names.add(str(_member_name(head)))
-            _chain_rest(chain[1:], names)
-            return
-        # a chain starting on the node itself: every name in it counts, nothing unsafe
-        _node_function(head)
-        _whole(node, names)
-        return
-    if kind in ("TermExpression", "InvocationTerm", "ParenthesizedTerm"):
-        member = _member_name(node)
-        if member is not None:
-            names.add(member)
-            return
-        for child in node.get("children", []):
-            _first_steps(child, names)
-        return
-    if kind in ("LiteralTerm", "StringLiteral", "NumberLiteral", "BooleanLiteral", "NullLiteral"):
-        return
-    if kind == "ExternalConstantTerm":
-        if _constant_name(node) != "ucum":
-            raise _Unsafe
-        return
-    if kind == "FunctionInvocation":
-        _node_function(node)
-        _whole(node, names)
-        return
-    if kind in ("ThisInvocation", "IndexInvocation", "TotalInvocation"):
-        raise _Unsafe
-    for child in node.get("children", []):  # operators: every operand is evaluated on the node
-        _first_steps(child, names)
-
-
-#: functions that, applied to the node itself, see no more of it than the names in their
-#: arguments (others, like length() or not(), read or print the node's own value)
-_ON_NODE = frozenset(
-    {"where", "select", "all", "exists", "empty", "count", "first", "last", "single", "iif"}
-    | {"trace", "is", "as", "ofType", "distinct", "isDistinct"}
-)
-
-
-def _node_function(node: AST) -> None:
-    function = _function(node)
-    if function is not None and function[0] not in _ON_NODE:
-        raise _Unsafe
-
-
-def _chain(node: AST) -> list[AST]:
-    """``a.b.f()`` as [a, b, f()]."""
-    if node.get("type") == "InvocationExpression":
-        left, right = node["children"]
-        return [*_chain(left), right]
-    return [node]
-
-
-def _member_name(node: AST) -> str | None:
-    current = node
-    while current.get("type") in ("TermExpression", "InvocationTerm"):
-        current = current["children"][0]
-    if current.get("type") == "MemberInvocation":
-        return str(current["children"][0]["text"]).replace("`", "")
-    return None
-
-
-def _function(node: AST) -> tuple[str, list[AST]] | None:
-    current = node
-    while current.get("type") in ("TermExpression", "InvocationTerm"):
-        current = current["children"][0]
-    if current.get("type") != "FunctionInvocation":
-        return None
-    functn = current["children"][0]
-    name = str(functn["children"][0]["text"])
-    params = functn["children"][1]["children"] if len(functn["children"]) > 1 else []
-    return name, list(params)
-
-
-def _constant_name(node: AST) -> str:
-    constant = node["children"][0]
-    return str(constant["children"][0]["text"]).replace("`", "")
-
-
-def _chain_rest(steps: list[AST], names: set[str]) -> None:
-    """Steps after a first member: lambdas never run while the chain is still empty-preserving;
-    other functions' arguments are evaluated on the context node."""
-    preserving = True
-    for step in steps:
-        if _member_name(step) is not None:
-            continue
-        function = _function(step)
-        if function is None:
-            raise _Unsafe
-        name, params = function
-        if name in _NODE_FUNCTIONS - {"hasValue", "toString"}:
-            if not preserving:
-                raise _Unsafe
-            continue  # only ever applied to children of an absent member
-        if name in _LAMBDAS and preserving:
-            continue  # never evaluated when the chain is empty
-        if name in _LAMBDAS:
-            for param in params:
-                _whole(param, names)
-        else:
-            for param in params:
-                _first_steps(param, names)
-        preserving = preserving and name in _EMPTY_PRESERVING
-
-
-def _reaches_past_children(node: AST) -> bool:
-    kind = node.get("type")
-    if kind in ("ThisInvocation", "IndexInvocation", "TotalInvocation"):
-        return True
-    if kind == "ExternalConstantTerm":
-        return _constant_name(node) != "ucum"
-    return kind == "Functn" and str(node["children"][0]["text"]) in _NODE_FUNCTIONS
-
-
-def _whole(node: AST, names: set[str]) -> None:
-    """Every member name anywhere in ``node``; refuse anything that reaches past them."""
-    kind = node.get("type")
-    if kind == "MemberInvocation":
-        names.add(str(node["children"][0]["text"]).replace("`", ""))
-    elif _reaches_past_children(node):
-        raise _Unsafe
-    for child in node.get("children", []):
-        _whole(child, names)
-
-
-# --- the native evaluator -------------------------------------------------------------------
-
-
-def _compile(node: AST) -> _Native:
-    """A FHIRPath AST node as a Python closure; raises _Bail for what is not supported."""
-    kind = node.get("type")
-    compiler = _COMPILERS.get(str(kind))
-    if compiler is None:
-        return _bailing(str(kind))
-    try:
-        return compiler(node)
-    except (_Bail, LookupError, ValueError) as exc:  # give up only if evaluation gets here
-        return _bailing(str(exc))
-
-
-def _bailing(reason: str) -> _Native:
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        raise _Bail(reason)
-
-    return run
-
-
-def _c_passthrough(node: AST) -> _Native:
-    return _compile(node["children"][0])
-
-
-def _c_invocation(node: AST) -> _Native:
-    left = _compile(node["children"][0])
-    right = _compile(node["children"][1])
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        return right(left(focus, scope), scope)
-
-    return run
-
-
-def _c_member(node: AST) -> _Native:
-    name = str(node["children"][0]["text"]).replace("`", "")
-    if name[:1].isupper():
-        raise _Bail("type name")  # fhirpathpy filters resources by type only in some cases
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        out: list[Any] = []
-        for item in focus:
-            out.extend(_navigate(item, name))
-        return out
-
-    return run
-
-
-#: per (type path, name): the JSON keys a navigation reads and the type path of what it finds
-_Step = tuple[tuple[str, str, str], ...]
-_STEPS: dict[tuple[str, str], _Step] = {}
-
-
-def _step(path: str, name: str) -> _Step:
-    found = _STEPS.get((path, name))
-    if found is None:
-        child = f"{path}.{name}"
-        child = _ELSEWHERE.get(child, child)
-        types = _CHOICES.get(child)
-        if types:  # a choice: the first type present wins
-            keys = tuple(
-                (name + t, f"_{name}{t}", _PATH2TYPE.get(child + t, child + t)) for t in types
-            )
-            found = keys
-        else:
-            target = "Extension" if name == "extension" else child
-            found = ((name, "_" + name, _PATH2TYPE.get(target, target)),)
-        _STEPS[(path, name)] = found
-    return found
-
-
-def _navigate(item: Any, name: str) -> list[Any]:
-    """fhirpathpy's member navigation: choice types by the model, and a primitive's value and
-    its ``_name`` element as two items."""
-    if not isinstance(item, _Item) or not isinstance(item.data, dict):
-        raise _Bail("navigation from a primitive")
-    data: JSON = item.data
-    for key, ext_key, child_type in _step(item.path, name):
-        value = data.get(key)
-        ext = data.get(ext_key)
-        if value is not None or ext is not None:
-            return _items(value, ext, child_type)
-    return []
-
-
-def _items(value: Any, ext: Any, child_type: str) -> list[Any]:
-    out: list[Any] = []
-    for part in (value, ext):
-        if part is None or part == []:
-            continue
-        for v in part if isinstance(part, list) else (part,):
-            if v is None or isinstance(v, float | list):
-                raise _Bail("null, decimal or nested list")
-            if isinstance(v, dict) and "resourceType" in v:
-                out.append(_Item(v, str(v["resourceType"])))
-            else:
-                out.append(_Item(v, child_type))
-    return out
-
-
-def _c_literal(node: AST) -> _Native:
-    term = node["children"][0]
-    kind = term.get("type")
-    text = str(term.get("text"))
-    value: Any
-    if kind == "StringLiteral":
-        if "\\" in text:
-            raise _Bail("escape")
-        value = text[1:-1]
-    elif kind == "BooleanLiteral":
-        value = text == "true"
-    elif kind == "NumberLiteral" and text.isdigit():
-        value = int(text)
-    else:
-        raise _Bail(kind)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        return [value]
-
-    return run
-
-
-def _c_constant(node: AST) -> _Native:
-    name = _constant_name(node)
-    if name not in ("resource", "rootResource", "ucum"):
-        raise _Bail(name)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        if name == "ucum":
-            return [_UCUM]
-        target = scope.env.resource if name == "resource" else scope.env.root
-        return [_Item(target, str(target.get("resourceType")))]
-
-    return run
-
-
-def _c_this(node: AST) -> _Native:
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        if scope.this is None:
-            raise _Bail("$this outside a function")
-        return scope.this
-
-    return run
-
-
-def _c_function(node: AST) -> _Native:
-    functn = node["children"][0]
-    name = str(functn["children"][0]["text"])
-    params = list(functn["children"][1]["children"]) if len(functn["children"]) > 1 else []
-    make = _FUNCTIONS.get(name)
-    if make is None:
-        return _bailing(name)
-    return make(params)
-
-
-def _literal_param(params: list[AST], index: int) -> Any:
-    """A function argument that must be a literal (fhirpathpy evaluates others elsewhere)."""
-    node = params[index]
-    while node.get("type") == "TermExpression":
-        node = node["children"][0]
-    if node.get("type") != "LiteralTerm":
-        raise _Bail("argument is not a literal")
-    return _c_literal(node)([], _Scope(_Env({}, {})))[0]
-
-
-def _fixed_arity(params: list[AST], *allowed: int) -> None:
-    if len(params) not in allowed:
-        raise _Bail("arity")
-
-
-def _f_exists(params: list[AST]) -> _Native:
-    _fixed_arity(params, 0, 1)
-    if params:
-        where = _f_where(params)
-
-        def run_where(focus: list[Any], scope: _Scope) -> list[Any]:
-            return [len(where(focus, scope)) > 0]
-
-        return run_where
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        return [len(focus) > 0]
-
-    return run
-
-
-def _f_empty(params: list[AST]) -> _Native:
-    _fixed_arity(params, 0)
-    return lambda focus, scope: [len(focus) == 0]
-
-
-def _f_count(params: list[AST]) -> _Native:
-    _fixed_arity(params, 0)
-    return lambda focus, scope: [len(focus)]
-
-
-def _f_first(params: list[AST]) -> _Native:
-    _fixed_arity(params, 0)
-    return lambda focus, scope: focus[:1]
-
-
-def _f_not(params: list[AST]) -> _Native:
-    _fixed_arity(params, 0)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        if len(focus) != 1:
-            return []
-        value = focus[0]
-        if value is True or value is False:
-            return [not value]
-        raise _Bail("not() of a non-boolean")
-
-    return run
-
-
-def _lambda(params: list[AST]) -> _Native:
-    _fixed_arity(params, 1)
-    return _compile(params[0])
-
-
-def _f_where(params: list[AST]) -> _Native:
-    body = _lambda(params)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        out = []
-        for item in focus:
-            result = body([item], _Scope(scope.env, [item]))
-            if result and result[0] is not True and result[0] is not False:
-                raise _Bail("non-boolean criteria")
-            if result and result[0] is True:
-                out.append(item)
-        return out
-
-    return run
-
-
-def _f_all(params: list[AST]) -> _Native:
-    body = _lambda(params)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        for item in focus:
-            result = body([item], _Scope(scope.env, [item]))
-            if len(result) == 1 and result[0] is True:
-                continue
-            if result and result[0] is not False:
-                raise _Bail("non-boolean criteria")
-            return [False]
-        return [True]
-
-    return run
-
-
-def _f_select(params: list[AST]) -> _Native:
-    body = _lambda(params)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        out: list[Any] = []
-        for item in focus:
-            out.extend(body([item], _Scope(scope.env, [item])))
-        return out
-
-    return run
-
-
-def _f_is_distinct(params: list[AST]) -> _Native:
-    _fixed_arity(params, 0)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        values = [_text(item) for item in focus]
-        return [len(set(values)) == len(values)]
-
-    return run
-
-
-def _text(value: Any) -> str:
-    """A string value (not a date) for string operations; anything else is fhirpathpy's."""
-    if isinstance(value, _Item):
-        if value.path in _DATE_TYPES:
-            raise _Bail("date as text")
-        value = value.data
-    if isinstance(value, str):
-        return value
-    raise _Bail("not a string")
-
-
-def _f_trace(params: list[AST]) -> _Native:
-    _fixed_arity(params, 1, 2)
-    _literal_param(params, 0)
-    return lambda focus, scope: focus
-
-
-def _string(focus: list[Any]) -> str | None:
-    """The one string of a string function's input; None for an empty input."""
-    if not focus:
-        return None
-    if len(focus) != 1:
-        raise _Bail("string function on a collection")
-    value = focus[0].data if isinstance(focus[0], _Item) else focus[0]
-    if not isinstance(value, str) or (isinstance(focus[0], _Item) and focus[0].path in _DATE_TYPES):
-        raise _Bail("string function on a non-string")
-    return value
-
-
-def _f_starts_with(params: list[AST]) -> _Native:
-    _fixed_arity(params, 1)
-    prefix = _literal_param(params, 0)
-    if not isinstance(prefix, str):
-        raise _Bail("prefix")
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        text = _string(focus)
-        if text is None:
-            return []
-        return [bool(text) and text.startswith(prefix)]
-
-    return run
-
-
-def _f_contains(params: list[AST]) -> _Native:
-    _fixed_arity(params, 1)
-    part = _literal_param(params, 0)
-    if not isinstance(part, str):
-        raise _Bail("substring")
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        text = _string(focus)
-        return [] if text is None else [part in text]
-
-    return run
-
-
-def _f_substring(params: list[AST]) -> _Native:
-    _fixed_arity(params, 1, 2)
-    start = _literal_param(params, 0)
-    length = _literal_param(params, 1) if len(params) == 2 else None
-    if not isinstance(start, int) or not isinstance(length, int | None):
-        raise _Bail("substring bounds")
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        text = _string(focus)
-        if text is None or start < 0 or start >= len(text):
-            return []
-        return [text[start:] if length is None else text[start : start + length]]
-
-    return run
-
-
-def _f_has_value(params: list[AST]) -> _Native:
-    _fixed_arity(params, 0)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        if len(focus) != 1:
-            return [False]
-        value = focus[0].data if isinstance(focus[0], _Item) else focus[0]
-        return [value is not None and not isinstance(value, dict | list)]
-
-    return run
-
-
-def _f_type_test(params: list[AST]) -> _Native:
-    """is(T) on resources (bdl-11, bdl-12): the resource type itself, nothing subtler."""
-    _fixed_arity(params, 1)
-    type_name = _member_name(params[0])
-    if type_name is None:
-        raise _Bail("type")
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        if not focus:
-            return []
-        if len(focus) != 1:
-            raise _Bail("is() on a collection")
-        item = focus[0]
-        if not isinstance(item, _Item) or not isinstance(item.data, dict):
-            raise _Bail("is() on a primitive")
-        rtype = item.data.get("resourceType")
-        if not isinstance(rtype, str) or type_name in _type_chain(rtype)[1:]:
-            raise _Bail("is() of an abstract type")
-        return [rtype == type_name]
-
-    return run
-
-
-_FUNCTIONS: dict[str, Callable[[list[AST]], _Native]] = {
-    "exists": _f_exists,
-    "empty": _f_empty,
-    "count": _f_count,
-    "first": _f_first,
-    "not": _f_not,
-    "where": _f_where,
-    "all": _f_all,
-    "trace": _f_trace,
-    "select": _f_select,
-    "isDistinct": _f_is_distinct,
-    "startsWith": _f_starts_with,
-    "contains": _f_contains,
-    "substring": _f_substring,
-    "hasValue": _f_has_value,
-    "is": _f_type_test,
-}
-
-
-def _operands(node: AST) -> tuple[_Native, _Native, str]:
-    left, right = node["children"]
-    return _compile(left), _compile(right), str(node["terminalNodeText"][0])
-
-
-def _logic_value(result: list[Any]) -> bool | list[Any]:
-    if not result:
-        return []
-    if len(result) == 1 and (result[0] is True or result[0] is False):
-        return bool(result[0])
-    raise _Bail("logic operand")
-
-
-def _c_logic(node: AST) -> _Native:
-    left, right, op = _operands(node)
-    apply = _LOGIC.get(op)
-    if apply is None:
-        raise _Bail(op)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        # both sides, as fhirpathpy does: an error on either side is an error
-        a = _logic_value(left(focus, scope))
-        b = _logic_value(right(focus, scope))
-        result = apply(a, b)
-        return result if isinstance(result, list) else [result]
-
-    return run
-
-
-def _or(a: bool | list[Any], b: bool | list[Any]) -> bool | list[Any]:
-    if isinstance(b, list):
-        return True if a is True else []
-    if isinstance(a, list):
-        return True if b is True else []
-    return a or b
-
-
-def _and(a: bool | list[Any], b: bool | list[Any]) -> bool | list[Any]:
-    if isinstance(b, list):
-        return False if a is False else []
-    if isinstance(a, list):
-        return [] if b is True else False
-    return a and b
-
-
-def _xor(a: bool | list[Any], b: bool | list[Any]) -> bool | list[Any]:
-    if isinstance(a, list) or isinstance(b, list):
-        return []
-    return a != b
-
-
-def _implies(a: bool | list[Any], b: bool | list[Any]) -> bool | list[Any]:
-    if isinstance(b, list):
-        return True if a is False else []
-    if isinstance(a, list):
-        return True if b is True else []
-    return True if a is False else b
-
-
-_LOGIC: dict[str, Callable[[bool | list[Any], bool | list[Any]], bool | list[Any]]] = {
-    "or": _or,
-    "and": _and,
-    "xor": _xor,
-    "implies": _implies,
-}
-
-
-def _scalar(value: Any) -> str | bool | int:
-    """A code, string, boolean or integer to compare; anything else is fhirpathpy's."""
-    if isinstance(value, _Item):
-        if value.path in _DATE_TYPES:
-            raise _Bail("date comparison")
-        value = value.data
-    if isinstance(value, str | bool | int):
-        return value
-    raise _Bail("comparison of a complex or decimal value")
-
-
-_QUANTITIES = frozenset(t for t in _PARENT if "Quantity" in _type_chain(t)) | {"Quantity"}
-
-
-def _is_plain_complex(value: Any) -> bool:
-    """An element other than a Quantity (whose equality fhirpathpy treats its own way)."""
-    if isinstance(value, _Item) and isinstance(value.data, dict):
-        if value.path in _QUANTITIES or "resourceType" in value.data:
-            raise _Bail("quantity or resource equality")
-        return True
-    return False
-
-
-def _c_equality(node: AST) -> _Native:
-    left, right, op = _operands(node)
-    if op not in ("=", "!="):
-        raise _Bail(op)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        a, b = left(focus, scope), right(focus, scope)
-        if not a or not b:
-            return []
-        if len(a) != 1 or len(b) != 1:
-            raise _Bail("collection equality")
-        if _is_plain_complex(a[0]) != _is_plain_complex(b[0]):
-            return [op != "="]  # an element (not a Quantity) never equals a code or string
-        x, y = _scalar(a[0]), _scalar(b[0])
-        if type(x) is not type(y):
-            raise _Bail("mixed types")
-        return [(x == y) == (op == "=")]
-
-    return run
-
-
-def _c_membership(node: AST) -> _Native:
-    left, right, op = _operands(node)
-    if op != "in":
-        raise _Bail(op)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        a, b = left(focus, scope), right(focus, scope)
-        if not a:
-            return []
-        if not b:
-            return [False]
-        if len(a) != 1:
-            raise _Bail("in with a collection")
-        x = _scalar(a[0])
-        return [any(_same(x, _scalar(y)) for y in b)]
-
-    return run
-
-
-def _same(x: str | bool | int, y: str | bool | int) -> bool:
-    if type(x) is not type(y):
-        raise _Bail("mixed types")
-    return x == y
-
-
-def _c_union(node: AST) -> _Native:
-    left, right, _ = _operands(node)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        out: list[Any] = []
-        for value in left(focus, scope) + right(focus, scope):
-            scalar = _scalar(value)
-            if not any(type(scalar) is type(o) and scalar == o for o in out):
-                out.append(scalar)
-        return out
-
-    return run
-
-
-def _integer(result: list[Any]) -> int | None:
-    if not result:
-        return None
-    if len(result) == 1 and type(result[0]) is int:
-        return int(result[0])
-    raise _Bail("arithmetic on a non-integer")
-
-
-def _c_additive(node: AST) -> _Native:
-    left, right, op = _operands(node)
-    if op == "&":
-        return _concatenation(left, right)
-    if op != "+":
-        raise _Bail(op)
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        a, b = _integer(left(focus, scope)), _integer(right(focus, scope))
-        return [] if a is None or b is None else [a + b]
-
-    return run
-
-
-def _concatenation(left: _Native, right: _Native) -> _Native:
-    """``a & b``: strings joined, an empty side read as the empty string."""
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        parts = []
-        for side in (left(focus, scope), right(focus, scope)):
-            if len(side) > 1:
-                raise _Bail("& on a collection")
-            parts.append(_text(side[0]) if side else "")
-        return [parts[0] + parts[1]]
-
-    return run
-
-
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-
-
-def _c_inequality(node: AST) -> _Native:
-    left, right, op = _operands(node)
-    compare = _COMPARE[op]
-
-    def run(focus: list[Any], scope: _Scope) -> list[Any]:
-        a, b = left(focus, scope), right(focus, scope)
-        if not a or not b:
-            return []
-        if len(a) != 1 or len(b) != 1:
-            raise _Bail("comparison of collections")
-        x, y = a[0], b[0]
-        if isinstance(x, _Item) and isinstance(y, _Item):
-            return [compare(*_comparable_dates(x, y))]
-        return [compare(_integer([x]), _integer([y]))]
-
-    return run
-
-
-_FULL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_FULL_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})")
-
-
-def _comparable_dates(x: _Item, y: _Item) -> tuple[Any, Any]:
-    """Two dates or two dateTimes of the same full precision (with a time zone); anything
-    partial or mixed is fhirpathpy's (FHIRPath's precision rules)."""
-    if x.path not in _DATE_TYPES or y.path not in _DATE_TYPES:
-        raise _Bail("comparison of non-dates")
-    a, b = x.data, y.data
-    if not isinstance(a, str) or not isinstance(b, str):
-        raise _Bail("comparison of non-strings")
-    if _FULL_DATE.fullmatch(a) and _FULL_DATE.fullmatch(b):
-        return a, b
-    if _FULL_DATETIME.fullmatch(a) and _FULL_DATETIME.fullmatch(b):
-        return datetime.fromisoformat(a), datetime.fromisoformat(b)
-    raise _Bail("dates of another precision")
-
-
-_COMPILERS: dict[str, Callable[[AST], _Native]] = {
-    "TermExpression": _c_passthrough,
-    "InvocationTerm": _c_passthrough,
-    "ParenthesizedTerm": _c_passthrough,
-    "InvocationExpression": _c_invocation,
-    "MemberInvocation": _c_member,
-    "FunctionInvocation": _c_function,
-    "LiteralTerm": _c_literal,
-    "ExternalConstantTerm": _c_constant,
-    "ThisInvocation": _c_this,
-    "AndExpression": _c_logic,
-    "OrExpression": _c_logic,
-    "ImpliesExpression": _c_logic,
-    "EqualityExpression": _c_equality,
-    "MembershipExpression": _c_membership,
-    "UnionExpression": _c_union,
-    "AdditiveExpression": _c_additive,
-    "InequalityExpression": _c_inequality,
-}
-
-
 # --- dom-3, checked in Python ------------------------------------------------------------------
 
 
-def _dom3(resource: JSON, env: _Env) -> Outcome:
+def _dom3(resource: JSON, env: Env) -> Outcome:
     """dom-3: every contained resource is referred to from elsewhere in the resource (``#id``
     in a reference, or a canonical/uri/url value), or itself refers to the container (``#``)."""
     contained = resource.get("contained")
@@ -1401,8 +544,8 @@ def _references(node: JSON, base: str) -> Iterator[str]:
     """Values of every ``reference`` child and every canonical, uri or url element below."""
     for key, value in node.items():
         name = key.lstrip("_")
-        model_path = _ELSEWHERE.get(f"{base}.{name}", f"{base}.{name}")
-        type_name = _PATH2TYPE.get(model_path, "")
+        model_path = ELSEWHERE.get(f"{base}.{name}", f"{base}.{name}")
+        type_name = PATH2TYPE.get(model_path, "")
         items = value if isinstance(value, list) else [value]
         for item in items:
             if isinstance(item, str) and not key.startswith("_"):
@@ -1418,7 +561,7 @@ def _references(node: JSON, base: str) -> Iterator[str]:
                 yield from _references(item, child_base)
 
 
-def _ref1(reference: JSON, env: _Env) -> Outcome:
+def _ref1(reference: JSON, env: Env) -> Outcome:
     """ref-1: a local reference (``#id``) names a contained resource of %rootResource."""
     value = reference.get("reference")
     if not isinstance(value, str) or not value.startswith("#"):
@@ -1430,13 +573,13 @@ def _ref1(reference: JSON, env: _Env) -> Outcome:
     return PASS if value[1:] and value[1:] in ids else FAIL
 
 
-def _bdl8(entry: JSON, env: _Env) -> Outcome:
+def _bdl8(entry: JSON, env: Env) -> Outcome:
     """bdl-8: a fullUrl, when there is one, is not a version-specific reference."""
     full_url = entry.get("fullUrl")
     return FAIL if isinstance(full_url, str) and "/_history/" in full_url else PASS
 
 
-def _ras2(prediction: JSON, env: _Env) -> Outcome:
+def _ras2(prediction: JSON, env: Env) -> Outcome:
     """ras-2: a decimal probability, when there is one, is at most 100."""
     probability = prediction.get("probabilityDecimal")
     if isinstance(probability, int | float | Decimal) and not isinstance(probability, bool):
@@ -1444,7 +587,7 @@ def _ras2(prediction: JSON, env: _Env) -> Outcome:
     return PASS  # absent, or not a number (the structure stage reports that)
 
 
-_NATIVE_RULES: dict[str, Callable[[JSON, _Env], Outcome]] = {
+_NATIVE_RULES: dict[str, Callable[[JSON, Env], Outcome]] = {
     "dom-3": _dom3,
     "ref-1": _ref1,
     "bdl-8": _bdl8,
@@ -1453,7 +596,7 @@ _NATIVE_RULES: dict[str, Callable[[JSON, _Env], Outcome]] = {
 
 
 @cache
-def _specials() -> dict[tuple[str, str], Callable[[JSON, _Env], Outcome]]:
+def _specials() -> dict[tuple[str, str], Callable[[JSON, Env], Outcome]]:
     """The core constraints checked in Python, by (key, published expression): a profile's
     constraint of the same key but another expression still goes to FHIRPath."""
     return {
@@ -1490,7 +633,7 @@ def _check(
     ]
     while pending:
         unit, loc, container, is_root = pending.pop(0)
-        walk = _Walk(rules_for(unit, is_root), _Env(unit, container), fast, issues)
+        walk = _Walk(rules_for(unit, is_root), Env(unit, container), fast, issues)
         walk.resource(unit, loc)
         for nested, nested_loc, contained in walk.nested:
             # a contained resource's %rootResource is its container; a Bundle entry is its own

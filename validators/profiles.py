@@ -1,10 +1,11 @@
-"""The profile stage: StructureDefinition differentials compiled into checks on FHIR JSON.
+"""The profile stage: StructureDefinition differentials, as compiled rules, checked on FHIR JSON.
 
-Each StructureDefinition's *differential* is compiled once per registry (``compile_profile``)
-into a tree of ``Rule``s, one per element id, and applied to plain FHIR JSON dicts together
-with every ``baseDefinition`` above it that the registry holds (a profile derived from a UK Core
-profile applies the UK Core one too when UK Core is loaded). Which profiles apply: each
-resource's ``meta.profile`` and the profiles the caller names; in a Bundle, the Bundle and every
+Each StructureDefinition's differential is compiled once per registry into a tree of ``Rule``s
+(``interop.validators.profile_compile``; the rules themselves are in
+``interop.validators.profile_rules``) and applied to plain FHIR JSON dicts together with every
+``baseDefinition`` above it that the registry holds (a profile derived from a UK Core profile
+applies the UK Core one too when UK Core is loaded). Which profiles apply: each resource's
+``meta.profile`` and the profiles the caller names; in a Bundle, the Bundle and every
 ``entry[i].resource`` by its own ``meta.profile``, located as
 ``Bundle.entry[3].resource.ofType(Flag).code.coding[0]`` (the form ``interop.fhir.structure``
 and the mappings use).
@@ -38,522 +39,65 @@ not), ``ordered`` slicing and re-slicing beyond a slice's own members, contained
 ``mustSupport``, ``maxLength``, ``minValue``/``maxValue`` and
 invariants (the invariants stage's work) are not checked here. A baseDefinition that is not in
 the registry (R4 core definitions never are) is silently absent from the chain. Bindings are
-compiled here and checked by ``interop.validators.terminology``.
+compiled with the rest and checked by ``interop.validators.terminology``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Final
+from typing import Any
 
 from interop.issues import Issue, IssueCode, Severity
-from interop.validators.registry import ConformanceRegistry, StageContext, element_ids
+from interop.validators.profile_compile import compile_profile, profile_chain
+from interop.validators.profile_rules import (
+    CHOICE_SUFFIXES,
+    CHOICE_TYPES,
+    UNSET,
+    Binding,
+    CompiledProfile,
+    Discriminator,
+    Rule,
+    SliceTest,
+    Slicing,
+    dig,
+    matches_pattern,
+    same,
+    short_json,
+)
+from interop.validators.registry import ConformanceRegistry, StageContext
+
+# the stage, and the compiled rules and compiler for code that imports them from here
+__all__ = [
+    "CHOICE_TYPES",
+    "JSON",
+    "UNSET",
+    "Binding",
+    "BindingCheck",
+    "CompiledProfile",
+    "Discriminator",
+    "Rule",
+    "SliceTest",
+    "Slicing",
+    "claimed_profiles",
+    "compile_profile",
+    "dig",
+    "matches_pattern",
+    "profile_chain",
+    "profile_stage",
+    "resources_in",
+    "run_profiles",
+    "same",
+    "validate_against",
+]
 
 JSON = dict[str, Any]
-
-
-class _Unset(Enum):
-    UNSET = "unset"
-
-
-UNSET: Final = _Unset.UNSET
-
-#: the type names a choice element's JSON key may end with (``valueQuantity``, ``onsetAge``)
-CHOICE_TYPES = frozenset(
-    (
-        *("base64Binary", "boolean", "canonical", "code", "date", "dateTime", "decimal", "id"),
-        *("instant", "integer", "markdown", "oid", "positiveInt", "string", "time"),
-        *("unsignedInt", "uri", "url", "uuid", "Address", "Age", "Annotation", "Attachment"),
-        *("CodeableConcept", "CodeableReference", "Coding", "ContactDetail", "ContactPoint"),
-        *("Contributor", "Count", "DataRequirement", "Distance", "Dosage", "Duration"),
-        *("Expression", "HumanName", "Identifier", "Meta", "Money", "ParameterDefinition"),
-        *("Period", "Quantity", "Range", "Ratio", "RatioRange", "Reference", "RelatedArtifact"),
-        *("SampledData", "Signature", "Timing", "TriggerDefinition", "UsageContext"),
-    )
-)
-_CHOICE_SUFFIXES = frozenset(t[:1].upper() + t[1:] for t in CHOICE_TYPES)
-_CORE_SD = "http://hl7.org/fhir/StructureDefinition/"
 #: a RESTful reference's type: ``Patient/123``, ``https://host/fhir/Patient/123/_history/2``
 _REST_REFERENCE = re.compile(
     r"(?:^|/)([A-Z][A-Za-z]{1,63})/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?$"
 )
 _MAX_EXTENSION_DEPTH = 16
 _MAX_BUNDLE_DEPTH = 8
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    """An element's binding: how strongly its codes must come from ``value_set``."""
-
-    strength: str
-    value_set: str
-
-
-@dataclass(frozen=True, slots=True)
-class Discriminator:
-    """How a slicing tells its slices apart (``value`` at ``system``...)."""
-
-    kind: str
-    path: tuple[str, ...] | None  # () for $this; None when the path uses FHIRPath functions
-
-
-@dataclass(frozen=True, slots=True)
-class Slicing:
-    """A sliced element's discriminators and whether other members are allowed."""
-
-    discriminators: tuple[Discriminator, ...]
-    closed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SliceTest:
-    """One test an item must pass to be a member of a slice."""
-
-    path: tuple[str, ...]
-    kind: str  # "equals", "pattern", "exists" or "type"
-    expected: tuple[Any, ...]
-
-    def passes(self, item: Any) -> bool:
-        """Whether ``item`` passes this test."""
-        values = dig(item, self.path)
-        if self.kind == "exists":
-            return bool(values) is self.expected[0]
-        if self.kind == "equals":
-            return all(any(same(v, e) for v in values) for e in self.expected)
-        if self.kind == "pattern":
-            return all(any(matches_pattern(v, e) for v in values) for e in self.expected)
-        return any(
-            isinstance(v, dict) and v.get("resourceType") == self.expected[0] for v in values
-        )
-
-    def describe(self) -> str:
-        """``system = https://fhir.nhs.uk/Id/nhs-number`` and the like, for messages."""
-        where = ".".join(self.path) or "$this"
-        if self.kind == "exists":
-            return f"{where} {'present' if self.expected[0] else 'absent'}"
-        return f"{where} = " + " & ".join(_short_json(e) for e in self.expected)
-
-
-@dataclass(eq=False, slots=True)
-class Rule:
-    """What a profile says about one element (or one slice of it), with its children."""
-
-    element_id: str
-    name: str  # the element's name in its parent: 'identifier', 'value[x]', 'valueQuantity'
-    min: int = 0
-    max: int | None = None
-    fixed: Any = UNSET
-    pattern: Any = UNSET
-    types: tuple[str, ...] = ()
-    target_types: frozenset[str] | None = None
-    binding: Binding | None = None
-    extension_url: str | None = None
-    slice_name: str | None = None
-    slicing: Slicing | None = None
-    children: dict[str, Rule] = field(default_factory=dict)
-    slices: dict[str, Rule] = field(default_factory=dict)
-    #: for a slice: the tests that recognise its members; None when they cannot be known
-    tests: tuple[SliceTest, ...] | None = None
-    #: whether anything in this subtree checks structure / bindings (prunes the walk)
-    profile_checks: bool = False
-    binding_checks: bool = False
-    #: ``value`` for ``value[x]``; None for an element that is not a choice
-    choice_prefix: str | None = None
-    #: the key endings a choice element's types allow (``Quantity``...); empty: any
-    choice_suffixes: frozenset[str] = frozenset()
-    #: when every slice is recognised by one string at one key (extensions by url,
-    #: identifiers by system): that key and the slices by value, to match in one pass
-    slice_key: str | None = None
-    slice_index: dict[str, list[Rule]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.choice_prefix = self.name[:-3] if self.name.endswith("[x]") else None
-
-    def allows(self, key: str) -> bool:
-        """Whether a JSON key (``valueString``) is of a type this choice element allows."""
-        prefix = self.choice_prefix
-        if prefix is None or not self.choice_suffixes or not key:
-            return True
-        return key[len(prefix) :] in self.choice_suffixes
-
-
-@dataclass(eq=False)
-class CompiledProfile:
-    """A StructureDefinition's differential as rules, and the profile it derives from."""
-
-    url: str
-    type: str
-    root: Rule
-    index: dict[str, Rule]
-    base: CompiledProfile | None
-    notes: list[str] = field(default_factory=list)
-
-    def lookup(self, element_id: str) -> Rule | None:
-        """The rule of an element id here or in the nearest base that has one."""
-        found = self.index.get(element_id)
-        if found is None and self.base is not None:
-            return self.base.lookup(element_id)
-        return found
-
-
-# -- matching values ----------------------------------------------------------------------------
-
-
-def same(value: Any, expected: Any) -> bool:
-    """JSON equality that does not take ``true`` for ``1``."""
-    if isinstance(value, bool) or isinstance(expected, bool):
-        return value is expected
-    return bool(value == expected)
-
-
-def matches_pattern(value: Any, pattern: Any) -> bool:
-    """FHIR pattern matching: every element of ``pattern`` is in ``value`` (arrays: some item)."""
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(
-            key in value and matches_pattern(value[key], part) for key, part in pattern.items()
-        )
-    if isinstance(pattern, list):
-        items = value if isinstance(value, list) else [value]
-        return all(any(matches_pattern(item, part) for item in items) for part in pattern)
-    return same(value, pattern)
-
-
-def dig(value: Any, path: tuple[str, ...]) -> list[Any]:
-    """The values at a dotted path below ``value`` (arrays flattened)."""
-    values = value if isinstance(value, list) else [value]
-    for name in path:
-        found: list[Any] = []
-        for item in values:
-            if isinstance(item, dict) and name in item:
-                got = item[name]
-                found.extend(got if isinstance(got, list) else [got])
-        values = found
-    return values
-
-
-def _short_json(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-# -- compiling ----------------------------------------------------------------------------------
-
-
-def compile_profile(registry: ConformanceRegistry, url: str) -> CompiledProfile | None:
-    """A StructureDefinition compiled (once per registry), or None when it is not available."""
-    key = ("profile", url)
-    if key in registry.memo:
-        found: CompiledProfile | None = registry.memo[key]
-        return found
-    definition = registry.structure_definition(url)
-    registry.memo[key] = None  # a cycle of baseDefinitions ends here
-    if definition is None:
-        return None
-    base_url = definition.get("baseDefinition")
-    base = compile_profile(registry, base_url) if isinstance(base_url, str) else None
-    compiled = _Compiler(registry, definition, base).run()
-    registry.memo[key] = compiled
-    return compiled
-
-
-def profile_chain(registry: ConformanceRegistry, url: str) -> tuple[CompiledProfile, ...]:
-    """A profile and its available baseDefinitions, compiled, nearest first."""
-    key = ("chain", url)
-    found: tuple[CompiledProfile, ...] | None = registry.memo.get(key)
-    if found is None:
-        chain: list[CompiledProfile] = []
-        current = compile_profile(registry, url)
-        while current is not None and current not in chain:
-            chain.append(current)
-            current = current.base
-        found = tuple(chain)
-        if found or registry.structure_definition(url) is None:
-            registry.memo[key] = found  # not while the profile itself is being compiled
-    return found
-
-
-def _discriminator(raw: Any) -> Discriminator | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
-        return None
-    path = raw.get("path")
-    if not isinstance(path, str):
-        return Discriminator(raw["type"], None)
-    if path == "$this":
-        return Discriminator(raw["type"], ())
-    parts = tuple(path.removeprefix("$this.").split("."))
-    if any(not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", p) for p in parts):
-        return Discriminator(raw["type"], None)  # resolve(), extension('...'), ofType()...
-    return Discriminator(raw["type"], parts)
-
-
-_WITHOUT_SLICES = re.compile(r":[^.]*")
-
-
-def _strings(value: Any) -> list[str]:
-    """The strings of a JSON array (nothing for anything else)."""
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
-class _Compiler:
-    def __init__(
-        self, registry: ConformanceRegistry, definition: JSON, base: CompiledProfile | None
-    ) -> None:
-        self.registry = registry
-        self.definition = definition
-        self.base = base
-        self.url = str(definition.get("url"))
-        self.type = str(definition.get("type"))
-        self.root = Rule(element_id=self.type, name=self.type)
-        self.index: dict[str, Rule] = {self.type: self.root}
-        self.notes: list[str] = []
-
-    def run(self) -> CompiledProfile:
-        differential = self.definition.get("differential")
-        raw = differential.get("element") if isinstance(differential, dict) else None
-        elements = [e for e in raw or () if isinstance(e, dict)]
-        for element, element_id in zip(elements, element_ids(elements), strict=True):
-            rule = self._rule_at(element_id)
-            if rule is None:
-                self.notes.append(f"{element_id}: not an element of {self.type}; skipped")
-            elif "contentReference" in element:
-                self.notes.append(f"{element_id}: contentReference is not followed")
-            else:
-                self._apply(rule, element)
-        compiled = CompiledProfile(self.url, self.type, self.root, self.index, self.base)
-        self._finish(self.root)
-        compiled.notes = self.notes
-        return compiled
-
-    def _rule_at(self, element_id: str) -> Rule | None:
-        first, *rest = element_id.split(".")
-        if first != self.type:
-            return None
-        rule, current_id = self.root, first
-        for part in rest:
-            name, _, slice_name = part.partition(":")
-            current_id += f".{name}"
-            child = rule.children.get(name)
-            if child is None:
-                child = rule.children[name] = Rule(element_id=current_id, name=name)
-                self.index[current_id] = child
-            rule = child
-            if slice_name:
-                current_id += f":{slice_name}"
-                piece = rule.slices.get(slice_name)
-                if piece is None:
-                    piece = Rule(element_id=current_id, name=name, slice_name=slice_name)
-                    rule.slices[slice_name] = piece
-                    self.index[current_id] = piece
-                rule = piece
-        return rule
-
-    def _apply(self, rule: Rule, element: JSON) -> None:
-        low, high = element.get("min"), element.get("max")
-        if isinstance(low, int) and not isinstance(low, bool):
-            rule.min = low
-        if isinstance(high, str) and high.isdigit():
-            rule.max = int(high)
-        for key, value in element.items():
-            if key.startswith("fixed") and key[5:6].isupper():
-                rule.fixed = value
-            elif key.startswith("pattern") and key[7:8].isupper():
-                rule.pattern = value
-        listed = element.get("type")
-        types = [t for t in listed if isinstance(t, dict)] if isinstance(listed, list) else []
-        if types:
-            rule.types = tuple(str(t.get("code")) for t in types)
-            rule.choice_suffixes = frozenset(t[:1].upper() + t[1:] for t in rule.types)
-            profiles = [p for t in types for p in _strings(t.get("profile"))]
-            if rule.types == ("Extension",) and profiles:
-                rule.extension_url = profiles[0]
-            references = [t for t in types if t.get("code") == "Reference"]
-            targets = [p for t in references for p in _strings(t.get("targetProfile"))]
-            if targets:
-                rule.target_types = self._target_types(targets)
-        binding = element.get("binding")
-        if isinstance(binding, dict) and isinstance(binding.get("valueSet"), str):
-            rule.binding = Binding(str(binding.get("strength")), binding["valueSet"])
-        slicing = element.get("slicing")
-        if isinstance(slicing, dict):
-            raw = slicing.get("discriminator")
-            found = [_discriminator(d) for d in raw] if isinstance(raw, list) else []
-            rule.slicing = Slicing(
-                tuple(d for d in found if d is not None), slicing.get("rules") == "closed"
-            )
-
-    def _target_types(self, targets: list[str]) -> frozenset[str] | None:
-        """The resource types references may point at; None when any target is unknown."""
-        found: set[str] = set()
-        for target in targets:
-            definition = self.registry.structure_definition(target)
-            if definition is not None and isinstance(definition.get("type"), str):
-                found.add(definition["type"])
-            elif target.startswith(_CORE_SD) and target[len(_CORE_SD) :].isalpha():
-                found.add(target[len(_CORE_SD) :])
-            else:
-                return None
-        return None if {"Resource", "DomainResource"} & found else frozenset(found)
-
-    def _finish(self, rule: Rule) -> None:
-        for child in list(rule.children.values()):
-            prefix = child.choice_prefix
-            if prefix is not None and child.slices:
-                self._unslice_choice(rule, child, prefix)
-        for child in rule.children.values():
-            for piece in child.slices.values():
-                self._finish(piece)
-            self._finish(child)
-            if child.slices:
-                self._resolve_slices(child)
-        rule.profile_checks = (
-            rule.min > 0
-            or rule.max is not None
-            or rule.fixed is not UNSET
-            or rule.pattern is not UNSET
-            or rule.target_types is not None
-            or (rule.choice_prefix is not None and bool(rule.types))
-            or any(c.profile_checks for c in rule.children.values())
-            or bool(rule.slices)
-            or (rule.extension_url is not None and self._extension_has(rule, "profile_checks"))
-        )
-        rule.binding_checks = (
-            (rule.binding is not None and rule.binding.strength in ("required", "extensible"))
-            or any(c.binding_checks for c in rule.children.values())
-            or any(s.binding_checks for s in rule.slices.values())
-            or (rule.extension_url is not None and self._extension_has(rule, "binding_checks"))
-        )
-
-    def _extension_has(self, rule: Rule, flag: str) -> bool:
-        assert rule.extension_url is not None
-        chain = profile_chain(self.registry, rule.extension_url)
-        return any(getattr(p.root, flag) for p in chain)
-
-    def _unslice_choice(self, parent: Rule, choice: Rule, prefix: str) -> None:
-        """Type slices of ``value[x]`` become the renamed elements they are (``valueQuantity``)."""
-        for slice_name, piece in choice.slices.items():
-            if len(piece.types) == 1:
-                key = prefix + piece.types[0][:1].upper() + piece.types[0][1:]
-            elif slice_name.startswith(prefix) and slice_name[len(prefix) :] in _CHOICE_SUFFIXES:
-                key = slice_name
-            else:
-                self.notes.append(f"{piece.element_id}: type slice of unknown type; skipped")
-                continue
-            piece.name, piece.slice_name, piece.choice_prefix = key, None, None
-            parent.children.setdefault(key, piece)
-        choice.slices, choice.slicing = {}, None
-
-    def _resolve_slices(self, rule: Rule) -> None:
-        slicing = rule.slicing or self._inherited_slicing(rule)
-        if slicing is None:
-            self.notes.append(f"{rule.element_id}: slices without a known slicing; unchecked")
-            return
-        rule.slicing = slicing
-        for piece in rule.slices.values():
-            tests: list[SliceTest] = []
-            for discriminator in slicing.discriminators:
-                test = _slice_test(piece, discriminator)
-                for other in self._counterparts(piece) if test is None else ():
-                    test = _slice_test(other, discriminator)
-                    if test is not None:
-                        break
-                if test is None:
-                    break
-                tests.append(test)
-            else:
-                if tests:
-                    piece.tests = tuple(tests)
-            if piece.tests is None:
-                self.notes.append(f"{piece.element_id}: members cannot be recognised; unchecked")
-        _index_slices(rule)
-
-    def _counterparts(self, rule: Rule) -> Iterator[Rule]:
-        """Where else an element is defined: the same element outside the slices it sits in
-        (a slice inherits its parent's children), then in the baseDefinitions."""
-        element_id = rule.element_id
-        head, dot, last = element_id.rpartition(".")
-        unsliced = _WITHOUT_SLICES.sub("", head) + dot + last if dot else element_id
-        if unsliced != element_id and unsliced in self.index:
-            yield self.index[unsliced]
-        for candidate in dict.fromkeys((element_id, unsliced)):
-            found = self.base.lookup(candidate) if self.base is not None else None
-            if found is not None:
-                yield found
-
-    def _inherited_slicing(self, rule: Rule) -> Slicing | None:
-        for other in self._counterparts(rule):
-            if other.slicing is not None:
-                return other.slicing
-        if self.base is not None:
-            found = self.base.lookup(_WITHOUT_SLICES.sub("", rule.element_id))
-            if found is not None and found.slicing is not None:
-                return found.slicing
-        if rule.name in ("extension", "modifierExtension"):  # the base Element's own slicing
-            return Slicing((Discriminator("value", ("url",)),), closed=False)
-        return None
-
-
-def _index_slices(rule: Rule) -> None:
-    """Set ``slice_key`` when one string at one key tells every slice's members."""
-    keys: set[str] = set()
-    index: dict[str, list[Rule]] = {}
-    for piece in rule.slices.values():
-        tests = piece.tests
-        if tests is None or len(tests) != 1:
-            return
-        (test,) = tests
-        if test.kind != "equals" or len(test.path) != 1 or len(test.expected) != 1:
-            return
-        if not isinstance(test.expected[0], str):
-            return
-        keys.add(test.path[0])
-        index.setdefault(test.expected[0], []).append(piece)
-    if len(keys) == 1:
-        rule.slice_key, rule.slice_index = keys.pop(), index
-
-
-def _slice_test(piece: Rule, discriminator: Discriminator) -> SliceTest | None:
-    path = discriminator.path
-    if path is None:
-        return None
-    if discriminator.kind in ("value", "pattern"):
-        if path == ("url",) and piece.extension_url is not None:
-            return SliceTest(path, "equals", (piece.extension_url,))
-        return _expected_at(piece, path, path)
-    if discriminator.kind == "exists":
-        target = _descend(piece, path)
-        if target is not None and target.min >= 1:
-            return SliceTest(path, "exists", (True,))
-        if target is not None and target.max == 0:
-            return SliceTest(path, "exists", (False,))
-        return None
-    if discriminator.kind == "type" and path:
-        target = _descend(piece, path)
-        if target is not None and len(target.types) == 1:
-            return SliceTest(path, "type", (target.types[0],))
-    return None
-
-
-def _expected_at(rule: Rule, rest: tuple[str, ...], path: tuple[str, ...]) -> SliceTest | None:
-    """The value a slice fixes at a discriminator path, from a fixed[x]/pattern[x] on the way."""
-    for kind, value in (("equals", rule.fixed), ("pattern", rule.pattern)):
-        if value is not UNSET:
-            expected = dig(value, rest)
-            return SliceTest(path, kind, tuple(expected)) if expected else None
-    if not rest:
-        return None
-    child = rule.children.get(rest[0])
-    return _expected_at(child, rest[1:], path) if child is not None else None
-
-
-def _descend(rule: Rule, path: tuple[str, ...]) -> Rule | None:
-    current: Rule | None = rule
-    for name in path:
-        current = current.children.get(name) if current is not None else None
-    return current
 
 
 # -- applying -----------------------------------------------------------------------------------
@@ -574,7 +118,7 @@ def _items(parent: JSON, rule: Rule, parent_location: str) -> list[_Item]:
             name = key[1:] if key.startswith("_") else key
             if (
                 name.startswith(prefix)
-                and name[len(prefix) :] in _CHOICE_SUFFIXES
+                and name[len(prefix) :] in CHOICE_SUFFIXES
                 and name not in keys
             ):
                 keys.append(name)
@@ -682,7 +226,7 @@ class _Walk:
                 Severity.ERROR,
                 IssueCode.VALUE,
                 location,
-                f"must be exactly {_short_json(rule.fixed)}",
+                f"must be exactly {short_json(rule.fixed)}",
                 rule,
                 url,
             )
@@ -691,7 +235,7 @@ class _Walk:
                 Severity.ERROR,
                 IssueCode.VALUE,
                 location,
-                f"must match the pattern {_short_json(rule.pattern)}",
+                f"must match the pattern {short_json(rule.pattern)}",
                 rule,
                 url,
             )
