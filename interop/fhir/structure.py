@@ -57,6 +57,37 @@ def _is_missing(err: ErrorDetails) -> bool:
     return err["type"] == "missing" or bool(_REQUIRED_ELEMENT.search(err["msg"]))
 
 
+#: the library's wording of some errors, and the toolkit's plainer one
+_PLAINER = (
+    (
+        re.compile(
+            r"Any of one field value is expected from this list \[[^\]]*\], but got multiple!"
+        ),
+        "a choice element (such as value[x]) holds one type only; several are given",
+    ),
+    (re.compile(r"^Extra inputs are not permitted$"), "an element R4 does not have here"),
+    (
+        re.compile(r"Expect any of field value from this list \[([^\]]*)\]\.?"),
+        r"one of these is required: \1",
+    ),
+    (
+        re.compile(r"DateTime value string does not match spec regex"),
+        "not a FHIR dateTime (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss+zz:zz)",
+    ),
+    (
+        re.compile(r"Date value string does not match spec regex"),
+        "not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)",
+    ),
+)
+
+
+def _message(text: str) -> str:
+    for pattern, plainer in _PLAINER:
+        if pattern.search(text):
+            return pattern.sub(plainer, text).removeprefix("Value error, ").rstrip(".")
+    return text
+
+
 def check_structure(resource: Any) -> list[Issue]:
     """Every structural problem of a FHIR JSON resource (unknown element, wrong type...)."""
     if not isinstance(resource, dict):
@@ -78,7 +109,7 @@ def check_structure(resource: Any) -> list[Issue]:
             error(
                 IssueCode.REQUIRED if _is_missing(err) else IssueCode.STRUCTURE,
                 fhir_path(resource_type, tuple(err["loc"]), resource),
-                err["msg"],
+                _message(err["msg"]),
             )
             for err in exc.errors(include_input=False, include_url=False)
         ]
