@@ -37,7 +37,8 @@ class FhirLimits:
 _DEFAULT = FhirLimits()
 
 
-def _parser() -> etree.XMLParser:
+def xml_parser() -> etree.XMLParser:
+    """The hardened parser of all FHIR XML: no entities, no DTD, no network, no huge trees."""
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -84,7 +85,7 @@ def read_fhir_xml(data: bytes, limits: FhirLimits = _DEFAULT) -> dict[str, Any]:
             [error(IssueCode.INVALID, "", "a document type declaration (DTD) is not allowed")]
         )
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, xml_parser())
     except etree.XMLSyntaxError as exc:
         line, column = exc.position
         raise FhirInputError(
@@ -126,11 +127,19 @@ def read_fhir_xml(data: bytes, limits: FhirLimits = _DEFAULT) -> dict[str, Any]:
 
 
 def to_xml(resource: dict[str, Any]) -> bytes:
-    """FHIR JSON to FHIR XML (UTF-8 bytes with an XML declaration)."""
+    """FHIR JSON to FHIR XML (UTF-8 bytes with an XML declaration), by the R4 XML rules.
+
+    The resource is validated against its R4B model first: ``FhirInputError`` for a type R4
+    does not have, pydantic's ``ValidationError`` for an invalid resource, ``FhirInputError``
+    for a narrative that is not XHTML.
+    """
+    # imported here: the writer reuses this module's hardened parser and error type
+    from interop.fhir.xml_writer import json_to_xml
+
     cls = model_class(str(resource.get("resourceType")))
     if cls is None:
         raise FhirInputError(
             [error(IssueCode.CODE_INVALID, "resourceType", "not an R4 resource type")]
         )
-    xml: bytes = cls.model_validate(resource).model_dump_xml()  # type: ignore[attr-defined]
-    return xml
+    cls.model_validate(resource)
+    return json_to_xml(resource)
