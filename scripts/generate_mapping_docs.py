@@ -38,6 +38,9 @@ from interop.domain import ARTEFACT_MODELS, ArtefactBase
 from interop.fixtures import artefact_fixtures
 from interop.mappings.fhir import artefact_to_fhir, mapping
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/, run or loaded by file
+from generated_page import write_or_check
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "mappings.md"
 JSON = dict[str, Any]
 CPIS_KIND = "child-protection-flag"
@@ -648,16 +651,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-        if current != text:
-            print(f"{DOC} is out of date: run scripts/generate_mapping_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(text, encoding="utf-8")
-    print(f"wrote {DOC}")
-    return 0
+    return write_or_check(DOC, render, "scripts/generate_mapping_docs.py", argv)
 
 
 if __name__ == "__main__":

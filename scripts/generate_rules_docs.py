@@ -16,6 +16,9 @@ from interop.validators.business_rules import EDITIONS
 from interop.validators.business_rules import RULES as BUSINESS
 from interop.validators.chain import NHS_RULE_SOURCE
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/, run or loaded by file
+from generated_page import write_or_check
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 GUIDANCE = {
     "000_f1e2ca509ebfd4fe.txt": "Procedure: a child with complex medical needs taken out of area",
@@ -107,16 +110,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-        if current != text:
-            print(f"{DOC} is out of date: run scripts/generate_rules_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(text, encoding="utf-8")
-    print(f"wrote {DOC}")
-    return 0
+    return write_or_check(DOC, render, "scripts/generate_rules_docs.py", argv)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "generate_cli_docs", ROOT / "scripts" / "generate_cli_docs.py"
-    )
+def _script(name: str):  # type: ignore[no-untyped-def]
+    """A generator script of scripts/, loaded as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["generate_cli_docs"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _generator():  # type: ignore[no-untyped-def]
+    return _script("generate_cli_docs")
 
 
 def test_cli_reference_matches_the_commands() -> None:
@@ -46,15 +49,7 @@ def test_every_command_and_option_is_documented() -> None:
 
 
 def _rules_generator():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(
-        "generate_rules_docs", ROOT / "scripts" / "generate_rules_docs.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["generate_rules_docs"] = module
-    spec.loader.exec_module(module)
-    return module
+    return _script("generate_rules_docs")
 
 
 def test_rules_page_matches_the_rule_tables() -> None:
