@@ -286,7 +286,10 @@ def test_the_listen_command_with_an_attendance_section_notifies_then_stops_on_si
     flag = ChildProtectionFlag.model_validate(doc("child-protection-flag"))
     with FhirClient(world.la_fhir) as client:
         client.push(artefact_to_fhir(flag))
-    world.listener(flag_source="endpoint:la-fhir", state=str(world.directory / "cli.sqlite"))
+    # writes the listener's interop.toml; the service built in-process is not the one tested
+    world.listener(
+        flag_source="endpoint:la-fhir", state=str(world.directory / "cli.sqlite")
+    ).close()
     config = world.directory / "listener" / "interop.toml"
     assert "[attendance]" in config.read_text(encoding="utf-8")
     listener = Listener("--port", "0", "--config", str(config))
