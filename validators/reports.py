@@ -28,7 +28,7 @@ from lxml import etree
 from interop import __version__
 from interop.codes import CANONICAL_BASE
 from interop.issues import Issue
-from interop.privacy import mask_nhs_number
+from interop.privacy import mask_nhs_numbers_in
 from interop.validators.files import FileReport
 from interop.validators.rule_codes import RULE_SYSTEM
 
@@ -55,7 +55,6 @@ GUIDANCE_TITLES = {
 }
 _GUIDANCE_CITATION = re.compile(r"\b(\d{3})_[0-9a-f]{16}\.txt(?:\s+(L[\d\s,L\-–]+\d))?")
 #: a ten-digit number, spaced 3-3-4 or not: masked wherever it appears in a report
-_NHS_LIKE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
 #: characters XML 1.0 cannot hold (controls, lone surrogates from undecodable file names)
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -93,7 +92,7 @@ class CaseResult:
 def safe_text(value: str) -> str:
     """``value`` fit for a report: NHS-number-like runs masked, characters XML cannot hold
     shown as escapes (a file name may hold control characters or undecodable bytes)."""
-    masked = _NHS_LIKE.sub(lambda m: mask_nhs_number(m.group()), value)
+    masked = mask_nhs_numbers_in(value)
     return _NOT_XML.sub(lambda m: f"\\x{{{ord(m.group()):x}}}", masked)
 
 

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interop import __version__
+from interop.privacy import mask_nhs_numbers_in as mask_text
 from interop.sandbox import mesh
-from interop.sandbox.report import mask_text, write_report
+from interop.sandbox.report import write_report
 from interop.sandbox.steps import STEPS, Journey, Step, StepResult
 from interop.sandbox.toolkit import Toolkit
 

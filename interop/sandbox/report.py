@@ -9,22 +9,20 @@ steps already name children by masked NHS number only; this is the second guard.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from interop import __version__
-from interop.privacy import mask_nhs_number
+from interop.privacy import mask_nhs_numbers_in
 
 if TYPE_CHECKING:
     from interop.sandbox.steps import StepResult
 
-__all__ = ["mask_text", "render_report", "write_report"]
+__all__ = ["render_report", "write_report"]
 
 #: a ten-digit number, spaced 3-3-4 or not
-_NHS_LIKE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:2rem auto;
@@ -41,13 +39,8 @@ section{border-top:1px solid #d8dde2;margin-top:1.4rem}
 """
 
 
-def mask_text(value: str) -> str:
-    """``value`` with every NHS-number-like run masked (``*** *** 5919``)."""
-    return _NHS_LIKE.sub(lambda m: mask_nhs_number(m.group()), value)
-
-
 def _e(value: str) -> str:
-    return html.escape(mask_text(value), quote=True)
+    return html.escape(mask_nhs_numbers_in(value), quote=True)
 
 
 def _badge(step: StepResult) -> str:
