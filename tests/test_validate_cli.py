@@ -136,3 +136,11 @@ def test_ukcore_examples_validate_with_ig_and_a_mutation_is_caught(tmp_path: Pat
     assert code == 1
     assert "error [value] Observation.status" in out
     assert "UKCore-Observation-ACVPU" in out
+
+
+def test_the_command_offers_exactly_the_editions_the_rules_know() -> None:
+    # the command keeps its own tuple so that --help imports no rules; it must not drift
+    from interop.cli.validate_cmd import EDITIONS as OFFERED
+    from interop.validators.business_rules import EDITIONS
+
+    assert OFFERED == EDITIONS
