@@ -41,7 +41,7 @@ from interop.codes import PlanType  # noqa: E402
 from interop.config import MeshSettings, Secret  # noqa: E402
 from interop.cpis.messages import read_access_notification  # noqa: E402
 from interop.hl7v2.ack import read_ack  # noqa: E402
-from interop.server.running import running_server  # noqa: E402
+from interop.sandbox.fhir_server.running import running_server  # noqa: E402
 from interop.synthetic import nhs_numbers  # noqa: E402
 from interop.transport.fhir_client import FhirClient  # noqa: E402
 from interop.transport.mesh import MeshTransport  # noqa: E402

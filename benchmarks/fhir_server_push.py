@@ -34,8 +34,8 @@ from interop.domain import ArtefactBase
 from interop.fixtures import artefact_fixtures
 from interop.identifiers import NHS_NUMBER_SYSTEM
 from interop.mappings.fhir import artefact_to_fhir
-from interop.server.bundles import to_transaction
-from interop.server.running import running_server
+from interop.sandbox.fhir_server.bundles import to_transaction
+from interop.sandbox.fhir_server.running import running_server
 from interop.synthetic import nhs_numbers
 
 HEADERS = {"Content-Type": "application/fhir+json"}

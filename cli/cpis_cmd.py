@@ -52,8 +52,8 @@ def stand_in(
     """
     from interop.config import ConfigError, load_stand_in_config
     from interop.cpis.model import Accessor
-    from interop.cpis.spine import Register
-    from interop.cpis.standin import StandIn, pds_for
+    from interop.sandbox.cpis_spine import Register
+    from interop.sandbox.cpis_standin import StandIn, pds_for
     from interop.transport.mesh import MeshTransport, TransportError
 
     try:

@@ -14,7 +14,7 @@ import click
 from interop.cli.common import fail
 
 if TYPE_CHECKING:
-    from interop.sandbox.toolkit import Toolkit
+    from interop.sandbox.demo.toolkit import Toolkit
 
 
 def demo_toolkit() -> Toolkit:
@@ -22,7 +22,7 @@ def demo_toolkit() -> Toolkit:
     from interop.cli.listen_cmd import build_attendance
     from interop.mappings.cpis import flag_to_record, record_to_flag
     from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
-    from interop.sandbox.toolkit import FileCheck, FixtureCheck, Toolkit
+    from interop.sandbox.demo.toolkit import FileCheck, FixtureCheck, Toolkit
     from interop.validators.chain import resource_validator
     from interop.validators.conformance import check_fixtures
     from interop.validators.files import validate_bytes
@@ -88,7 +88,7 @@ def demo(report_dir: Path | None) -> None:
     Exit 0 when every step did what it should, 1 when one did not, 2 when the report folder
     cannot be used or the MESH sandbox (package mesh-sandbox) is missing; 130 on Ctrl-C.
     """
-    from interop.sandbox.demo import DemoError, run_demo
+    from interop.sandbox.demo.run import DemoError, run_demo
 
     try:
         result = run_demo(report_dir, toolkit=demo_toolkit(), out=click.echo)

@@ -1,7 +1,7 @@
 """``interop listen mllp``: receive ADT messages from a hospital over MLLP and acknowledge them.
 
 With ``--config`` naming an ``[attendance]`` section, each attendance goes through the
-attendance rules (``interop.sync.attendance``): the flag is looked up, what is due is recorded
+attendance rules (``interop.attendance.service``): the flag is looked up, what is due is recorded
 in the state file before the ACK, and a dispatcher thread sends it (MESH, FHIR, MLLP).
 ``interop listen dispatch`` sends what is still queued, once, and exits.
 """
@@ -19,10 +19,10 @@ import click
 from interop.cli.common import DEFAULT_STATE, fail
 
 if TYPE_CHECKING:
+    from interop.attendance.service import AttendanceService
+    from interop.attendance.settings import AttendanceSettings
     from interop.config import Config
     from interop.hl7v2.adt import AttendanceHandler
-    from interop.sync.attendance import AttendanceService
-    from interop.sync.attendance_settings import AttendanceSettings
     from interop.transport.mllp import MllpServer
 
 _log = logging.getLogger("interop.cli.listen")
@@ -227,10 +227,10 @@ def handler_for(config: Config | None) -> AttendanceHandler:
 
 def attendance_or_exit(config: Config | None, state: Path | None) -> AttendanceService | None:
     """The attendance rules of ``config`` (None without ``[attendance]``), or exit 2."""
-    from interop.sync.attendance_dispatch import DispatcherBusy
-    from interop.sync.attendance_settings import AttendanceSettingsError
-    from interop.sync.attendance_sources import LookupFailed
-    from interop.sync.attendance_store import StateError
+    from interop.attendance.dispatch import DispatcherBusy
+    from interop.attendance.settings import AttendanceSettingsError
+    from interop.attendance.sources import LookupFailed
+    from interop.attendance.store import StateError
 
     settings = attendance_settings(config)
     if config is None or settings is None:
@@ -249,12 +249,20 @@ def attendance_or_exit(config: Config | None, state: Path | None) -> AttendanceS
 def build_attendance(
     config: Config, settings: AttendanceSettings, state: Path | None = None
 ) -> AttendanceService:
-    """The attendance rules wired to ``config`` (``interop.sync.attendance_wiring``), reading
+    """The attendance rules wired to ``config`` (``interop.attendance.wiring``), reading
     FHIR with the toolkit's mappings; not yet started."""
+    from interop.attendance.wiring import build_attendance as build
     from interop.mappings.fhir import fhir_to_artefact
-    from interop.sync.attendance_wiring import build_attendance as build
+    from interop.sandbox.cpis_spine import RegisterFlags
 
-    return build(config, settings, state, to_artefact=fhir_to_artefact, default_state=DEFAULT_STATE)
+    return build(
+        config,
+        settings,
+        state,
+        to_artefact=fhir_to_artefact,
+        default_state=DEFAULT_STATE,
+        stand_in_flags=RegisterFlags,
+    )
 
 
 async def _serve(server: MllpServer, service: AttendanceService | None) -> None:

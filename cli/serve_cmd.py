@@ -75,9 +75,9 @@ def serve(
     """
     import uvicorn
 
-    from interop.server.app import create_app
-    from interop.server.running import bind_socket, server_config
-    from interop.server.store import SqliteStore, StoreError
+    from interop.sandbox.fhir_server.app import create_app
+    from interop.sandbox.fhir_server.running import bind_socket, server_config
+    from interop.sandbox.fhir_server.store import SqliteStore, StoreError
 
     try:
         store = SqliteStore(db_path)
@@ -90,7 +90,7 @@ def serve(
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 2)
     if not quiet:
         logging.basicConfig(format="%(asctime)s %(message)s", level=logging.WARNING)
-        logging.getLogger("interop.server").setLevel(logging.INFO)
+        logging.getLogger("interop.sandbox.fhir_server").setLevel(logging.INFO)
     bound_host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     click.echo(BANNER, err=True)

@@ -48,13 +48,13 @@ from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
-from interop.domain.common import ResponsibleLocalAuthority
-from interop.identifiers import check_ods_code
-from interop.sync.attendance_settings import (
+from interop.attendance.settings import (
     AttendanceSettings,
     AttendanceSettingsError,
     read_attendance_settings,
 )
+from interop.domain.common import ResponsibleLocalAuthority
+from interop.identifiers import check_ods_code
 
 __all__ = [
     "AuditSettings",

@@ -8,13 +8,13 @@ from typing import Any
 
 from builders import CHILD, SOCIAL_WORKER, doc
 
+from interop.attendance.settings import AttendanceSettings
 from interop.codes import PlanType
 from interop.config import Config, load_config
 from interop.cpis.model import CpisRecord, SubjectKind, UploadHeader
-from interop.cpis.spine import Register
 from interop.domain import HealthTreatmentPlan
 from interop.hl7v2.adt import AttendanceEvent, read_adt
-from interop.sync.attendance_settings import AttendanceSettings
+from interop.sandbox.cpis_spine import Register
 
 FLAGGED = CHILD["nhs_number"]  # 9434765919, on a CPP with Example City Council
 UNFLAGGED = "9434765870"

@@ -34,6 +34,8 @@ from attendance_support import (
 from builders import CHILD, LA, doc
 from mesh_server import MeshSandbox
 
+from interop.attendance.messages import NOTIFICATION_ID_SYSTEM
+from interop.attendance.service import AttendanceService
 from interop.cli.listen_cmd import build_attendance
 from interop.codes import PlanType
 from interop.config import MeshSettings, Secret
@@ -43,9 +45,7 @@ from interop.domain import ChildProtectionFlag
 from interop.hl7v2.ack import read_ack
 from interop.identifiers import NHS_NUMBER_SYSTEM
 from interop.mappings.fhir import artefact_to_fhir
-from interop.server.running import running_server
-from interop.sync.attendance import AttendanceService
-from interop.sync.attendance_messages import NOTIFICATION_ID_SYSTEM
+from interop.sandbox.fhir_server.running import running_server
 from interop.synthetic import nhs_numbers
 from interop.transport.fhir_client import FhirClient
 from interop.transport.mesh import MeshTransport, ReceivedMessage

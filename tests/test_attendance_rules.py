@@ -32,6 +32,16 @@ from attendance_support import (
 )
 from mesh_server import MeshSandbox
 
+from interop.attendance.dispatch import Dispatcher, FhirChannel
+from interop.attendance.messages import NOTIFICATION_ID_SYSTEM, access_notification_xml
+from interop.attendance.service import AttendanceService, Router, decide
+from interop.attendance.settings import (
+    AttendanceSettingsError,
+    endpoint_problems,
+    read_attendance_settings,
+)
+from interop.attendance.sources import FlagFact, LedgerFlags, LookupFailed
+from interop.attendance.store import AttendanceStore
 from interop.cli.listen_cmd import build_attendance
 from interop.codes import PlanType
 from interop.cpis.codec import validate_cpis_xml
@@ -40,17 +50,7 @@ from interop.fhir.structure import check_structure
 from interop.hl7v2.adt import HandlerOutcome
 from interop.hl7v2.er7 import hl7apy_issues, read_er7
 from interop.mappings.fhir import artefact_to_fhir
-from interop.server.running import running_server
-from interop.sync.attendance import AttendanceService, Router, decide
-from interop.sync.attendance_dispatch import Dispatcher, FhirChannel
-from interop.sync.attendance_messages import NOTIFICATION_ID_SYSTEM, access_notification_xml
-from interop.sync.attendance_settings import (
-    AttendanceSettingsError,
-    endpoint_problems,
-    read_attendance_settings,
-)
-from interop.sync.attendance_sources import FlagFact, LedgerFlags, LookupFailed
-from interop.sync.attendance_store import AttendanceStore
+from interop.sandbox.fhir_server.running import running_server
 from interop.sync.ledger import Ledger, PlannedRecord, record_to_json
 from interop.transport.fhir_client import FhirClient
 from interop.transport.mesh import MeshTransport
@@ -619,7 +619,7 @@ def test_a_failing_endpoint_keeps_rows_pending_and_retries_with_backoff(
 
 
 def test_a_bad_state_file_is_refused_clearly(tmp_path: Path) -> None:
-    from interop.sync.attendance_store import StateError
+    from interop.attendance.store import StateError
 
     bad = tmp_path / "state.sqlite"
     bad.write_bytes(b"not a database" * 100)
@@ -677,13 +677,13 @@ def test_listen_dispatch_sends_what_is_queued_and_says_what_is_left(
 
 def by_identifier(base: str, control_id: str, site: str) -> list[JSON]:
     event = event_of(adt(control_id, site=site))
-    from interop.sync.attendance import ACCESS_NOTIFICATION, notification_id
+    from interop.attendance.service import ACCESS_NOTIFICATION, notification_id
 
     return communications(base, notification_id(event, ACCESS_NOTIFICATION, LA_ODS))
 
 
 def test_one_dispatcher_per_state_file(tmp_path: Path) -> None:
-    from interop.sync.attendance_dispatch import DispatcherBusy
+    from interop.attendance.dispatch import DispatcherBusy
 
     first = service(tmp_path)
     try:
@@ -767,7 +767,7 @@ def test_the_v2_alert_reaches_the_trusts_mllp_listener_and_a_refusal_keeps_it(
             assert (kept.state, kept.attempts) == ("pending", 1)
             assert "answered AR" in (kept.last_error or "")
             assert svc.dispatcher is not None
-            from interop.sync.attendance_dispatch import MllpChannel
+            from interop.attendance.dispatch import MllpChannel
 
             svc.dispatcher.channels["trust"] = MllpChannel("127.0.0.1", accepting.port, 10)
             assert svc.drain(everything=True)["sent"] == 1

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from mesh_server import MeshSandbox
 
 from interop.cli.main import cli
-from interop.cpis.spine import Register
 from interop.la_export import ExportReader, ExportRow
+from interop.sandbox.cpis_spine import Register
 from interop.sync.ledger import Ledger
 from interop.synthetic import export_csv
 

@@ -21,7 +21,7 @@ from interop.cpis.codec import (
     write_upload,
 )
 from interop.cpis.model import Accessor, Acknowledgement, CpisRecord, SubjectKind, UploadHeader
-from interop.cpis.spine import (
+from interop.sandbox.cpis_spine import (
     UNKNOWN_FILE_ID,
     CpisRecordResponseDetail,
     PdsDirectory,

@@ -22,9 +22,9 @@ from click.testing import CliRunner
 
 from interop.cli.demo_cmd import demo_toolkit
 from interop.cli.main import cli
-from interop.sandbox.demo import run_demo
-from interop.sandbox.steps import STEPS
-from interop.sandbox.toolkit import FixtureCheck
+from interop.sandbox.demo.run import run_demo
+from interop.sandbox.demo.steps import STEPS
+from interop.sandbox.demo.toolkit import FixtureCheck
 
 STEP_NAMES = [name for name, _ in STEPS] + ["Stop everything"]
 NHS_LIKE = re.compile(r"(?<!\d)\d{10}(?!\d)")

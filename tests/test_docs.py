@@ -201,7 +201,7 @@ def load_configuration(text: str, folder: Path, env: dict[str, str], where: str)
         path.write_text(text, encoding="utf-8")
         loaded = config.load_config(path, need=())
         if attendance is not None:
-            from interop.sync.attendance_settings import endpoint_problems, read_attendance_settings
+            from interop.attendance.settings import endpoint_problems, read_attendance_settings
 
             settings = read_attendance_settings(attendance, folder)
             problems = endpoint_problems(settings, loaded.endpoints, has_mesh="mesh" in document)
@@ -248,7 +248,7 @@ class DocumentRun:
             }
             self.env |= self.mesh_credentials(sandbox)
         if any((interop_args(c) or [])[:1] == ["serve"] for c in commands):
-            from interop.server.running import running_server
+            from interop.sandbox.fhir_server.running import running_server
 
             base_url = self.stack.enter_context(running_server())
             self.substitutions[FHIR_PLACEHOLDER] = base_url
@@ -522,7 +522,7 @@ def _documented() -> dict[str, set[str]]:
 def test_every_configuration_key_is_documented(tmp_path: Path) -> None:
     from functools import partial
 
-    from interop.sync.attendance_settings import ATTENDANCE_KEYS
+    from interop.attendance.settings import ATTENDANCE_KEYS
 
     documented = _documented()
     _keys = partial(_accepted, folder=tmp_path)
@@ -572,7 +572,7 @@ def test_documented_defaults_are_the_code_defaults() -> None:
     from dataclasses import fields
 
     from interop import config
-    from interop.sync.attendance_settings import AttendanceSettings
+    from interop.attendance.settings import AttendanceSettings
 
     tables = {
         "## `[mesh]`": config.MeshSettings,
@@ -625,8 +625,8 @@ def test_security_limits_are_the_code_limits() -> None:
     from interop.hl7v2.er7 import MAX_MESSAGE_BYTES
     from interop.la_export import MAX_EXPORT_BYTES, MAX_FIELD_CHARS
     from interop.safe_json import DEFAULT_LIMITS as JSON_LIMITS
-    from interop.server.app import MAX_BODY_BYTES
-    from interop.server.search import MAX_COUNT
+    from interop.sandbox.fhir_server.app import MAX_BODY_BYTES
+    from interop.sandbox.fhir_server.search import MAX_COUNT
     from interop.transport.mllp import (
         DEFAULT_IDLE_TIMEOUT,
         DEFAULT_MAX_CONNECTIONS,

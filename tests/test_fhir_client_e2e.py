@@ -1,5 +1,6 @@
 """The FHIR client and the push / pull / cpis lookup commands against the toolkit's own FHIR
-sandbox (``interop.server``) on 127.0.0.1: every valid fixture pushed and read back, repeated
+sandbox (``interop.sandbox.fhir_server``)
+on 127.0.0.1: every valid fixture pushed and read back, repeated
 pushes that change nothing, paging over more than 1,000 resources, CP-IS lookups."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from interop.domain import ArtefactBase, ChildProtectionFlag
 from interop.issues import IssueCode, error
 from interop.mappings.convert import read_artefact
 from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
-from interop.server.running import running_server
+from interop.sandbox.fhir_server.running import running_server
 from interop.transport.bundles import assemble, resource_key, to_transaction
 from interop.transport.fhir_client import AuditLog, FhirClient
 

@@ -14,8 +14,8 @@ import pytest
 from interop.fhir.structure import check_structure
 from interop.fixtures import load_manifest
 from interop.identifiers import NHS_NUMBER_SYSTEM
-from interop.server.bundles import to_transaction
-from interop.server.running import running_server
+from interop.sandbox.fhir_server.bundles import to_transaction
+from interop.sandbox.fhir_server.running import running_server
 
 FHIR_JSON = "application/fhir+json"
 NHS = NHS_NUMBER_SYSTEM

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from interop.identifiers import NHS_NUMBER_SYSTEM
-from interop.server.bundles import to_transaction
-from interop.server.indexing import index_rows
-from interop.server.search import SearchError, date_range, parse_search
-from interop.server.store import (
+from interop.sandbox.fhir_server.bundles import to_transaction
+from interop.sandbox.fhir_server.indexing import index_rows
+from interop.sandbox.fhir_server.search import SearchError, date_range, parse_search
+from interop.sandbox.fhir_server.store import (
     Conflict,
     Gone,
     NotFound,
@@ -263,7 +263,7 @@ def test_search_errors_name_the_parameter(pair: tuple[str, str]) -> None:
 
 def test_the_supported_types_are_those_the_structure_check_reads() -> None:
     from interop.fhir.structure import model_class
-    from interop.server.capability import R4_RESOURCE_TYPES, SUPPORTED_TYPES
+    from interop.sandbox.fhir_server.capability import R4_RESOURCE_TYPES, SUPPORTED_TYPES
 
     readable = {t for t in R4_RESOURCE_TYPES if model_class(t) is not None}
     assert readable - {"OperationOutcome", "Parameters"} == SUPPORTED_TYPES

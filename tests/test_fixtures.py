@@ -124,9 +124,9 @@ def test_demo_checks_every_fixture(tmp_path: Path) -> None:
     from contextlib import ExitStack
 
     from interop.cli.demo_cmd import demo_toolkit
-    from interop.sandbox.demo import print_step
-    from interop.sandbox.report import render_report
-    from interop.sandbox.steps import Journey, conformance
+    from interop.sandbox.demo.report import render_report
+    from interop.sandbox.demo.run import print_step
+    from interop.sandbox.demo.steps import Journey, conformance
 
     step = conformance(Journey(demo_toolkit(), tmp_path, ExitStack()))
     step.name = "Conformance fixtures"

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from interop.privacy import mask_nhs_numbers_in
-from interop.server.running import running_server
+from interop.sandbox.fhir_server.running import running_server
 from interop.transport.fhir_client import FhirClient
 
 NHS = "9434765919"

@@ -4,10 +4,10 @@
   the LA's and CP-IS's mailboxes and workflows seeded (the tests use it too);
 - ``interop.sandbox.cpis_fhir``: the CP-IS stand-in publishing its register on the FHIR
   sandbox, so a trust can look a child up through the CP-IS FHIR API;
-- ``interop.sandbox.world``: everything the demo starts, stopped by one ``ExitStack``;
-- ``interop.sandbox.steps``: the demo's steps, each returning a ``StepResult``;
-- ``interop.sandbox.demo``: ``run_demo(report_dir)``, the steps in order;
-- ``interop.sandbox.report``: the demo's HTML report.
+- ``interop.sandbox.demo.world``: everything the demo starts, stopped by one ``ExitStack``;
+- ``interop.sandbox.demo.steps``: the demo's steps, each returning a ``StepResult``;
+- ``interop.sandbox.demo.run``: ``run_demo(report_dir)``, the steps in order;
+- ``interop.sandbox.demo.report``: the demo's HTML report.
 
 The core may not import the mappings or the validators, so the demo is given them as a
 ``Toolkit`` (``interop.cli.demo_cmd.demo_toolkit()`` builds the real one).

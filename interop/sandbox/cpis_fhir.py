@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from interop.cpis.model import CpisRecord
-from interop.cpis.spine import Register, RegisteredPlan
 from interop.cpis.upload import UploadReader
 from interop.domain import ArtefactBase, ChildProtectionFlag, ResponsibleLocalAuthority
 from interop.issues import IssuesError
-from interop.sandbox.toolkit import JSON
+from interop.sandbox.cpis_spine import Register, RegisteredPlan
+from interop.sandbox.demo.toolkit import JSON
 from interop.transport.fhir_client import FhirClient
 
 __all__ = ["Published", "plan_record", "publish_upload"]

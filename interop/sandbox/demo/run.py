@@ -29,9 +29,9 @@ from pathlib import Path
 from interop import __version__
 from interop.privacy import mask_nhs_numbers_in as mask_text
 from interop.sandbox import mesh
-from interop.sandbox.report import write_report
-from interop.sandbox.steps import STEPS, Journey, Step, StepResult
-from interop.sandbox.toolkit import Toolkit
+from interop.sandbox.demo.report import write_report
+from interop.sandbox.demo.steps import STEPS, Journey, Step, StepResult
+from interop.sandbox.demo.toolkit import Toolkit
 
 __all__ = ["DEFAULT_REPORT", "DemoError", "DemoResult", "StepResult", "print_step", "run_demo"]
 

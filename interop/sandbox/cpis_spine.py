@@ -18,13 +18,16 @@ CP-IS sends to local authorities are built on request, never by default (CPIS.md
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from interop.attendance.sources import FlagFact, LookupFailed
 from interop.codes import (
     CpisFileResponse,
     CpisRecordResponse,
@@ -401,3 +404,55 @@ def inactive_notification(
     """The notification that NHS numbers an LA supplied are inactive in PDS."""
     numbers = (nhs_numbers,) if isinstance(nhs_numbers, str) else tuple(nhs_numbers)
     return InactiveNhsNumberNotification(message_id=message_id, created=now, nhs_numbers=numbers)
+
+
+class RegisterFlags:
+    """The plans of the CP-IS stand-in's register."""
+
+    def __init__(self, path: Path) -> None:
+        if not Path(path).is_file():
+            raise LookupFailed(f"the stand-in register {path} does not exist")
+        self._path = Path(path)
+        self._local = threading.local()
+        self._opened: list[Register] = []
+        self._lock = threading.Lock()
+
+    def _register(self) -> Register:
+        register = getattr(self._local, "register", None)
+        if register is None:  # one connection per thread: Register's is bound to its thread
+            register = Register(self._path)
+            self._local.register = register
+            with self._lock:
+                self._opened.append(register)
+        return register
+
+    def flags_for(self, nhs_number: str, day: date) -> list[FlagFact]:
+        """The plans the register holds on ``day``."""
+        try:
+            plans = self._register().plans_for(nhs_number, on=day)
+        except sqlite3.DatabaseError as exc:
+            raise LookupFailed(f"the stand-in register cannot be read ({exc})") from None
+        return [
+            fact
+            for fact in (
+                FlagFact(
+                    plan_type=p.plan_type,
+                    la_ods=p.la_ods_code,
+                    la_name=p.la_name,
+                    start=p.start_date,
+                    end=p.end_date,
+                    delete=p.delete_date,
+                )
+                for p in plans
+            )
+            if fact.held_on(day)
+        ]
+
+    def close(self) -> None:
+        """Close the connections opened."""
+        with self._lock:
+            for register in self._opened:
+                # a connection of another thread cannot be closed here; it goes with its thread
+                with contextlib.suppress(sqlite3.ProgrammingError):
+                    register.close()
+            self._opened.clear()

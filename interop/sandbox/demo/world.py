@@ -26,15 +26,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from interop.attendance.service import AttendanceService
 from interop.config import Config, StandInConfig, load_config, load_stand_in_config
-from interop.cpis.spine import Register
-from interop.cpis.standin import Answered, StandIn, pds_for
 from interop.domain import ResponsibleLocalAuthority
 from interop.sandbox.cpis_fhir import Published, publish_upload
+from interop.sandbox.cpis_spine import Register
+from interop.sandbox.cpis_standin import Answered, StandIn, pds_for
+from interop.sandbox.demo.toolkit import Toolkit
+from interop.sandbox.fhir_server.running import running_server
 from interop.sandbox.mesh import MeshSandbox, running_sandbox
-from interop.sandbox.toolkit import Toolkit
-from interop.server.running import running_server
-from interop.sync.attendance import AttendanceService
 from interop.transport.fhir_client import FhirClient
 from interop.transport.mesh import MeshTransport, ReceivedMessage
 from interop.transport.mllp import MllpServer, ServerThread

@@ -19,7 +19,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from interop.server.interactions import (
+from interop.sandbox.fhir_server.interactions import (
     Answer,
     Interactions,
     check_id,
@@ -27,8 +27,8 @@ from interop.server.interactions import (
     parse_if_match,
     store_errors,
 )
-from interop.server.outcome import FhirError, outcome_issue
-from interop.server.store import ResourceStore, StoredResource
+from interop.sandbox.fhir_server.outcome import FhirError, outcome_issue
+from interop.sandbox.fhir_server.store import ResourceStore, StoredResource
 
 JSON = dict[str, Any]
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
@@ -408,6 +408,6 @@ def run_bundle(bundle: JSON, interactions: Interactions, base_url: str) -> JSON:
     raise _fail(
         "Bundle.type",
         f"a {kind!r} Bundle is not processed here: send it as a transaction (each entry with a "
-        "request; interop.server.bundles.to_transaction does that) or POST it to /Bundle to "
+        "request; fhir_server.bundles.to_transaction does that) or POST it to /Bundle to "
         "store it whole",
     )

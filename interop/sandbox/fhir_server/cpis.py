@@ -24,9 +24,9 @@ from interop.identifiers import (
     check_ods_code,
 )
 from interop.privacy import mask_nhs_number
-from interop.server.outcome import FhirError
-from interop.server.search import SearchQuery
-from interop.server.store import StoredResource
+from interop.sandbox.fhir_server.outcome import FhirError
+from interop.sandbox.fhir_server.search import SearchQuery
+from interop.sandbox.fhir_server.store import StoredResource
 
 JSON = dict[str, Any]
 

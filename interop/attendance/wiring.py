@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from interop.attendance.service import AttendanceService
+    from interop.attendance.settings import AttendanceSettings
+    from interop.attendance.sources import FlagSource
     from interop.config import Config
     from interop.domain import ArtefactBase
-    from interop.sync.attendance import AttendanceService
-    from interop.sync.attendance_settings import AttendanceSettings
 
 JSON = dict[str, Any]
 
@@ -27,6 +28,7 @@ def build_attendance(
     *,
     to_artefact: Callable[[JSON], ArtefactBase],
     default_state: Path,
+    stand_in_flags: Callable[[Path], FlagSource] | None = None,
 ) -> AttendanceService:
     """The attendance rules wired to ``config``: flag and plan sources, routes, state file,
     and a dispatcher with a channel per endpoint it may send to (not yet started).
@@ -35,19 +37,20 @@ def build_attendance(
     ``LookupFailed`` when a flag source file is missing; ``StateError`` for a bad state file;
     ``DispatcherBusy`` when another process dispatches from it; ``ValueError`` for an
     endpoint that cannot be used. ``to_artefact`` reads FHIR (the core may not import the
-    mappings: the CLI passes ``interop.mappings.fhir.fhir_to_artefact``).
+    mappings: the CLI passes ``interop.mappings.fhir.fhir_to_artefact``). ``stand_in_flags``
+    reads the CP-IS stand-in's register for ``flag_source = "stand-in"``: the stand-in is a
+    simulator, which the core may not import (the CLI passes
+    ``interop.sandbox.cpis_spine.RegisterFlags``).
     """
-    from interop.sync.attendance import AttendanceService, Router
-    from interop.sync.attendance_dispatch import Dispatcher, channels_for
-    from interop.sync.attendance_settings import AttendanceSettingsError, endpoint_problems
-    from interop.sync.attendance_sources import (
+    from interop.attendance.dispatch import Dispatcher, channels_for
+    from interop.attendance.service import AttendanceService, Router
+    from interop.attendance.settings import AttendanceSettingsError, endpoint_problems
+    from interop.attendance.sources import (
         FhirFlags,
         FhirPlans,
-        FlagSource,
         LedgerFlags,
-        RegisterFlags,
     )
-    from interop.sync.attendance_store import AttendanceStore
+    from interop.attendance.store import AttendanceStore
     from interop.transport.fhir_client import FhirClient
 
     has_mesh = config.mesh_settings is not None
@@ -90,7 +93,11 @@ def build_attendance(
             flags = LedgerFlags(settings.ledger or path, la_phones=phones)
         elif settings.flag_source == "stand-in":
             assert settings.register is not None
-            flags = RegisterFlags(settings.register)
+            if stand_in_flags is None:
+                raise AttendanceSettingsError(
+                    [("attendance.flag_source", '"stand-in" is only available with the sandbox')]
+                )
+            flags = stand_in_flags(settings.register)
         else:
             assert settings.flag_endpoint is not None
             client = FhirClient.from_settings(config.endpoint(settings.flag_endpoint))

@@ -18,9 +18,9 @@ from interop.domain import ArtefactBase, ChildProtectionFlag, ResponsibleLocalAu
 from interop.issues import Issue
 
 if TYPE_CHECKING:
+    from interop.attendance.service import AttendanceService
+    from interop.attendance.settings import AttendanceSettings
     from interop.config import Config
-    from interop.sync.attendance import AttendanceService
-    from interop.sync.attendance_settings import AttendanceSettings
 
 JSON = dict[str, Any]
 

@@ -18,8 +18,8 @@ import httpx
 import uvicorn
 
 from interop.issues import Issue
-from interop.server.app import create_app
-from interop.server.store import SqliteStore
+from interop.sandbox.fhir_server.app import create_app
+from interop.sandbox.fhir_server.store import SqliteStore
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0

@@ -40,10 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from interop.domain import HealthTreatmentPlan
-from interop.hl7v2.adt import Admission, AttendanceEvent, HandlerOutcome, HandlerResult
-from interop.hl7v2.er7 import LOCAL_TIME
-from interop.sync.attendance_messages import (
+from interop.attendance.messages import (
     KeyWorkerFacts,
     Notice,
     Trigger,
@@ -53,13 +50,16 @@ from interop.sync.attendance_messages import (
     trust_flag,
     v2_alert,
 )
-from interop.sync.attendance_settings import AttendanceSettings
-from interop.sync.attendance_sources import FlagFact, FlagSource, LookupFailed, PlanSource
-from interop.sync.attendance_store import AttendanceStore, Notified, OutboxSpec
+from interop.attendance.settings import AttendanceSettings
+from interop.attendance.sources import FlagFact, FlagSource, LookupFailed, PlanSource
+from interop.attendance.store import AttendanceStore, Notified, OutboxSpec
+from interop.domain import HealthTreatmentPlan
+from interop.hl7v2.adt import Admission, AttendanceEvent, HandlerOutcome, HandlerResult
+from interop.hl7v2.er7 import LOCAL_TIME
 
 if TYPE_CHECKING:
+    from interop.attendance.dispatch import Dispatcher
     from interop.config import DirectoryEntry, EndpointSettings
-    from interop.sync.attendance_dispatch import Dispatcher
 
 __all__ = [
     "ACCESS_NOTIFICATION",

@@ -3,7 +3,7 @@
 Every version of every resource is kept (vread and history read them). The server owns
 ``meta.versionId`` (1, 2, 3 ...) and ``meta.lastUpdated``; writing content equal to the current
 version's (server meta aside) writes nothing, so repeating a PUT or a transaction is idempotent.
-Search parameters are indexed when a resource is written (``interop.server.indexing``), so a
+Search parameters are indexed when a resource is written (``.indexing``), so a
 search is an SQL query on the index, and pages follow a keyset cursor on the order resources
 were first created, bounded by a snapshot taken at the first page: adding resources while a
 client pages never shifts, repeats or skips an entry.
@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from interop.server.indexing import IndexRow, identifiers_of, index_rows
-from interop.server.search import Cursor, SearchQuery, instant_text
+from interop.sandbox.fhir_server.indexing import IndexRow, identifiers_of, index_rows
+from interop.sandbox.fhir_server.search import Cursor, SearchQuery, instant_text
 
 Resource = dict[str, Any]
 

@@ -8,8 +8,8 @@ with the plans CP-IS would show on that day (started, and not yet past their del
   memory once and read again only when another connection has changed it (SQLite's
   ``PRAGMA data_version``), so a lookup is a dictionary access. Records CP-IS rejected are
   left out (CP-IS does not hold them, so it would not notify either).
-- ``RegisterFlags``: the CP-IS stand-in's register (``interop.cpis.spine.Register``), by
-  NHS number (its primary key).
+- the CP-IS stand-in's register (``interop.sandbox.cpis_spine.RegisterFlags``): the sandbox
+  passes it in, since the core never imports the sandbox.
 - ``FhirFlags``: a CP-IS FHIR API style endpoint: a silent read of the child's CareTeams
   (``IsUnscheduledAccessEvent: false``: the notification is the rules' job, not the
   lookup's) whose category is a plan type, with the Organization and Patient they name,
@@ -25,7 +25,6 @@ sending system resends, which is better than guessing that a child is not flagge
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
@@ -47,7 +46,6 @@ __all__ = [
     "LedgerFlags",
     "LookupFailed",
     "PlanSource",
-    "RegisterFlags",
     "ToArtefact",
 ]
 
@@ -200,60 +198,6 @@ class LedgerFlags:
     def close(self) -> None:
         """Close the ledger."""
         self._db.close()
-
-
-class RegisterFlags:
-    """The plans of the CP-IS stand-in's register."""
-
-    def __init__(self, path: Path) -> None:
-        if not Path(path).is_file():
-            raise LookupFailed(f"the stand-in register {path} does not exist")
-        self._path = Path(path)
-        self._local = threading.local()
-        self._opened: list[Any] = []
-        self._lock = threading.Lock()
-
-    def _register(self) -> Any:
-        from interop.cpis.spine import Register
-
-        register = getattr(self._local, "register", None)
-        if register is None:  # one connection per thread: Register's is bound to its thread
-            register = Register(self._path)
-            self._local.register = register
-            with self._lock:
-                self._opened.append(register)
-        return register
-
-    def flags_for(self, nhs_number: str, day: date) -> list[FlagFact]:
-        """The plans the register holds on ``day``."""
-        try:
-            plans = self._register().plans_for(nhs_number, on=day)
-        except sqlite3.DatabaseError as exc:
-            raise LookupFailed(f"the stand-in register cannot be read ({exc})") from None
-        return [
-            fact
-            for fact in (
-                FlagFact(
-                    plan_type=p.plan_type,
-                    la_ods=p.la_ods_code,
-                    la_name=p.la_name,
-                    start=p.start_date,
-                    end=p.end_date,
-                    delete=p.delete_date,
-                )
-                for p in plans
-            )
-            if fact.held_on(day)
-        ]
-
-    def close(self) -> None:
-        """Close the connections opened."""
-        with self._lock:
-            for register in self._opened:
-                # a connection of another thread cannot be closed here; it goes with its thread
-                with contextlib.suppress(sqlite3.ProgrammingError):
-                    register.close()
-            self._opened.clear()
 
 
 def _artefacts(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from interop.attendance.service import AttendanceService
 from interop.codes import CpisFileResponse, CpisRecordResponse
 from interop.cpis.codec import check_own_upload, write_upload
 from interop.domain import ARTEFACT_KINDS
@@ -24,9 +25,8 @@ from interop.hl7v2.er7 import LOCAL_TIME
 from interop.identifiers import InvalidNhsNumber
 from interop.la_export import ExportReader, ExportRow, RowProblem, UnchangedRow
 from interop.privacy import mask_nhs_number
-from interop.sandbox.toolkit import JSON, Toolkit
-from interop.sandbox.world import TRUST_ODS, UNKNOWN_TO_PDS, World, start_world
-from interop.sync.attendance import AttendanceService
+from interop.sandbox.demo.toolkit import JSON, Toolkit
+from interop.sandbox.demo.world import TRUST_ODS, UNKNOWN_TO_PDS, World, start_world
 from interop.sync.cpis_pull import pull
 from interop.sync.cpis_sync import CpisSync
 from interop.sync.ledger import Ledger

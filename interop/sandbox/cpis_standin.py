@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from interop.config import CpisSettings, StandInSettings
 from interop.cpis import codec
 from interop.cpis.model import AccessNotification, Accessor, InactiveNhsNumberNotification
-from interop.cpis.spine import (
+from interop.identifiers import TEST_BLOCK, InvalidNhsNumber, check_nhs_number
+from interop.sandbox.cpis_spine import (
     PdsDirectory,
     Register,
     access_notification,
     inactive_notification,
     process_upload,
 )
-from interop.identifiers import TEST_BLOCK, InvalidNhsNumber, check_nhs_number
 from interop.transport.mesh import MeshTransport
 
 

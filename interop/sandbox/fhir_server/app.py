@@ -15,7 +15,7 @@ Routes (``[base]`` = ``http://host:port/fhir``)::
 
 JSON only (``application/fhir+json``). Bodies are read through the hardened FHIR JSON reader
 (size and depth limits, UTF-8 only); every refusal is an OperationOutcome. The work of each
-interaction is in ``interop.server.interactions`` and ``interop.server.bundles``.
+interaction is in ``.interactions`` and ``.bundles``.
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from interop.fhir.wire import FhirInputError, FhirLimits, read_fhir_json
 from interop.issues import Issue
 from interop.privacy import mask_nhs_number
-from interop.server import cpis
-from interop.server.bundles import run_bundle
-from interop.server.capability import capability_statement, is_supported
-from interop.server.interactions import Answer, Interactions, etag, parse_if_match
-from interop.server.outcome import FhirError, information, issue_entry
-from interop.server.store import ResourceStore, now_instant
+from interop.sandbox.fhir_server import cpis
+from interop.sandbox.fhir_server.bundles import run_bundle
+from interop.sandbox.fhir_server.capability import capability_statement, is_supported
+from interop.sandbox.fhir_server.interactions import Answer, Interactions, etag, parse_if_match
+from interop.sandbox.fhir_server.outcome import FhirError, information, issue_entry
+from interop.sandbox.fhir_server.store import ResourceStore, now_instant
 
 JSON = dict[str, Any]
 FHIR_JSON = "application/fhir+json"
@@ -62,7 +62,7 @@ _LIMITS = FhirLimits(max_bytes=MAX_BODY_BYTES, max_depth=100)
 _TRACE_HEADERS = {b"x-request-id", b"x-correlation-id", b"traceid"}
 _NHS_LIKE = re.compile(r"\d{10}")
 
-log = logging.getLogger("interop.server")
+log = logging.getLogger("interop.sandbox.fhir_server")
 
 
 def _media_types(header: str) -> list[str]:

@@ -18,7 +18,7 @@ from interop import __version__
 from interop.privacy import mask_nhs_numbers_in
 
 if TYPE_CHECKING:
-    from interop.sandbox.steps import StepResult
+    from interop.sandbox.demo.steps import StepResult
 
 __all__ = ["render_report", "write_report"]
 

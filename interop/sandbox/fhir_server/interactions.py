@@ -1,7 +1,7 @@
 """The FHIR RESTful interactions the sandbox offers, apart from HTTP.
 
-Both the HTTP routes (``interop.server.app``) and the entries of transaction and batch Bundles
-(``interop.server.bundles``) come here, so a PUT means the same thing either way. Each
+Both the HTTP routes (``.app``) and the entries of transaction and batch Bundles
+(``.bundles``) come here, so a PUT means the same thing either way. Each
 interaction returns an ``Answer`` (status, body, the stored version) or raises ``FhirError``.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from interop.issues import Issue, Severity
-from interop.server.outcome import FhirError, issue_entry
-from interop.server.search import SearchError, SearchQuery, parse_search
-from interop.server.store import (
+from interop.sandbox.fhir_server.outcome import FhirError, issue_entry
+from interop.sandbox.fhir_server.search import SearchError, SearchQuery, parse_search
+from interop.sandbox.fhir_server.store import (
     Conflict,
     Gone,
     InvalidRequest,

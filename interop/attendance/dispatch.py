@@ -40,9 +40,9 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from interop.attendance.messages import NOTIFICATION_ID_SYSTEM
+from interop.attendance.store import AttendanceStore, OutboxRow
 from interop.privacy import mask_nhs_number
-from interop.sync.attendance_messages import NOTIFICATION_ID_SYSTEM
-from interop.sync.attendance_store import AttendanceStore, OutboxRow
 
 if TYPE_CHECKING:
     from interop.config import EndpointSettings, MeshSettings

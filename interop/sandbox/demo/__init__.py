@@ -1,0 +1,1 @@
+"""``interop demo``: the whole journey on loopback (``run.run_demo``), with its HTML report."""
