@@ -54,6 +54,7 @@ from interop.attendance.settings import (
     read_attendance_settings,
 )
 from interop.domain.common import ResponsibleLocalAuthority
+from interop.errors import ConfigurationError
 from interop.identifiers import check_ods_code
 
 __all__ = [
@@ -115,7 +116,7 @@ class ConfigProblem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class ConfigError(Exception):
+class ConfigError(ConfigurationError):
     """The configuration cannot be used; ``problems`` lists every problem found."""
 
     def __init__(self, source: Path, problems: list[ConfigProblem]) -> None:

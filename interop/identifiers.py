@@ -16,6 +16,8 @@ from nhs_number.validate import calculate_checksum, is_valid
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from interop.errors import InputError
+
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_ORGANISATION_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 ODS_SITE_SYSTEM = "https://fhir.nhs.uk/Id/ods-site-code"
@@ -26,7 +28,7 @@ TEST_BLOCK = (9_000_000_000, 9_999_999_999)
 _SEPARATORS = re.compile(r"[ \-]")
 
 
-class InvalidNhsNumber(ValueError):
+class InvalidNhsNumber(InputError, ValueError):
     """An NHS number that fails; ``reason`` is a stable code, ``str()`` the explanation."""
 
     def __init__(self, reason: str, message: str) -> None:

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from interop.errors import InputError
+
 
 class Severity(StrEnum):
     """How bad an issue is (FHIR OperationOutcome.issue.severity, less 'fatal')."""
@@ -71,7 +73,7 @@ class Issue:
         return text
 
 
-class IssuesError(ValueError):
+class IssuesError(InputError, ValueError):
     """Input that cannot be read or mapped; ``issues`` say what and where (never a traceback)."""
 
     def __init__(self, issues: list[Issue]) -> None:

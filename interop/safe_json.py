@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from interop.errors import InputError
 from interop.issues import Issue, IssueCode, error
 
 
@@ -25,7 +26,7 @@ class JsonLimits:
 DEFAULT_LIMITS = JsonLimits()
 
 
-class JsonInputError(Exception):
+class JsonInputError(InputError):
     """The input is not usable JSON; ``issue`` says what and where."""
 
     def __init__(self, issue: Issue) -> None:

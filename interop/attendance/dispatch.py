@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from interop.attendance.messages import NOTIFICATION_ID_SYSTEM
 from interop.attendance.store import AttendanceStore, OutboxRow
+from interop.errors import BusyError, RemoteError
 from interop.privacy import mask_nhs_number
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ _log = logging.getLogger("interop.attendance.dispatch")
 _TEN_DIGITS = re.compile(r"(?<!\d)\d{10}(?!\d)")
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(RemoteError):
     """An attempt failed. ``in_doubt``: the message may have arrived all the same;
     ``retry_after``: seconds the far end asked to wait."""
 
@@ -72,7 +73,7 @@ class DeliveryFailed(Exception):
         self.retry_after = retry_after
 
 
-class DispatcherBusy(Exception):
+class DispatcherBusy(BusyError):
     """Another dispatcher (a running listener, another ``listen dispatch``) holds the outbox."""
 
 

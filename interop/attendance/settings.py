@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from interop.errors import ConfigurationError
+
 if TYPE_CHECKING:
     from interop.config import EndpointSettings
 
@@ -65,7 +67,7 @@ _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _WORKFLOW = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
 
 
-class AttendanceSettingsError(ValueError):
+class AttendanceSettingsError(ConfigurationError, ValueError):
     """``[attendance]`` cannot be used; ``problems`` are (key path, message) pairs."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from interop.codes import PlanType
 from interop.domain import ChildProtectionFlag, HealthTreatmentPlan
 from interop.domain.child_protection_flag import HISTORY_MONTHS, add_months
+from interop.errors import RemoteError
 
 __all__ = [
     "FhirFlags",
@@ -54,7 +55,7 @@ JSON = dict[str, Any]
 ToArtefact = Callable[[JSON], object]
 
 
-class LookupFailed(Exception):
+class LookupFailed(RemoteError):
     """A flag or plan source could not answer; the message names no person."""
 
 

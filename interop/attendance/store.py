@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from interop.errors import ConfigurationError
+
 __all__ = [
     "AttendanceStore",
     "OutboxRow",
@@ -80,7 +82,7 @@ CREATE INDEX IF NOT EXISTS attendance_outbox_due ON attendance_outbox (state, ne
 """
 
 
-class StateError(Exception):
+class StateError(ConfigurationError):
     """The state file cannot be used (not SQLite, a newer schema, locked)."""
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from interop.codes import PlanType
 from interop.cpis.model import CpisRecord, SubjectKind
+from interop.errors import ConfigurationError
 
 SCHEMA_VERSION = "1"
 
@@ -73,7 +74,7 @@ CREATE TABLE IF NOT EXISTS inbox (
 """
 
 
-class LedgerError(Exception):
+class LedgerError(ConfigurationError):
     """The state file cannot be used (not a ledger, a newer schema, locked)."""
 
 

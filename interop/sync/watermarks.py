@@ -13,6 +13,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from interop.errors import ConfigurationError
+
 __all__ = ["WatermarkError", "Watermarks"]
 
 _SCHEMA = """
@@ -24,7 +26,7 @@ CREATE TABLE IF NOT EXISTS fhir_watermarks (
 """
 
 
-class WatermarkError(Exception):
+class WatermarkError(ConfigurationError):
     """The state file cannot be used (not SQLite, locked, read-only)."""
 
 

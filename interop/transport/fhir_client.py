@@ -51,6 +51,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from interop import __version__
+from interop.errors import RemoteError
 from interop.identifiers import NHS_NUMBER_SYSTEM, check_nhs_number
 from interop.privacy import mask_nhs_number, protect_logger
 from interop.safe_json import JsonInputError, JsonLimits, parse_json
@@ -127,7 +128,7 @@ class OutcomeIssue:
         return f"{self.severity} [{self.code}]{where}: {text}"
 
 
-class FhirClientError(Exception):
+class FhirClientError(RemoteError):
     """Base of the client's errors; ``request_id`` is the ``X-Request-ID`` of the request."""
 
     request_id: str | None = None

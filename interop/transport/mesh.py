@@ -34,6 +34,7 @@ import requests
 import urllib3
 
 from interop.config import Config, MeshSettings
+from interop.errors import RemoteError
 
 __all__ = [
     "MeshTransport",
@@ -55,7 +56,7 @@ _MAX_HEADER = 500
 _T = TypeVar("_T")
 
 
-class TransportError(Exception):
+class TransportError(RemoteError):
     """A MESH request failed.
 
     ``kind``: ``"auth"`` (password, shared key, certificate or mailbox refused; TLS failure),

@@ -51,6 +51,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from interop.errors import RemoteError
 from interop.hl7v2.ack import AckCode, build_ack, encode_ack
 from interop.hl7v2.adt import (
     AdtReading,
@@ -102,7 +103,7 @@ def frame(message: bytes) -> bytes:
     return START_BLOCK + message + END_BLOCK + CARRIAGE_RETURN
 
 
-class MllpError(Exception):
+class MllpError(RemoteError):
     """The MLLP peer closed, timed out or sent something that is not a frame."""
 
 
