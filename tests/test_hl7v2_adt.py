@@ -35,8 +35,8 @@ from interop.hl7v2.er7 import (
     looks_like_er7,
     parse_ts,
     unescape,
-    validate_er7,
 )
+from interop.hl7v2.full_validation import validate_er7
 from interop.identifiers import TEST_BLOCK, check_nhs_number
 from interop.issues import IssueCode, Severity
 

@@ -70,7 +70,7 @@ def validate_bytes(data: bytes, path: Path, context: ValidationContext | None = 
             issues = _upload_nhs_numbers(data)
         return FileReport(path, issues=issues, kind=kind)
     if data.lstrip(b"\x0b\r\n ").startswith(b"MSH"):
-        from interop.hl7v2.er7 import validate_er7
+        from interop.hl7v2.full_validation import validate_er7
 
         kind, issues = validate_er7(data)
         return FileReport(path, issues=issues, kind=kind)

@@ -27,7 +27,8 @@ from interop.hl7v2.adt import (
     log_only_handler,
     read_adt,
 )
-from interop.hl7v2.er7 import Location, validate_er7
+from interop.hl7v2.er7 import Location
+from interop.hl7v2.full_validation import validate_er7
 
 __all__ = [
     "Ack",

@@ -22,7 +22,7 @@ What the fast path checks (each failure is an ``Issue`` located like ``PID-3[1].
   timestamps when given.
 
 It does not check the other fields' data types, lengths or table values, nor segments it does
-not read: that is hl7apy's full validation, in ``er7.validate_er7``.
+not read: that is hl7apy's full validation, in ``full_validation.validate_er7``.
 
 Planned or unplanned (``Admission``), in this order:
 

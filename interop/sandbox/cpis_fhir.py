@@ -14,18 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from interop.cpis.model import CpisRecord
 from interop.cpis.upload import UploadReader
 from interop.domain import ArtefactBase, ChildProtectionFlag, ResponsibleLocalAuthority
 from interop.issues import IssuesError
 from interop.sandbox.cpis_spine import Register, RegisteredPlan
-from interop.sandbox.demo.toolkit import JSON
 from interop.transport.fhir_client import FhirClient
 
 __all__ = ["Published", "plan_record", "publish_upload"]
 
 RecordToFlag = Callable[[CpisRecord, ResponsibleLocalAuthority], ChildProtectionFlag]
+JSON = dict[str, Any]
 ToFhir = Callable[[ArtefactBase], JSON]
 
 
