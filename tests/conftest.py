@@ -1,14 +1,36 @@
-"""Fixtures shared by several test files (tests/ is on sys.path)."""
+"""Fixtures shared by several test files (tests/ is on sys.path), and the Hypothesis profiles.
+
+Property tests take their number of examples from the profile named by ``HYPOTHESIS_PROFILE``:
+``ci`` (the default when ``CI=true``) runs the full 500 examples the round trips were written
+for, derandomized so that a red build is reproducible; ``dev`` (the default otherwise) runs 50,
+enough to catch a broken mapping in the inner loop. Tests that pin a smaller count keep it.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from mesh_server import fresh_mesh_sandbox, mesh_sandbox
 
 __all__ = ["fresh_mesh_sandbox", "mesh_sandbox"]
+
+# deadline=None: a round trip through fhir.resources and the validator is slow on a busy
+# machine; a timing failure there would say nothing about the mapping.
+settings.register_profile("ci", max_examples=500, deadline=None, derandomize=True, database=None)
+settings.register_profile("dev", max_examples=50, deadline=None)
+
+
+def _profile_name() -> str:
+    """The profile asked for, else ``ci`` under CI and ``dev`` on a developer's machine."""
+    default = "ci" if os.environ.get("CI", "").lower() == "true" else "dev"
+    return os.environ.get("HYPOTHESIS_PROFILE", default)
+
+
+settings.load_profile(_profile_name())
 
 
 @pytest.fixture(autouse=True)

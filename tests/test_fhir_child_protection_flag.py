@@ -90,7 +90,7 @@ def test_fixture_round_trip(fixture: Any) -> None:
     assert from_fhir(through_json(bundle)) == flag
 
 
-@settings(max_examples=500, deadline=None)
+@settings(deadline=None)  # max_examples from the Hypothesis profile (conftest.py)
 @given(flags())
 def test_generated_round_trip(flag: ChildProtectionFlag) -> None:
     bundle = through_json(to_fhir(flag))

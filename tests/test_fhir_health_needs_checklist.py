@@ -298,7 +298,7 @@ def test_fixture_round_trip(fixture_file: Any) -> None:
     assert from_questionnaire_response(response, bundle["entry"][1]["resource"]) == checklist
 
 
-@settings(max_examples=500, deadline=None)
+@settings(deadline=None)  # max_examples from the Hypothesis profile (conftest.py)
 @given(checklists())
 def test_generated_round_trip(checklist: HealthNeedsChecklist) -> None:
     bundle = through_json(to_fhir(checklist))

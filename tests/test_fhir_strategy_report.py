@@ -226,7 +226,7 @@ def test_fixture_round_trip(fixture: Any) -> None:
     assert from_fhir(through_json(bundle)) == report
 
 
-@settings(max_examples=500, deadline=None)
+@settings(deadline=None)  # max_examples from the Hypothesis profile (conftest.py)
 @given(reports())
 def test_generated_round_trip(report: StrategyDiscussionHealthReport) -> None:
     bundle = to_fhir(report)

@@ -254,7 +254,7 @@ def test_fixture_xml_twin(fixture: Any) -> None:
     assert from_fhir(back) == alert
 
 
-@settings(max_examples=500, deadline=None)
+@settings(deadline=None)  # max_examples from the Hypothesis profile (conftest.py)
 @given(alerts())
 def test_generated_round_trip(alert: TravelAlert) -> None:
     bundle = through_json(to_fhir(alert))
