@@ -32,6 +32,17 @@ def _profile_name() -> str:
 
 settings.load_profile(_profile_name())
 
+# The shared mesh-sandbox fixtures start a real server, so whatever uses them is integration
+# even where the test file does not say so.
+_REAL_SERVER_FIXTURES = frozenset({"mesh_sandbox", "fresh_mesh_sandbox"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a shared real-server fixture as ``integration``."""
+    for item in items:
+        if _REAL_SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(autouse=True)
 def _work_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

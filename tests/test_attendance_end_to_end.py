@@ -51,6 +51,8 @@ from interop.transport.fhir_client import FhirClient
 from interop.transport.mesh import MeshTransport, ReceivedMessage
 from interop.transport.mllp import MllpClient, MllpServer, ServerThread
 
+pytestmark = pytest.mark.integration
+
 JSON = dict[str, Any]
 TIMEOUT = 60.0  # a safety net for a hung test, never an assertion
 

@@ -416,6 +416,7 @@ def push(base: str, artefact: Any) -> None:
         client.push(artefact_to_fhir(artefact))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
@@ -466,6 +467,7 @@ def test_a_treatment_plan_and_an_unplanned_admission_tell_the_key_social_worker(
         svc.close()
 
 
+@pytest.mark.integration
 def test_without_a_key_social_worker_the_la_is_told(tmp_path: Path, fhir: str) -> None:
     other = "9876543210"
     register_plans(tmp_path / "register.sqlite", [(other, PlanType.LAC, date(2025, 5, 1), None)])
@@ -489,6 +491,7 @@ def communications(base: str, notification: str) -> list[JSON]:
         return list(client.search("Communication", query))
 
 
+@pytest.mark.integration
 def test_a_crash_between_recording_and_sending_sends_once_on_the_next_run(
     tmp_path: Path, fhir: str
 ) -> None:
@@ -514,6 +517,7 @@ def test_a_crash_between_recording_and_sending_sends_once_on_the_next_run(
     assert len(communications(fhir, row.notification_id)) == 1
 
 
+@pytest.mark.integration
 def test_a_fhir_send_left_in_doubt_is_not_duplicated(tmp_path: Path, fhir: str) -> None:
     svc = service(tmp_path, {"la-fhir": {"kind": "fhir", "url": fhir}})
     try:
@@ -529,6 +533,7 @@ def test_a_fhir_send_left_in_doubt_is_not_duplicated(tmp_path: Path, fhir: str) 
     assert len(communications(fhir, row.notification_id)) == 1
 
 
+@pytest.mark.integration
 def test_a_mesh_send_left_in_doubt_is_resolved_by_its_local_id(
     tmp_path: Path, mesh_sandbox: MeshSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -576,6 +581,7 @@ def test_a_mesh_send_left_in_doubt_is_resolved_by_its_local_id(
     assert validate_cpis_xml(mine[0].data) == []
 
 
+@pytest.mark.integration
 def test_a_failing_endpoint_keeps_rows_pending_and_retries_with_backoff(
     tmp_path: Path, fhir: str
 ) -> None:
@@ -636,6 +642,7 @@ def test_a_bad_state_file_is_refused_clearly(tmp_path: Path) -> None:
 # -- the command line --------------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_listen_dispatch_sends_what_is_queued_and_says_what_is_left(
     tmp_path: Path, fhir: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -745,6 +752,7 @@ class OruReceiver:
         self.server.server_close()
 
 
+@pytest.mark.integration
 def test_the_v2_alert_reaches_the_trusts_mllp_listener_and_a_refusal_keeps_it(
     tmp_path: Path,
 ) -> None:

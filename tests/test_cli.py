@@ -28,6 +28,7 @@ def write(path: Path, document: object) -> Path:
     return path
 
 
+@pytest.mark.integration
 def test_help_lists_the_commands_without_importing_heavy_modules() -> None:
     code = (
         "import sys\n"
@@ -141,6 +142,7 @@ def test_schema_documents_codes_and_sources() -> None:
     assert "002_7a8cd4b31029ee68.txt L1953-1957" in schema["$defs"]["PlanEndReason"]["description"]
 
 
+@pytest.mark.integration
 def test_console_script_runs(tmp_path: Path) -> None:
     path = write(tmp_path / "flag.json", doc("child-protection-flag", plan_type="XYZ"))
     script = Path(sys.executable).with_name("interop")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,6 +27,7 @@ def _generator():  # type: ignore[no-untyped-def]
     return _script("generate_cli_docs")
 
 
+@pytest.mark.integration
 def test_cli_reference_matches_the_commands() -> None:
     # in a fresh interpreter: click caches each command's help option on first use, so a
     # command another test invoked on its own would print '--help' without '-h' here

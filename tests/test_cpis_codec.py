@@ -232,6 +232,7 @@ def test_upload_uses_the_cpis_names_and_codes() -> None:
     assert sum(line.startswith("<component") for line in text.splitlines()) == 3
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(uploads())
 def test_generated_uploads_round_trip_and_validate(
@@ -591,6 +592,7 @@ def many(count: int) -> Iterator[CpisRecord]:
         )
 
 
+@pytest.mark.slow
 def test_twenty_thousand_records_stream_in_bounded_memory(tmp_path: Path) -> None:
     path = tmp_path / "upload.xml"
     tracemalloc.start()

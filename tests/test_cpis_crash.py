@@ -27,6 +27,8 @@ from interop.sync.ledger import Ledger, record_to_json
 from interop.synthetic import export_csv
 from interop.transport.mesh import MeshTransport
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 ROUNDS = 20
 SCRIPT = str(Path(sys.executable).with_name("interop"))
 

@@ -19,6 +19,8 @@ from interop.sandbox.cpis_spine import Register
 from interop.sync.ledger import Ledger
 from interop.synthetic import export_csv
 
+pytestmark = pytest.mark.integration
+
 # rows a real export has been seen to hold, added to the synthetic ones
 HANDMADE_ROWS = [
     # a name with a comma inside quotes, and one with accents

@@ -26,6 +26,8 @@ from interop.sandbox.demo.run import run_demo
 from interop.sandbox.demo.steps import STEPS
 from interop.sandbox.demo.toolkit import FixtureCheck
 
+pytestmark = pytest.mark.integration
+
 STEP_NAMES = [name for name, _ in STEPS] + ["Stop everything"]
 NHS_LIKE = re.compile(r"(?<!\d)\d{10}(?!\d)")
 
@@ -56,6 +58,7 @@ def accepts(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.mark.slow
 def test_the_demo_runs_end_to_end_twice_and_leaves_nothing_running(tmp_path: Path) -> None:
     processes_before = child_processes()
     threads_before = set(threading.enumerate())

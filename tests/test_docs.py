@@ -392,6 +392,7 @@ def _prepare(folder: Path) -> None:
         (folder / name).symlink_to(ROOT / name, target_is_directory=True)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("doc", DOCS, ids=[d.name for d in DOCS])
 def test_examples_run(doc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "example"

@@ -43,6 +43,8 @@ from interop.transport.auth import (
 from interop.transport.fhir_client import FhirClient, FhirTransportError
 from interop.transport.retry import RetryPolicy
 
+pytestmark = pytest.mark.integration
+
 API_KEY = "test-api-key-0001"
 KID = "test-1"
 PATIENT = {"resourceType": "Patient", "id": "p1"}

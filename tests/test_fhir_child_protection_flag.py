@@ -90,6 +90,7 @@ def test_fixture_round_trip(fixture: Any) -> None:
     assert from_fhir(through_json(bundle)) == flag
 
 
+@pytest.mark.slow
 @settings(deadline=None)  # max_examples from the Hypothesis profile (conftest.py)
 @given(flags())
 def test_generated_round_trip(flag: ChildProtectionFlag) -> None:

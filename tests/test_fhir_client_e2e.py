@@ -27,6 +27,8 @@ from interop.sandbox.fhir_server.running import running_server
 from interop.transport.bundles import assemble, resource_key, to_transaction
 from interop.transport.fhir_client import AuditLog, FhirClient
 
+pytestmark = pytest.mark.integration
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "artefacts"
 VALID = sorted((FIXTURES / "valid").glob("*/*.json"))
 FLAG_FIXTURE = FIXTURES / "valid" / "child-protection-flag" / "cpp-active.json"

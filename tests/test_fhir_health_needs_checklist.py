@@ -298,6 +298,7 @@ def test_fixture_round_trip(fixture_file: Any) -> None:
     assert from_questionnaire_response(response, bundle["entry"][1]["resource"]) == checklist
 
 
+@pytest.mark.slow
 @settings(deadline=None)  # max_examples from the Hypothesis profile (conftest.py)
 @given(checklists())
 def test_generated_round_trip(checklist: HealthNeedsChecklist) -> None:
@@ -311,6 +312,7 @@ def test_generated_round_trip(checklist: HealthNeedsChecklist) -> None:
     assert all(checklist.child.nhs_number not in e["resource"]["id"] for e in bundle["entry"])
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(checklists())
 def test_generated_bare_response_round_trip(checklist: HealthNeedsChecklist) -> None:
@@ -615,6 +617,7 @@ def _replaced(document: Any, path: tuple[Any, ...], junk: Any) -> Any:
     return changed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", ["bundle", "response"])
 def test_junk_anywhere_gives_mapping_errors_only(reader: str) -> None:
     """Every element replaced by junk in turn: the result is a checklist or a MappingError."""

@@ -17,6 +17,8 @@ from interop.identifiers import NHS_NUMBER_SYSTEM
 from interop.sandbox.fhir_server.bundles import to_transaction
 from interop.sandbox.fhir_server.running import running_server
 
+pytestmark = pytest.mark.integration
+
 FHIR_JSON = "application/fhir+json"
 NHS = NHS_NUMBER_SYSTEM
 TEST_SYSTEM = "https://example.org/Id/test"

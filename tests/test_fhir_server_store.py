@@ -349,6 +349,7 @@ def _stop(process: subprocess.Popen[str]) -> str:
     return stderr
 
 
+@pytest.mark.integration
 def test_interop_serve_persists_across_restarts_and_stops_on_sigterm(tmp_path: Path) -> None:
     db = tmp_path / "serve.sqlite"
     process, base = _start(db)
@@ -371,6 +372,7 @@ def test_interop_serve_persists_across_restarts_and_stops_on_sigterm(tmp_path: P
         _stop(process)
 
 
+@pytest.mark.integration
 def test_interop_serve_refuses_a_database_that_is_not_one(tmp_path: Path) -> None:
     garbage = tmp_path / "notes.txt"
     garbage.write_text("shopping list" * 200, encoding="utf-8")
@@ -382,6 +384,7 @@ def test_interop_serve_refuses_a_database_that_is_not_one(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.integration
 def test_the_serve_command_imports_no_server_until_run() -> None:
     code = (
         "import sys, interop.cli.serve_cmd; "

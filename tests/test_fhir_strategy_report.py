@@ -226,6 +226,7 @@ def test_fixture_round_trip(fixture: Any) -> None:
     assert from_fhir(through_json(bundle)) == report
 
 
+@pytest.mark.slow
 @settings(deadline=None)  # max_examples from the Hypothesis profile (conftest.py)
 @given(reports())
 def test_generated_round_trip(report: StrategyDiscussionHealthReport) -> None:
@@ -523,12 +524,14 @@ def reads_or_explains(read: Callable[[dict[str, Any]], Any], document: dict[str,
     assert issues
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_damaged_bundles_give_mapping_errors_only(data: st.DataObject) -> None:
     reads_or_explains(from_fhir, data.draw(damaged(through_json(to_fhir(fixture_report())))))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_damaged_responses_give_mapping_errors_only(data: st.DataObject) -> None:
@@ -626,6 +629,7 @@ def test_fixture_questionnaire_response_round_trip(fixture: Any) -> None:
     assert from_questionnaire_response(through_json(response)) == report
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None)
 @given(reports())
 def test_generated_questionnaire_response_round_trip(

@@ -254,6 +254,7 @@ def test_fixture_xml_twin(fixture: Any) -> None:
     assert from_fhir(back) == alert
 
 
+@pytest.mark.slow
 @settings(deadline=None)  # max_examples from the Hypothesis profile (conftest.py)
 @given(alerts())
 def test_generated_round_trip(alert: TravelAlert) -> None:
@@ -592,6 +593,7 @@ def test_fixture_form_round_trip(fixture: Any) -> None:
     assert from_questionnaire_response(response) == alert
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None)
 @given(alerts(form=True))
 def test_generated_form_round_trip(alert: TravelAlert) -> None:

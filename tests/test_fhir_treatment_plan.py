@@ -188,6 +188,7 @@ def test_fixture_round_trip(item: Any) -> None:
     assert from_fhir(through_json(bundle)) == plan
 
 
+@pytest.mark.slow
 @settings(deadline=None)  # max_examples from the Hypothesis profile (conftest.py)
 @given(plans())
 def test_generated_round_trip(plan: HealthTreatmentPlan) -> None:

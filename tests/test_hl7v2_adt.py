@@ -491,6 +491,7 @@ def test_interop_validate_accepts_er7_files() -> None:
     assert "PID-3[2].1" in bad.output
 
 
+@pytest.mark.integration
 def test_interop_help_and_listen_help_do_not_import_hl7apy() -> None:
     code = (
         "import sys\n"

@@ -406,6 +406,7 @@ def walk_dicts(node: Any) -> Iterator[JSON]:
             yield from walk_dicts(value)
 
 
+@pytest.mark.slow
 def test_fast_path_gives_the_same_issues_as_fhirpathpy_on_fixtures_and_mutations() -> None:
     rng = random.Random(4)
     compared = failing = 0

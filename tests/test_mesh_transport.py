@@ -22,6 +22,8 @@ from mesh_server import MeshSandbox, Party
 from interop.config import MeshSettings, Secret, load_config
 from interop.transport import MeshTransport, TransportError
 
+pytestmark = pytest.mark.integration
+
 # -- against the real sandbox ------------------------------------------------------------------
 
 

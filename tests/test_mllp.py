@@ -176,6 +176,7 @@ def listen() -> Iterator[Callable[..., tuple[str, int, MllpServer]]]:
         assert thread.stopped
 
 
+@pytest.mark.integration
 def test_a_valid_message_is_recorded_before_it_is_acknowledged(
     listen: Callable[..., tuple[str, int, MllpServer]],
 ) -> None:
@@ -189,6 +190,7 @@ def test_a_valid_message_is_recorded_before_it_is_acknowledged(
     assert recorder.events[0].control_id == "C1"
 
 
+@pytest.mark.integration
 def test_every_fixture_over_mllp_gets_the_manifest_ack(
     listen: Callable[..., tuple[str, int, MllpServer]],
 ) -> None:
@@ -201,6 +203,7 @@ def test_every_fixture_over_mllp_gets_the_manifest_ack(
     assert len(recorder.events) == len(VALID)
 
 
+@pytest.mark.integration
 def test_a_message_split_over_writes_and_several_in_one_write(
     listen: Callable[..., tuple[str, int, MllpServer]],
 ) -> None:
@@ -215,6 +218,7 @@ def test_a_message_split_over_writes_and_several_in_one_write(
     assert ids == [f"M{i}" for i in range(20)]
 
 
+@pytest.mark.integration
 def test_handler_failures_give_ae_and_the_listener_carries_on(
     listen: Callable[..., tuple[str, int, MllpServer]],
 ) -> None:
@@ -236,6 +240,7 @@ def test_handler_failures_give_ae_and_the_listener_carries_on(
     assert server.stats.handler_failures == 3
 
 
+@pytest.mark.integration
 def test_an_async_handler_is_awaited(listen: Callable[..., tuple[str, int, MllpServer]]) -> None:
     seen: list[str] = []
 
@@ -249,6 +254,7 @@ def test_an_async_handler_is_awaited(listen: Callable[..., tuple[str, int, MllpS
     assert seen == ["A1"]
 
 
+@pytest.mark.integration
 def test_a_frame_without_end_block_gets_ar_and_the_next_frame_is_read(
     listen: Callable[..., tuple[str, int, MllpServer]],
 ) -> None:
@@ -261,6 +267,7 @@ def test_a_frame_without_end_block_gets_ar_and_the_next_frame_is_read(
     assert (second.code, second.control_id) == ("AA", "NEXT")
 
 
+@pytest.mark.integration
 def test_an_oversized_frame_gets_ar_and_the_connection_closes(
     listen: Callable[..., tuple[str, int, MllpServer]],
 ) -> None:
@@ -274,6 +281,7 @@ def test_an_oversized_frame_gets_ar_and_the_connection_closes(
     assert "4,096" in ack.text
 
 
+@pytest.mark.integration
 def test_idle_connections_are_closed_and_an_incomplete_frame_gets_ar(
     listen: Callable[..., tuple[str, int, MllpServer]],
 ) -> None:
@@ -288,6 +296,7 @@ def test_idle_connections_are_closed_and_an_incomplete_frame_gets_ar(
     assert (ack.code, ack.control_id) == ("AR", "HALF")
 
 
+@pytest.mark.integration
 def test_junk_and_invalid_bytes_never_stop_the_listener(
     listen: Callable[..., tuple[str, int, MllpServer]],
 ) -> None:
@@ -300,6 +309,7 @@ def test_junk_and_invalid_bytes_never_stop_the_listener(
     assert server.stats.junk_bytes > 0
 
 
+@pytest.mark.integration
 def test_connections_beyond_the_limit_are_closed_at_once(
     listen: Callable[..., tuple[str, int, MllpServer]],
 ) -> None:
@@ -313,6 +323,7 @@ def test_connections_beyond_the_limit_are_closed_at_once(
     assert server.stats.refused_connections == 1
 
 
+@pytest.mark.integration
 def test_many_concurrent_connections(listen: Callable[..., tuple[str, int, MllpServer]]) -> None:
     recorder = Recorder()
     host, port, _ = listen(recorder)
@@ -349,6 +360,7 @@ def flood_messages(count: int, seed: int) -> tuple[list[bytes], list[str]]:
     return messages, expected
 
 
+@pytest.mark.integration
 def test_flood_of_2000_messages_over_4_connections_5_percent_malformed(
     listen: Callable[..., tuple[str, int, MllpServer]],
 ) -> None:
@@ -394,6 +406,7 @@ class LogWatcher(logging.Handler):
             self.seen.set()
 
 
+@pytest.mark.integration
 def test_stop_finishes_the_message_in_flight_and_refuses_new_connections() -> None:
     started, release = threading.Event(), threading.Event()
 
@@ -472,6 +485,7 @@ class Listener:
         self.process.wait(TIMEOUT)
 
 
+@pytest.mark.integration
 def test_cli_sigterm_finishes_the_frame_begun_then_exits_0() -> None:
     listener = Listener("--port", "0", "--log-level", "debug")
     try:
@@ -513,6 +527,7 @@ def iter_lines(listener: Listener) -> Iterator[str]:
         yield line
 
 
+@pytest.mark.integration
 def test_cli_exits_2_when_the_port_is_taken_or_the_config_is_bad(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
