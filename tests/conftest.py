@@ -1,5 +1,12 @@
 """Fixtures shared by several test files (tests/ is on sys.path), and the Hypothesis profiles.
 
+The folders follow the packages: tests/<package>/ holds the tests of interop/<package>/ (and of
+mappings/, validators/, cli/, profiles/ and fixtures/), tests/docs/ those of the documentation,
+and tests/ itself those of interop's top-level modules plus the shared helpers (builders.py,
+strategies.py, mesh_server.py, attendance_support.py). Markers (pyproject.toml): ``slow`` for
+tests over about 2 s in a CI run, ``integration`` for tests that start a real server or process;
+``make quick`` runs neither.
+
 Property tests take their number of examples from the profile named by ``HYPOTHESIS_PROFILE``:
 ``ci`` (the default when ``CI=true``) runs the full 500 examples the round trips were written
 for, derandomized so that a red build is reproducible; ``dev`` (the default otherwise) runs 50,

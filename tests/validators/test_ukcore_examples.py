@@ -24,7 +24,7 @@ from interop.validators.profiles import profile_chain, profile_stage
 from interop.validators.registry import ConformanceRegistry
 from interop.validators.terminology import terminology_stage
 
-UKCORE = Path(__file__).resolve().parents[2] / "shared" / "ukcore"
+UKCORE = Path(__file__).resolve().parents[3] / "shared" / "ukcore"
 UK = "https://fhir.hl7.org.uk/StructureDefinition/"
 
 pytestmark = pytest.mark.skipif(

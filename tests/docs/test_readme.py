@@ -1,11 +1,11 @@
-"""The README's test command is the one CI runs (its examples run in tests/test_docs.py)."""
+"""The README's test command is the one CI runs (its examples run in tests/docs/test_docs.py)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 

@@ -33,9 +33,9 @@ from interop.validators.invariants import (
 )
 
 JSON = dict[str, Any]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "profiles"
-UKCORE = Path(__file__).resolve().parents[2] / "shared" / "ukcore"
+UKCORE = Path(__file__).resolve().parents[3] / "shared" / "ukcore"
 #: UK Core examples the toolkit's reader refuses, and why: none since the XML reader reads
 #: what is well-formed and leaves R4 structure to the structure stage (the ConditionEpisode
 #: example's two value[x] are refused there, not by an invariant)

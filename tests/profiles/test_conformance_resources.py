@@ -14,7 +14,7 @@ from interop.codes import CANONICAL_BASE
 from interop.fhir import check_structure, read_fhir_json
 from interop.fixtures import load_manifest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "profiles"
 UKCORE = ROOT.parent / "shared" / "ukcore"
 

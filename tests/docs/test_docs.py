@@ -49,7 +49,7 @@ from click.testing import CliRunner
 
 from interop.cli.main import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 UKCORE = ROOT.parent / "shared" / "ukcore"
 FHIR_PLACEHOLDER = "http://127.0.0.1:8080/fhir"

@@ -9,7 +9,7 @@ import pytest
 
 from interop.validators.files import validate_file
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hl7v2"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "hl7v2"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text(encoding="utf-8"))["fixtures"]
 
 

@@ -29,7 +29,7 @@ from interop.transport.fhir_client import AuditLog, FhirClient
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "artefacts"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "artefacts"
 VALID = sorted((FIXTURES / "valid").glob("*/*.json"))
 FLAG_FIXTURE = FIXTURES / "valid" / "child-protection-flag" / "cpp-active.json"
 FLAG_NHS = "9404405434"  # the child of cpp-active (and three other fixtures)

@@ -20,8 +20,8 @@ from interop.issues import IssueCode
 F = "http://hl7.org/fhir"
 XHTML = "http://www.w3.org/1999/xhtml"
 NS = {"f": F, "h": XHTML}
-ROOT = Path(__file__).resolve().parents[1]
-UKCORE_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ukcore" / "examples"
+ROOT = Path(__file__).resolve().parents[2]
+UKCORE_EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "ukcore" / "examples"
 #: UK Core examples the structure stage refuses, so there is no valid resource to write
 UKCORE_REFUSED = {
     # its extension holds both valueCode and valueCodeableConcept; R4 allows one value[x]

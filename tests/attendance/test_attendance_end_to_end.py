@@ -283,7 +283,7 @@ def test_the_listen_command_with_an_attendance_section_notifies_then_stops_on_si
     reading [attendance] from the file, its dispatcher sending while it listens."""
     import signal
 
-    from test_mllp import Listener
+    from transport.test_mllp import Listener  # tests/ is on sys.path
 
     flag = ChildProtectionFlag.model_validate(doc("child-protection-flag"))
     with FhirClient(world.la_fhir) as client:

@@ -12,7 +12,7 @@ from interop.domain import ArtefactBase, Organisation
 from interop.mappings.convert import read_artefact
 from interop.transport.directory import EndpointDirectory, recipients
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "artefacts" / "valid"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "artefacts" / "valid"
 
 CONFIG = """\
 [endpoints.la465-fhir]

@@ -12,7 +12,7 @@ from lxml import etree
 
 from interop.cli.main import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 UKCORE = ROOT.parent / "shared" / "ukcore"
 FLAG = FIXTURES / "artefacts" / "valid" / "child-protection-flag" / "cpp-active.json"

@@ -634,7 +634,7 @@ def test_retry_after_forms() -> None:
 
 # --- bundles: to a transaction and back ------------------------------------------------------
 
-FHIR_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
+FHIR_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "fhir"
 
 
 @pytest.mark.parametrize(

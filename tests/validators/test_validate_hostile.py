@@ -96,7 +96,7 @@ def test_validate_command_refuses_them_all_and_goes_on(tmp_path: Path) -> None:
         path = tmp_path / f"case-{index}{suffix}"
         path.write_bytes(data)
         names.append(path.name)
-    good = Path(__file__).resolve().parents[1] / "fixtures" / "fhir" / "child-protection-flag"
+    good = Path(__file__).resolve().parents[2] / "fixtures" / "fhir" / "child-protection-flag"
     result = CliRunner().invoke(cli, ["validate", str(tmp_path), str(good)])
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
