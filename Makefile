@@ -1,4 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both set up .venv first.
+# `make quick` is the inner loop: the tests that start no server and take under ~2 s each.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 # as the package installs: interop/ with cli/, validators/, mappings/ ... inside it.
 TYPETREE ?= build/typecheck
 
-.PHONY: demo test setup lint typecheck unit bench clean
+.PHONY: demo test quick setup lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 14) else "Python 3.11 to 3.13 is needed")'
@@ -34,6 +35,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -n auto
+
+# No lint or typecheck, the dev Hypothesis profile unless one is asked for (tests/conftest.py).
+quick: $(STAMP)
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-dev} $(BIN)/pytest -n auto -q -m "not slow and not integration"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

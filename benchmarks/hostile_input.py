@@ -1,7 +1,7 @@
 """How fast, and in how much memory, interop validate refuses hostile input.
 
-Each case of tests/test_validate_hostile.py is validated in a fresh child process (so peak
-memory is the case's own): wall time of ``validate_bytes`` and the process's peak resident
+Each case of tests/validators/test_validate_hostile.py is validated in a fresh child process
+(so peak memory is the case's own): wall time of ``validate_bytes`` and the process's peak resident
 memory above what importing the toolkit costs. Target (issue 4): under a second each, memory
 bounded by the input limits.
 
@@ -36,10 +36,10 @@ print(json.dumps({{"ms": elapsed * 1000, "extra_mb": (after - before) / 1024,
 
 
 def main() -> None:
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "validators"))
     from test_validate_hostile import CASES
 
-    code = CHILD.format(tests=str(ROOT / "tests"))
+    code = CHILD.format(tests=str(ROOT / "tests" / "validators"))
     print(f"{'case':<36}{'input':>9}{'time':>10}{'peak +':>10}  issue")
     for name in CASES:
         done = subprocess.run(

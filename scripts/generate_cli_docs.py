@@ -2,7 +2,7 @@
 
 Run ``.venv/bin/python scripts/generate_cli_docs.py`` after changing a command's options or
 help; ``--check`` exits 1 when docs/cli.md differs from what the commands say (CI runs it
-through tests/test_cli_docs.py).
+through tests/docs/test_cli_docs.py).
 """
 
 from __future__ import annotations

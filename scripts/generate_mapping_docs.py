@@ -11,7 +11,7 @@ field that reaches no element is listed as such.
 
 Run ``.venv/bin/python scripts/generate_mapping_docs.py`` after changing a mapping, a domain
 model or a fixture; ``--check`` exits 1 when docs/mappings.md differs from what the mappings
-do (CI runs it through tests/test_docs.py).
+do (CI runs it through tests/docs/test_docs.py).
 """
 
 from __future__ import annotations

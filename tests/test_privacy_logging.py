@@ -22,6 +22,7 @@ def test_runs_of_ten_digits_are_masked_bare_spaced_or_in_a_url() -> None:
     assert mask_nhs_numbers_in("20260301101500") == "20260301101500"
 
 
+@pytest.mark.integration
 def test_httpx_request_lines_at_info_carry_no_nhs_number(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     # another test's command may have quietened httpx (interop listen does): ask for INFO here

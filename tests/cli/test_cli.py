@@ -1,0 +1,177 @@
+"""The command line: exit codes, messages, the JSON Schemas, and a fast --help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from builders import KINDS, doc
+from click.testing import CliRunner
+
+from interop.cli.main import cli
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def write(path: Path, document: object) -> Path:
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+@pytest.mark.integration
+def test_help_lists_the_commands_without_importing_heavy_modules() -> None:
+    code = (
+        "import sys\n"
+        "from interop.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('pydantic', 'fhir', 'fhir.resources', 'hl7apy', 'lxml', 'httpx')"
+        " if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "HEAVY []" in out
+    for command in ("demo", "schema", "validate"):
+        assert command in out
+
+
+def test_validate_valid_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "flag.json", doc("child-protection-flag"))
+    code, out = run("validate", str(path))
+    assert code == 0
+    assert "valid (child-protection-flag)" in out
+
+
+def test_validate_reports_every_problem_with_its_path(tmp_path: Path) -> None:
+    bad = doc("child-protection-flag", plan_type="UCPP", plan_end="2025-01-01")
+    code, out = run("validate", str(write(tmp_path / "bad.json", bad)))
+    assert code == 1
+    assert "$.expected_delivery_date" in out
+    assert "$.plan_end" in out
+    assert "rule C03" in out
+    assert "2 error(s)" in out
+
+
+def test_validate_folder_and_mixed_results(tmp_path: Path) -> None:
+    for kind in KINDS:
+        write(tmp_path / f"{kind}.json", doc(kind))
+    (tmp_path / "notes.txt").write_text("not validated")
+    code, out = run("validate", str(tmp_path))
+    assert code == 0
+    assert f"checked {len(KINDS)} file(s): {len(KINDS)} valid" in out
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub" / "x.json", {})
+    code, out = run("validate", "--quiet", str(tmp_path))
+    assert code == 1
+    assert "x.json: 1 error(s)" in out
+    assert "travel-alert.json" not in out  # --quiet prints only files with problems
+
+
+def test_missing_file_is_an_io_error(tmp_path: Path) -> None:
+    good = write(tmp_path / "good.json", doc("travel-alert"))
+    code, out = run("validate", str(good), str(tmp_path / "absent.json"))
+    assert code == 2
+    assert "absent.json: cannot read" in out
+    assert "1 valid" in out
+
+
+def test_empty_folder_is_a_usage_error(tmp_path: Path) -> None:
+    code, _ = run("validate", str(tmp_path))
+    assert code == 2
+
+
+def test_no_arguments_is_a_usage_error() -> None:
+    code, out = run("validate")
+    assert code == 2
+    assert "Missing argument" in out
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\xff\xfe{\x00}\x00",  # UTF-16
+        b"[" * 50_000,  # deep and truncated
+        b'{"kind": "child-protection-flag", "local_id": "A", "local_id": "B"}',
+        b"\x00\x01\x02garbage",
+        b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'aaaa'>]><x>&a;</x>",
+    ],
+)
+def test_hostile_files_give_a_clear_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "hostile.json"
+    path.write_bytes(content)
+    code, out = run("validate", str(path))
+    assert code == 1
+    assert "hostile.json: 1 error(s)" in out
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_schema_accepts_valid_and_rejects_invalid_documents(kind: str) -> None:
+    code, out = run("schema", kind)
+    assert code == 0
+    schema = json.loads(out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    assert list(validator.iter_errors(doc(kind))) == []
+    assert list(validator.iter_errors(doc(kind, local_id=None)))
+    assert list(validator.iter_errors(doc(kind, unknown_field=1)))
+
+
+def test_schema_of_unknown_kind_is_a_usage_error() -> None:
+    code, out = run("schema", "referral")
+    assert code == 2
+    assert "child-protection-flag" in out
+
+
+def test_schema_documents_codes_and_sources() -> None:
+    _, out = run("schema", "child-protection-flag")
+    schema = json.loads(out)
+    plan_type = schema["$defs"]["PlanType"]
+    assert plan_type["enum"] == ["CPP", "LAC", "UCPP"]
+    assert "CPP = Child protection plan" in plan_type["description"]
+    assert "002_7a8cd4b31029ee68.txt L1953-1957" in schema["$defs"]["PlanEndReason"]["description"]
+
+
+@pytest.mark.integration
+def test_console_script_runs(tmp_path: Path) -> None:
+    path = write(tmp_path / "flag.json", doc("child-protection-flag", plan_type="XYZ"))
+    script = Path(sys.executable).with_name("interop")
+    done = subprocess.run([str(script), "validate", str(path)], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "$.plan_type" in done.stdout
+    assert done.stderr == ""
+
+
+def test_version() -> None:
+    code, out = run("--version")
+    assert code == 0
+    assert "interop, version" in out
+
+
+def test_validate_reads_fhir_and_cpis_files(tmp_path: Path) -> None:
+    from interop.mappings.convert import convert
+
+    flag = json.dumps(doc("child-protection-flag")).encode()
+    (tmp_path / "bundle.json").write_bytes(convert(flag, "fhir"))
+    (tmp_path / "bundle.xml").write_bytes(convert(flag, "fhir-xml"))
+    (tmp_path / "upload.xml").write_bytes(convert(flag, "cpis"))
+    code, out = run("validate", str(tmp_path))
+    assert code == 0, out
+    assert "child-protection-flag as FHIR JSON" in out
+    assert "child-protection-flag as FHIR XML" in out
+    assert "valid (CP-IS upload)" in out
+    broken = convert(flag, "cpis").replace(b"CPPIU", b"XXXIU")
+    (tmp_path / "upload.xml").write_bytes(broken)
+    code, out = run("validate", str(tmp_path / "upload.xml"))
+    assert code == 1
+    assert "line" in out
