@@ -26,12 +26,22 @@ it for the attendance service), so reading a configuration never imports the ser
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
+from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError, ValidationInfo
+from pydantic.dataclasses import dataclass
+
+from interop.config.values import (
+    ENDPOINT_NAME,
+    WORKFLOW,
+    WORKFLOW_RULE,
+    ReadContext,
+    issue,
+    issues,
+    reading,
+)
 from interop.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -62,9 +72,16 @@ ATTENDANCE_KEYS = (
     "retry_initial",
     "retry_max",
 )
-# the same shapes [endpoints] accepts for endpoint names and MESH workflow ids
-_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-_WORKFLOW = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}$")
+# what "missing" means for the keys without a default
+_REQUIRED = {
+    "flag_source": "required",
+    "notify": "required: the endpoints the responsible LA is told through",
+}
+_NUMBERS = {
+    "dedupe_hours": (1 / 60, 24 * 7),
+    "retry_initial": (0.01, 3600),
+    "retry_max": (0.01, 86400),
+}
 
 
 class AttendanceSettingsError(ConfigurationError, ValueError):
@@ -75,23 +92,95 @@ class AttendanceSettingsError(ConfigurationError, ValueError):
         super().__init__("; ".join(f"{path}: {message}" for path, message in problems))
 
 
-@dataclass(frozen=True)
+def _from_file(check: Any) -> BeforeValidator:
+    """``check(value, context)`` on values read from a file; values built in code are trusted."""
+
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        context = reading(info)
+        return value if context is None else check(value, context)
+
+    return BeforeValidator(validate)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise issue("expected a non-empty string")
+    return value.strip()
+
+
+def _endpoint_name(value: Any, _: ReadContext) -> str:
+    name = _text(value)
+    if not ENDPOINT_NAME.fullmatch(name):
+        raise issue(f"{name!r} is not an endpoint name")
+    return name
+
+
+def _path(value: Any, context: ReadContext) -> Path:
+    return context.base / _text(value)
+
+
+def _notify(value: Any, _: ReadContext) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise issue("expected a non-empty list of endpoint names")
+    wrong = [
+        ((), f"{item!r} is not an endpoint name")
+        for item in value
+        if not (isinstance(item, str) and ENDPOINT_NAME.fullmatch(item.strip()))
+    ]
+    if wrong:
+        raise issues(wrong, value)
+    return tuple(dict.fromkeys(item.strip() for item in value))
+
+
+def _workflow(value: Any, _: ReadContext) -> str:
+    found = _text(value)
+    if not WORKFLOW.fullmatch(found):
+        raise issue(WORKFLOW_RULE)
+    return found
+
+
+def _flag(value: Any, _: ReadContext) -> bool:
+    if not isinstance(value, bool):
+        raise issue("expected a boolean")
+    return value
+
+
+def _number(value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise issue("expected a number")
+    if not low <= value <= high:
+        raise issue(f"must be between {low:g} and {high:g}")
+    return float(value)
+
+
+def _bounded(key: str) -> BeforeValidator:
+    low, high = _NUMBERS[key]
+    return _from_file(lambda value, _: _number(value, low, high))
+
+
+_Name = Annotated[str | None, _from_file(_endpoint_name)]
+_Path = Annotated[Path | None, _from_file(_path)]
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class AttendanceSettings:
     """``[attendance]``: see the module's docstring for each key."""
 
+    FILE_KEYS: ClassVar[tuple[str, ...]] = ATTENDANCE_KEYS
+
     flag_source: FlagSourceKind
-    notify: tuple[str, ...]
+    notify: Annotated[tuple[str, ...], _from_file(_notify)]
     flag_endpoint: str | None = None
-    ledger: Path | None = None
-    register: Path | None = None
-    plan_source: str | None = None
-    route_by_directory: bool = True
-    key_worker_workflow_id: str | None = None
-    alert: str | None = None
-    state: Path | None = None
-    dedupe_hours: float = 24.0
-    retry_initial: float = 2.0
-    retry_max: float = 300.0
+    ledger: _Path = None
+    register: _Path = None
+    plan_source: _Name = None
+    route_by_directory: Annotated[bool, _from_file(_flag)] = True
+    key_worker_workflow_id: Annotated[str | None, _from_file(_workflow)] = None
+    alert: _Name = None
+    state: _Path = None
+    dedupe_hours: Annotated[float, _bounded("dedupe_hours")] = 24.0
+    retry_initial: Annotated[float, _bounded("retry_initial")] = 2.0
+    retry_max: Annotated[float, _bounded("retry_max")] = 300.0
 
     def endpoint_names(self) -> tuple[str, ...]:
         """Every endpoint these settings name (whose secrets the listener must read)."""
@@ -104,12 +193,82 @@ def read_attendance_settings(table: Mapping[str, Any], base: Path) -> Attendance
 
     ``AttendanceSettingsError`` lists every problem (unknown key, wrong type, bad value).
     """
-    reader = _Reader(table, base)
-    settings = reader.read()
-    if reader.problems:
-        raise AttendanceSettingsError(reader.problems)
-    assert settings is not None
+    problems = [
+        (f"attendance.{key}", f"unknown key (known: {', '.join(ATTENDANCE_KEYS)})")
+        for key in table
+        if key not in ATTENDANCE_KEYS
+    ]
+    data = {key: value for key, value in table.items() if key in ATTENDANCE_KEYS}
+    # "endpoint:NAME" is two settings: where flags come from, and which endpoint
+    source_problems, source, endpoint = _flag_source(table.get("flag_source"))
+    if "flag_source" in table:
+        data["flag_source"] = source
+        if endpoint is not None:
+            data["flag_endpoint"] = endpoint
+    problems += [("attendance.flag_source", message) for message in source_problems]
+    context = {"read": ReadContext(base)}
+    settings = None
+    try:
+        settings = TypeAdapter(AttendanceSettings).validate_python(data, context=context)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False, include_input=False):
+            key = ".".join(str(part) for part in error["loc"])
+            key = "flag_source" if key == "flag_endpoint" else key
+            if error["type"] == "missing":
+                message = _REQUIRED.get(key, "required")
+            elif error["type"] == "config":
+                message = str((error.get("ctx") or {})["message"])
+            elif key == "flag_source" and source_problems:
+                continue  # already said in the reader's words
+            else:
+                message = error["msg"]
+            problems.append((f"attendance.{key}", message))
+    problems += _checks(table)
+    if problems or settings is None:
+        raise AttendanceSettingsError(problems)
     return settings
+
+
+def _flag_source(value: Any) -> tuple[list[str], str, str | None]:
+    """(problems, kind, endpoint) of a ``flag_source`` value."""
+    if value is None:
+        return [], "ledger", None
+    if not isinstance(value, str) or not value.strip():
+        return ["expected a non-empty string"], "ledger", None
+    source = value.strip()
+    if source in ("ledger", "stand-in"):
+        return [], source, None
+    if source.startswith("endpoint:"):
+        name = source[len("endpoint:") :]
+        if not ENDPOINT_NAME.fullmatch(name):
+            wrong = [f"{name!r} is not an endpoint name"]
+            return (
+                [*wrong, "name the endpoint: endpoint:NAME"] if not name else wrong,
+                "endpoint",
+                None,
+            )
+        return [], "endpoint", name
+    return ['must be "ledger", "stand-in" or "endpoint:NAME" (fhir)'], "ledger", None
+
+
+def _checks(table: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The problems of keys that go together."""
+    found: list[tuple[str, str]] = []
+    source = table.get("flag_source")
+    register = table.get("register")
+    given = isinstance(register, str) and bool(register.strip())
+    if isinstance(source, str) and source.strip() == "stand-in" and not given:
+        found.append(("attendance.register", 'required with flag_source = "stand-in"'))
+
+    def number_or_default(key: str, default: float) -> float:
+        try:
+            return _number(table.get(key, default), *_NUMBERS[key])
+        except Exception:  # reported by the key itself; the default stands in for it
+            return default
+
+    if number_or_default("retry_max", 300.0) < number_or_default("retry_initial", 2.0):
+        found.append(("attendance.retry_max", "must not be less than retry_initial"))
+    return found
 
 
 def endpoint_problems(
@@ -146,109 +305,3 @@ def endpoint_problems(
         check("notify", name, ("mesh", "fhir"))
     check("alert", settings.alert, ("fhir", "mllp"))
     return problems
-
-
-class _Reader:
-    def __init__(self, table: Mapping[str, Any], base: Path) -> None:
-        self.table = table
-        self.base = base
-        self.problems: list[tuple[str, str]] = []
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append((f"attendance.{key}" if key else "attendance", message))
-
-    def text(self, key: str, *, required: bool = False) -> str | None:
-        value = self.table.get(key)
-        if value is None:
-            if required:
-                self.problem(key, "required")
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.problem(key, "expected a non-empty string")
-            return None
-        return value.strip()
-
-    def endpoint_name(self, key: str, value: str | None) -> str | None:
-        if value is not None and not _ENDPOINT_NAME.fullmatch(value):
-            self.problem(key, f"{value!r} is not an endpoint name")
-            return None
-        return value
-
-    def path(self, key: str) -> Path | None:
-        value = self.text(key)
-        return None if value is None else self.base / value
-
-    def number(self, key: str, default: float, low: float, high: float) -> float:
-        value = self.table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.problem(key, "expected a number")
-            return default
-        if not low <= value <= high:
-            self.problem(key, f"must be between {low:g} and {high:g}")
-            return default
-        return float(value)
-
-    def read(self) -> AttendanceSettings | None:
-        for key in self.table:
-            if key not in ATTENDANCE_KEYS:
-                self.problem(key, f"unknown key (known: {', '.join(ATTENDANCE_KEYS)})")
-        source = self.text("flag_source", required=True)
-        kind: FlagSourceKind = "ledger"
-        flag_endpoint = None
-        if source is not None:
-            if source in ("ledger", "stand-in"):
-                kind = "ledger" if source == "ledger" else "stand-in"
-            elif source.startswith("endpoint:"):
-                kind = "endpoint"
-                flag_endpoint = self.endpoint_name("flag_source", source[len("endpoint:") :])
-                if flag_endpoint is None and source == "endpoint:":
-                    self.problem("flag_source", "name the endpoint: endpoint:NAME")
-            else:
-                self.problem(
-                    "flag_source", 'must be "ledger", "stand-in" or "endpoint:NAME" (fhir)'
-                )
-        register = self.path("register")
-        if source == "stand-in" and register is None:
-            self.problem("register", 'required with flag_source = "stand-in"')
-        notify = self.table.get("notify")
-        names: list[str] = []
-        if notify is None:
-            self.problem("notify", "required: the endpoints the responsible LA is told through")
-        elif not isinstance(notify, list) or not notify:
-            self.problem("notify", "expected a non-empty list of endpoint names")
-        else:
-            for item in notify:
-                if isinstance(item, str) and _ENDPOINT_NAME.fullmatch(item.strip()):
-                    names.append(item.strip())
-                else:
-                    self.problem("notify", f"{item!r} is not an endpoint name")
-        route = self.table.get("route_by_directory", True)
-        if not isinstance(route, bool):
-            self.problem("route_by_directory", "expected a boolean")
-            route = True
-        workflow = self.text("key_worker_workflow_id")
-        if workflow is not None and not _WORKFLOW.fullmatch(workflow):
-            self.problem(
-                "key_worker_workflow_id",
-                "a workflow id is up to 100 letters, digits, '_', '.', ':' or '-'",
-            )
-        retry_initial = self.number("retry_initial", 2.0, 0.01, 3600)
-        retry_max = self.number("retry_max", 300.0, 0.01, 86400)
-        if retry_max < retry_initial:
-            self.problem("retry_max", "must not be less than retry_initial")
-        settings = AttendanceSettings(
-            flag_source=kind,
-            notify=tuple(dict.fromkeys(names)),
-            flag_endpoint=flag_endpoint,
-            ledger=self.path("ledger"),
-            register=register,
-            plan_source=self.endpoint_name("plan_source", self.text("plan_source")),
-            route_by_directory=route,
-            key_worker_workflow_id=workflow,
-            alert=self.endpoint_name("alert", self.text("alert")),
-            state=self.path("state"),
-            dedupe_hours=self.number("dedupe_hours", 24.0, 1 / 60, 24 * 7),
-            retry_initial=retry_initial,
-            retry_max=retry_max,
-        )
-        return None if self.problems else settings

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Protocol, TypeVar
@@ -65,7 +65,7 @@ def issue(message: str) -> PydanticCustomError:
     return PydanticCustomError("config", "{message}", {"message": message})
 
 
-def issues(found: list[tuple[tuple[str, ...], str]], value: object) -> ValidationError:
+def issues(found: Sequence[tuple[tuple[str, ...], str]], value: object) -> ValidationError:
     """Several problems at once, each at a location below the value being validated."""
     details = [InitErrorDetails(type=issue(m), loc=loc, input=value) for loc, m in found]
     return ValidationError.from_exception_data("configuration", details)
@@ -269,19 +269,21 @@ def read_table(
     read as if the file gave them (a default path is relative to the file too).
     """
     allowed: tuple[str, ...] = cls.FILE_KEYS  # type: ignore[attr-defined]
-    problems = [*unknown_keys(table, allowed), *(found or [])]
-    checks = getattr(cls, "checks", None)
-    if checks is not None:
-        problems += checks(table, context)
     names = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # a dataclass
     data = {key: value for key, value in table.items() if key in allowed and key in names}
     data = {**(defaults or {}), **data, **(extra or {})}
+    problems = unknown_keys(table, allowed)
+    result = None
     try:
         result = TypeAdapter(cls).validate_python(data, context={"read": context})
     except ValidationError as exc:
         problems += _worded(cls, exc)
-        raise issues(problems, dict(table)) from None
-    if problems:
+    # the checks of several keys after those of each key, as a reader goes down the table
+    problems += found or []
+    checks = getattr(cls, "checks", None)
+    if checks is not None:
+        problems += checks(table, context)
+    if problems or result is None:
         raise issues(problems, dict(table))
     return result
 
