@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError, ValidationInfo
+from pydantic import BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
 from interop.config.values import (
@@ -38,9 +38,9 @@ from interop.config.values import (
     WORKFLOW,
     WORKFLOW_RULE,
     ReadContext,
+    from_file,
     issue,
     issues,
-    reading,
 )
 from interop.errors import ConfigurationError
 
@@ -90,16 +90,6 @@ class AttendanceSettingsError(ConfigurationError, ValueError):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = tuple(problems)
         super().__init__("; ".join(f"{path}: {message}" for path, message in problems))
-
-
-def _from_file(check: Any) -> BeforeValidator:
-    """``check(value, context)`` on values read from a file; values built in code are trusted."""
-
-    def validate(value: Any, info: ValidationInfo) -> Any:
-        context = reading(info)
-        return value if context is None else check(value, context)
-
-    return BeforeValidator(validate)
 
 
 def _text(value: Any) -> str:
@@ -155,11 +145,11 @@ def _number(value: Any, low: float, high: float) -> float:
 
 def _bounded(key: str) -> BeforeValidator:
     low, high = _NUMBERS[key]
-    return _from_file(lambda value, _: _number(value, low, high))
+    return from_file(lambda value, _: _number(value, low, high))
 
 
-_Name = Annotated[str | None, _from_file(_endpoint_name)]
-_Path = Annotated[Path | None, _from_file(_path)]
+_Name = Annotated[str | None, from_file(_endpoint_name)]
+_Path = Annotated[Path | None, from_file(_path)]
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -169,13 +159,13 @@ class AttendanceSettings:
     FILE_KEYS: ClassVar[tuple[str, ...]] = ATTENDANCE_KEYS
 
     flag_source: FlagSourceKind
-    notify: Annotated[tuple[str, ...], _from_file(_notify)]
+    notify: Annotated[tuple[str, ...], from_file(_notify)]
     flag_endpoint: str | None = None
     ledger: _Path = None
     register: _Path = None
     plan_source: _Name = None
-    route_by_directory: Annotated[bool, _from_file(_flag)] = True
-    key_worker_workflow_id: Annotated[str | None, _from_file(_workflow)] = None
+    route_by_directory: Annotated[bool, from_file(_flag)] = True
+    key_worker_workflow_id: Annotated[str | None, from_file(_workflow)] = None
     alert: _Name = None
     state: _Path = None
     dedupe_hours: Annotated[float, _bounded("dedupe_hours")] = 24.0

@@ -28,6 +28,7 @@ from interop.config.values import (
     Text,
     WorkflowId,
     flag,
+    from_file,
     integer,
     issue,
     issues,
@@ -86,16 +87,6 @@ _SETTINGS = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 _Problems = list[tuple[tuple[str, ...], str]]
 
 
-def _checked(check: Any) -> BeforeValidator:
-    """``check(value, context)`` on values read from a file; values built in code are trusted."""
-
-    def validate(value: Any, info: ValidationInfo) -> Any:
-        context = reading(info)
-        return value if context is None else check(value, context)
-
-    return BeforeValidator(validate)
-
-
 def _one_of(choices: tuple[str, ...]) -> BeforeValidator:
     def check(value: Any, _: ReadContext) -> str:
         found = text(value)
@@ -103,7 +94,7 @@ def _one_of(choices: tuple[str, ...]) -> BeforeValidator:
             raise issue(f"must be one of {', '.join(choices)}")
         return found
 
-    return _checked(check)
+    return from_file(check)
 
 
 def _strings(value: Any, _: ReadContext) -> tuple[str, ...]:
@@ -112,8 +103,8 @@ def _strings(value: Any, _: ReadContext) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-OptionalText = Annotated[str | None, _checked(text)]
-OptionalPem = Annotated[Path | None, _checked(pem_file)]
+OptionalText = Annotated[str | None, from_file(text)]
+OptionalPem = Annotated[Path | None, from_file(pem_file)]
 _Number = Annotated[float, number(0, 3600)]
 _Retries = Annotated[int, integer(0, 10)]
 
@@ -131,7 +122,7 @@ class EnvironmentSettings:
 
     FILE_KEYS: ClassVar[tuple[str, ...]] = ("name",)
 
-    name: Annotated[EnvironmentName, _checked(lambda v, _: _environment_name(v))] = "test"
+    name: Annotated[EnvironmentName, from_file(lambda v, _: _environment_name(v))] = "test"
 
 
 def _environment_name(value: Any) -> str:
@@ -203,7 +194,7 @@ class MeshSettings:
         "retry_budget",
     )
 
-    endpoint: Annotated[str, _checked(_mesh_endpoint)]
+    endpoint: Annotated[str, from_file(_mesh_endpoint)]
     mailbox: Mailbox
     password: SecretValue
     shared_key: SecretValue
@@ -292,7 +283,7 @@ class SignedJwtSettings:
     )
 
     type: Literal["signed-jwt"] = field(default="signed-jwt", kw_only=True, repr=False)
-    token_url: Annotated[str, _checked(_http_url)]
+    token_url: Annotated[str, from_file(_http_url)]
     api_key: SecretValue
     private_key: SecretValue
     kid: Text
@@ -376,16 +367,16 @@ class EndpointSettings:
     name: str
     kind: Annotated[EndpointKind, _one_of(ENDPOINT_KINDS)]
     url: str | None = None
-    path: Annotated[Path | None, _checked(relative_path)] = None
-    mailbox: Annotated[str | None, _checked(_mailbox)] = None
-    workflow_id: Annotated[str | None, _checked(_workflow_id)] = None
-    auth: Annotated[EndpointAuth | None, _checked(_auth)] = None
+    path: Annotated[Path | None, from_file(relative_path)] = None
+    mailbox: Annotated[str | None, from_file(_mailbox)] = None
+    workflow_id: Annotated[str | None, from_file(_workflow_id)] = None
+    auth: Annotated[EndpointAuth | None, from_file(_auth)] = None
     client_cert: OptionalPem = None
     client_key: OptionalPem = None
     ca_bundle: OptionalPem = None
     verify_tls: Flag = True
-    ods_code: Annotated[str | None, _checked(_ods_code)] = None
-    artefacts: Annotated[frozenset[str], _checked(_artefact_kinds)] = frozenset()
+    ods_code: Annotated[str | None, from_file(_ods_code)] = None
+    artefacts: Annotated[frozenset[str], from_file(_artefact_kinds)] = frozenset()
     push_mode: Annotated[PushMode, _one_of(PUSH_MODES)] = "transaction"
     timeout: Annotated[float, number(0, 3600)] = 30.0
     max_retries: _Retries = 3
@@ -445,9 +436,9 @@ class DirectoryEntry:
     ods_code: str
     name: Text
     role: Annotated[OrganisationRole, _one_of(ORGANISATION_ROLES)] = "other"
-    endpoints: Annotated[tuple[str, ...], _checked(_strings)] = ()
+    endpoints: Annotated[tuple[str, ...], from_file(_strings)] = ()
     partners: Annotated[
-        tuple[str, ...], _checked(lambda v, c: tuple(p.upper() for p in _strings(v, c)))
+        tuple[str, ...], from_file(lambda v, c: tuple(p.upper() for p in _strings(v, c)))
     ] = ()
 
 
@@ -457,7 +448,7 @@ class AuditSettings:
 
     FILE_KEYS: ClassVar[tuple[str, ...]] = ("log", "user")
 
-    log: Annotated[Path, _checked(relative_path)]
+    log: Annotated[Path, from_file(relative_path)]
     user: OptionalText = None
 
 
@@ -467,7 +458,7 @@ def _nhs_numbers(value: Any, _: ReadContext) -> frozenset[str]:
     return frozenset(v.replace(" ", "") for v in value)
 
 
-_NhsNumbers = Annotated[frozenset[str], _checked(_nhs_numbers)]
+_NhsNumbers = Annotated[frozenset[str], from_file(_nhs_numbers)]
 
 
 @dataclass(frozen=True, config=_SETTINGS)
@@ -484,7 +475,7 @@ class StandInSettings:
         "superseded",
     )
 
-    register: Annotated[Path, _checked(relative_path)]
+    register: Annotated[Path, from_file(relative_path)]
     pds_known: _NhsNumbers = frozenset()
     accept_test_block: Annotated[bool, flag("true or false")] = False
     pds_unknown: _NhsNumbers = frozenset()

@@ -1,7 +1,7 @@
 """The value types of ``interop.toml``, as pydantic validators with the reader's own messages.
 
 Each type is ``Annotated[T, BeforeValidator(...)]``: while a file is read (validation context
-``{"read": ReadContext}``), the validator checks the TOML value and raises a ``ConfigIssue``
+``{"read": ReadContext}``), the validator checks the TOML value and raises an ``issue``
 worded for the person editing the file; a value a caller builds in code (no context) is
 trusted as it is, so ``dataclasses.replace`` and test settings keep working.
 
@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Protocol, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BeforeValidator, TypeAdapter, ValidationError, ValidationInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -57,7 +57,7 @@ class ReadContext:
 
 
 def issue(message: str) -> PydanticCustomError:
-    """A configuration problem as pydantic carries it; ``problems_of`` reads it back.
+    """A configuration problem as pydantic carries it (``loading.problems_of`` reads it back).
 
     The message travels in the context, not the template, so its braces
     (``{ env = "NAME" }``) are not taken for placeholders.
@@ -81,7 +81,7 @@ def reading(info: ValidationInfo) -> ReadContext | None:
 _T = TypeVar("_T")
 
 
-def _from_file(check: Callable[[Any, ReadContext], _T]) -> BeforeValidator:
+def from_file(check: Callable[[Any, ReadContext], _T]) -> BeforeValidator:
     """A validator that runs ``check`` on values read from a file and trusts the others."""
 
     def validate(value: Any, info: ValidationInfo) -> Any:
@@ -114,7 +114,7 @@ def number(low: float, high: float) -> BeforeValidator:
             raise issue(f"must be more than {low:g} and at most {high:g}")
         return float(value)
 
-    return _from_file(check)
+    return from_file(check)
 
 
 def integer(low: int, high: int) -> BeforeValidator:
@@ -125,12 +125,12 @@ def integer(low: int, high: int) -> BeforeValidator:
             raise issue(f"must be between {low} and {high}")
         return int(value)
 
-    return _from_file(check)
+    return from_file(check)
 
 
 def flag(expected: str = "a boolean") -> BeforeValidator:
     """``true`` or ``false``."""
-    return _from_file(lambda value, _: _typed(value, bool, expected))
+    return from_file(lambda value, _: _typed(value, bool, expected))
 
 
 def mailbox(value: Any, _: ReadContext | None = None) -> str:
@@ -223,19 +223,13 @@ class _Hint:
         self.hint = hint
 
 
-Text = Annotated[str, _from_file(text)]
-Mailbox = Annotated[str, _from_file(mailbox)]
-WorkflowId = Annotated[str, _from_file(workflow_id)]
-SecretValue = Annotated[Secret, _from_file(secret), _Hint(SECRET_HINT)]
-PemFile = Annotated[Path, _from_file(pem_file)]
-RelativePath = Annotated[Path, _from_file(relative_path)]
+Text = Annotated[str, from_file(text)]
+Mailbox = Annotated[str, from_file(mailbox)]
+WorkflowId = Annotated[str, from_file(workflow_id)]
+SecretValue = Annotated[Secret, from_file(secret), _Hint(SECRET_HINT)]
+PemFile = Annotated[Path, from_file(pem_file)]
+RelativePath = Annotated[Path, from_file(relative_path)]
 Flag = Annotated[bool, flag()]
-
-
-class FileModel(Protocol):
-    """A settings class read from one TOML table: ``FILE_KEYS`` are the keys it accepts."""
-
-    FILE_KEYS: ClassVar[tuple[str, ...]]
 
 
 _M = TypeVar("_M")
