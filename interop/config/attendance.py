@@ -178,6 +178,9 @@ class AttendanceSettings:
         return tuple(dict.fromkeys(n for n in names if n is not None))
 
 
+_ADAPTER = TypeAdapter(AttendanceSettings)
+
+
 def read_attendance_settings(table: Mapping[str, Any], base: Path) -> AttendanceSettings:
     """``[attendance]`` read from its TOML table; ``base`` is the configuration file's folder.
 
@@ -199,7 +202,7 @@ def read_attendance_settings(table: Mapping[str, Any], base: Path) -> Attendance
     context = {"read": ReadContext(base)}
     settings = None
     try:
-        settings = TypeAdapter(AttendanceSettings).validate_python(data, context=context)
+        settings = _ADAPTER.validate_python(data, context=context)
     except ValidationError as exc:
         for error in exc.errors(include_url=False, include_input=False):
             key = ".".join(str(part) for part in error["loc"])

@@ -269,7 +269,7 @@ def read_table(
     problems = unknown_keys(table, allowed)
     result = None
     try:
-        result = TypeAdapter(cls).validate_python(data, context={"read": context})
+        result = _adapter(cls).validate_python(data, context={"read": context})
     except ValidationError as exc:
         problems += _worded(cls, exc)
     # the checks of several keys after those of each key, as a reader goes down the table
@@ -280,6 +280,17 @@ def read_table(
     if problems or result is None:
         raise issues(problems, dict(table))
     return result
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type[_M]) -> TypeAdapter[_M]:
+    # building an adapter costs more than reading a table with it: one per class
+    found = _ADAPTERS.get(cls)
+    if found is None:
+        found = _ADAPTERS[cls] = TypeAdapter(cls)
+    return found
 
 
 def _worded(cls: type, exc: ValidationError) -> list[tuple[tuple[str, ...], str]]:
