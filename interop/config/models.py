@@ -80,9 +80,9 @@ KIND_REQUIRES: dict[str, tuple[str, ...]] = {
     "folder": ("path",),
 }
 
-# Frozen like the dataclasses they replace; unknown keys are reported before pydantic sees
-# the table (with suggestions), so "forbid" only guards code that builds settings by hand.
-_SETTINGS = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+# Unknown keys are reported before pydantic sees a table (with suggestions), so "forbid"
+# only guards code that builds settings by hand.
+_SETTINGS = ConfigDict(extra="forbid")
 
 _Problems = list[tuple[tuple[str, ...], str]]
 
@@ -110,8 +110,9 @@ _Retries = Annotated[int, integer(0, 10)]
 
 
 def _ods_code(value: Any, _: ReadContext) -> str:
+    found = text(value)
     try:
-        return check_ods_code(text(value))
+        return check_ods_code(found)
     except ValueError as exc:
         raise issue(str(exc)) from None
 
