@@ -614,3 +614,60 @@ def test_example_endpoints_load_without_the_mesh_secrets(monkeypatch: pytest.Mon
     assert config.mesh_settings is None
     assert config.endpoint("sandbox").url == "http://127.0.0.1:8080/fhir"
     assert config.directory["X99"].endpoints == ("sandbox",)
+
+
+# --- the reader's layering ------------------------------------------------------------------
+
+
+def _imported_by(statement: str) -> set[str]:
+    """The interop modules a fresh interpreter has loaded after ``statement``."""
+    import subprocess
+    import sys
+
+    listing = "print(*sorted(m for m in sys.modules if m.startswith('interop')))"
+    code = f"import sys\n{statement}\n{listing}"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT / "tests"
+    )
+    return set(done.stdout.split())
+
+
+def test_the_configuration_imports_no_service_and_no_transport() -> None:
+    loaded = _imported_by("import interop.config")
+    assert "interop.config.attendance" in loaded  # [attendance] is read by the config package
+    upward = ("interop.attendance", "interop.transport", "interop.cli", "interop.sandbox")
+    assert not [m for m in loaded if m.startswith(upward)], loaded
+
+
+def test_transports_import_the_configuration_only_for_typing() -> None:
+    loaded = _imported_by(
+        "import interop.transport.mesh, interop.transport.auth, interop.transport.fhir_client,"
+        " interop.transport.directory"
+    )
+    assert not [m for m in loaded if m.startswith("interop.config")], loaded
+
+
+def test_settings_built_in_code_are_trusted_and_replaceable(endpoints_dir: Path) -> None:
+    from dataclasses import replace
+
+    from interop.config import EndpointSettings
+
+    # `--endpoint URL` builds settings named by the URL, which no file could name
+    adhoc = EndpointSettings(name="http://127.0.0.1:9/fhir", kind="fhir", url="http://x/fhir")
+    assert adhoc.push_mode == "transaction"
+    sandbox = load_endpoints(endpoints_dir, ENDPOINTS).endpoint("sandbox")
+    assert replace(sandbox, ods_code="X26").ods_code == "X26"
+    jwt = load_endpoints(endpoints_dir, ENDPOINTS).endpoint("cpis-int").auth
+    assert isinstance(jwt, SignedJwtSettings)
+    assert jwt.type == "signed-jwt"
+    bearer = BearerAuthSettings(Secret("env:T", "abc"))
+    assert (bearer.type, bearer.token.value) == ("bearer", "abc")
+    assert "abc" not in repr(bearer)
+
+
+def test_auth_type_is_located_at_its_key(endpoints_dir: Path) -> None:
+    for value, words in (('""', "must not be empty"), ("3", "expected a string, found an integer")):
+        text = ENDPOINTS.replace('type = "signed-jwt"', f"type = {value}")
+        error = endpoints_error(endpoints_dir, text)
+        assert error.paths == ("endpoints.cpis-int.auth.type",)
+        assert words in str(error)
