@@ -44,18 +44,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from interop import __version__
-from interop.errors import RemoteError
 from interop.identifiers import NHS_NUMBER_SYSTEM, check_nhs_number
 from interop.privacy import mask_nhs_number, protect_logger
 from interop.safe_json import JsonInputError, JsonLimits, parse_json
 from interop.transport.auth import Authenticator, NoAuth, TokenError, authenticator_for, tls_verify
+from interop.transport.base import Endpoint, TransportError
 from interop.transport.bundles import (
     PATIENT_LINKED_TYPES,
     dependency_order,
@@ -128,7 +127,7 @@ class OutcomeIssue:
         return f"{self.severity} [{self.code}]{where}: {text}"
 
 
-class FhirClientError(RemoteError):
+class FhirClientError(TransportError):
     """Base of the client's errors; ``request_id`` is the ``X-Request-ID`` of the request."""
 
     request_id: str | None = None
@@ -154,7 +153,7 @@ class FhirError(FhirClientError):
         summary = "; ".join(issue.describe() for issue in issues[:3]) or "no OperationOutcome"
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         super().__init__(f"{what}: HTTP {status}{tries}: {summary}"[:_MAX_MESSAGE])
-        self.status = status
+        self.status: int = status
         self.issues = issues
         self.request_id = request_id
         self.retry_after = retry_after
@@ -281,7 +280,7 @@ class FhirAnswer:
 # --- the client ------------------------------------------------------------------------------
 
 
-class FhirClient:
+class FhirClient(Endpoint):
     """One FHIR endpoint. Use it as a context manager, or call ``close``.
 
     ``transport`` replaces httpx's network transport (tests inject faults with
@@ -368,17 +367,6 @@ class FhirClient:
     def close(self) -> None:
         """Close the connections."""
         self._http.close()
-
-    def __enter__(self) -> FhirClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- basic interactions ---------------------------------------------------------------------
 
