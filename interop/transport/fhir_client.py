@@ -57,12 +57,11 @@ from interop.transport.fhir_errors import (
     FhirClientError,
     FhirError,
     FhirTransportError,
-    FhirTransportErrorKind,
     OutcomeIssue,
-    is_tls_failure,
     is_transient,
     outcome_issues,
     short_reason,
+    transport_failure,
 )
 from interop.transport.fhir_records import (
     ChangedResources,
@@ -434,7 +433,7 @@ class FhirClient(Endpoint):
             try:
                 status, response_headers, raw = self._send(method, path, params, content, extra)
             except httpx.TransportError as exc:
-                failure = self._transport_failure(exc, where, idempotent, request_id, attempt)
+                failure = transport_failure(exc, where, idempotent, request_id, attempt)
             except _TooLarge as exc:
                 raise FhirTransportError(
                     "protocol",
@@ -518,35 +517,6 @@ class FhirClient(Endpoint):
         finally:
             response.close()
         return response.status_code, response.headers, b"".join(chunks)
-
-    def _transport_failure(
-        self,
-        exc: httpx.TransportError,
-        where: str,
-        idempotent: bool,
-        request_id: str,
-        attempt: int,
-    ) -> FhirTransportError:
-        kind: FhirTransportErrorKind
-        # a connection that never opened carried nothing: its outcome is known (not applied)
-        sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-        if is_tls_failure(exc):
-            # a certificate refused either way (ours or the server's) will not mend by retrying
-            kind, detail = "auth", "the TLS handshake failed (check the certificates and CA)"
-        elif isinstance(exc, httpx.TimeoutException):
-            kind, detail = "timeout", f"no answer in time ({type(exc).__name__})"
-        else:
-            kind, detail = "unavailable", f"the connection failed ({type(exc).__name__})"
-        unknown = sent and not idempotent
-        if unknown:
-            detail += "; the request may have been applied: check before sending it again"
-        return FhirTransportError(
-            kind,
-            f"{where}: {detail}",
-            outcome_unknown=unknown,
-            request_id=request_id,
-            attempts=attempt,
-        )
 
     def _parse(self, raw: bytes) -> Any:
         if not raw.strip():

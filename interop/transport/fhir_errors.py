@@ -1,5 +1,5 @@
-"""The errors of the FHIR REST client (``interop.transport.fhir_client``), and the reading of a
-server's OperationOutcome into them.
+"""The errors of the FHIR REST client (``interop.transport.fhir_client``), and how a server's
+OperationOutcome or a failed connection becomes one.
 
 ``FhirClientError`` is the root, a ``TransportError``: ``FhirError`` when the server answered
 with an error status (its OperationOutcome's ``issues`` kept), ``FhirTransportError`` when there
@@ -13,6 +13,8 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import httpx
 
 from interop.transport.base import TransportError
 from interop.transport.retry import RETRYABLE_STATUS
@@ -28,6 +30,7 @@ __all__ = [
     "is_transient",
     "outcome_issues",
     "short_reason",
+    "transport_failure",
 ]
 
 FhirTransportErrorKind = Literal["auth", "unavailable", "timeout", "protocol"]
@@ -156,6 +159,33 @@ def short_reason(failure: FhirClientError) -> str:
         return f"HTTP {failure.status}"
     assert isinstance(failure, FhirTransportError)
     return failure.kind
+
+
+def transport_failure(
+    exc: httpx.TransportError, where: str, idempotent: bool, request_id: str, attempt: int
+) -> FhirTransportError:
+    """The error of a request httpx could not complete; ``outcome_unknown`` when it was sent,
+    is not idempotent and may have been applied."""
+    kind: FhirTransportErrorKind
+    # a connection that never opened carried nothing: its outcome is known (not applied)
+    sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    if is_tls_failure(exc):
+        # a certificate refused either way (ours or the server's) will not mend by retrying
+        kind, detail = "auth", "the TLS handshake failed (check the certificates and CA)"
+    elif isinstance(exc, httpx.TimeoutException):
+        kind, detail = "timeout", f"no answer in time ({type(exc).__name__})"
+    else:
+        kind, detail = "unavailable", f"the connection failed ({type(exc).__name__})"
+    unknown = sent and not idempotent
+    if unknown:
+        detail += "; the request may have been applied: check before sending it again"
+    return FhirTransportError(
+        kind,
+        f"{where}: {detail}",
+        outcome_unknown=unknown,
+        request_id=request_id,
+        attempts=attempt,
+    )
 
 
 def is_tls_failure(exc: BaseException) -> bool:
