@@ -151,3 +151,29 @@ def test_the_folder_endpoint_writes_whole_files_and_fails_as_a_transport_error(
     assert "x.json" in str(raised.value)
     with pytest.raises(ValueError, match="not folder"):
         FolderEndpoint.from_settings(EndpointSettings(name="f", kind="fhir", url="http://x"))
+
+
+def test_the_client_and_the_sandbox_server_name_their_errors_apart() -> None:
+    """One ``FhirError`` (the client's: the server answered an error); the sandbox server's
+    refusal is an ``OutcomeError``, and no two exception classes share a name."""
+    import importlib
+    import pkgutil
+
+    import interop.sandbox.fhir_server as server_package
+    import interop.transport as transport_package
+    from interop.sandbox.fhir_server.outcome import OutcomeError
+
+    seen: dict[str, set[str]] = {}
+    for package in (transport_package, server_package):
+        for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+            module = importlib.import_module(info.name)
+            for value in vars(module).values():
+                if isinstance(value, type) and issubclass(value, BaseException):
+                    seen.setdefault(value.__name__, set()).add(
+                        value.__module__ + "." + value.__qualname__
+                    )
+    clashes = {name: where for name, where in seen.items() if len(where) > 1}
+    assert clashes == {}
+    assert seen["FhirError"] == {"interop.transport.fhir_errors.FhirError"}
+    assert seen["OutcomeError"] == {"interop.sandbox.fhir_server.outcome.OutcomeError"}
+    assert not issubclass(OutcomeError, RemoteError)  # a refusal the server sends, not a failure
