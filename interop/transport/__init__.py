@@ -5,18 +5,26 @@
 MESH (``mesh``), MLLP (``mllp``) and folders (``folder``). ``MeshTransport`` and its error are
 also importable from here, as they always were; ``TransportError`` here is the base, so
 ``except TransportError`` catches a failure of any transport (MESH's included).
+
+The MESH names are imported on first use: importing ``interop.transport.fhir_client`` (which
+imports this package first) then costs no mesh-client, requests or configuration import.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from interop.transport.base import Endpoint, TransportError
-from interop.transport.mesh import (
-    MeshTransport,
-    MeshTransportError,
-    ReceivedMessage,
-    SentMessage,
-    TransportErrorKind,
-)
+
+if TYPE_CHECKING:
+    from interop.transport.mesh import (
+        MeshTransport,
+        MeshTransportError,
+        ReceivedMessage,
+        SentMessage,
+        TransportErrorKind,
+    )
 
 __all__ = [
     "Endpoint",
@@ -27,3 +35,13 @@ __all__ = [
     "TransportError",
     "TransportErrorKind",
 ]
+
+_FROM_MESH = frozenset(
+    {"MeshTransport", "MeshTransportError", "ReceivedMessage", "SentMessage", "TransportErrorKind"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_MESH:
+        return getattr(importlib.import_module("interop.transport.mesh"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,15 +26,17 @@ import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
 import mesh_client
 import requests
 import urllib3
 
-from interop.config import Config, MeshSettings
 from interop.transport import base
+
+if TYPE_CHECKING:
+    from interop.config import Config, MeshSettings
 
 __all__ = [
     "MeshTransport",
