@@ -151,7 +151,8 @@ def lookup(
     from interop.cli.push_cmd import fail_remote, open_client, resolve_endpoint
     from interop.identifiers import InvalidNhsNumber, check_nhs_number
     from interop.privacy import mask_nhs_number
-    from interop.transport.fhir_client import AuditLog, FhirClientError
+    from interop.transport.cpis_api import AuditLog, CpisApi
+    from interop.transport.fhir_client import FhirClientError
 
     try:
         number = check_nhs_number(nhs_number)
@@ -186,11 +187,10 @@ def lookup(
     masked = mask_nhs_number(number)
     try:
         with open_client(settings) as client:
-            teams = client.cpis_care_teams(
-                number, unscheduled=unscheduled, audit=audit, reason=reason
-            )
+            cpis = CpisApi(client)
+            teams = cpis.care_teams(number, unscheduled=unscheduled, audit=audit, reason=reason)
             organisations = _organisations(client, teams)
-            events = client.cpis_audit_events(number) if history else []
+            events = cpis.audit_events(number) if history else []
     except OSError as exc:
         fail(f"audit log: cannot write ({exc.strerror or exc}): the lookup was not made", 2)
     except FhirClientError as exc:

@@ -257,11 +257,13 @@ class FhirFlags:
     def flags_for(self, nhs_number: str, day: date) -> list[FlagFact]:
         """The child's CareTeams read silently, their LA and Patient read by reference."""
         from interop.transport.bundles import references, relative_reference
+        from interop.transport.cpis_api import CpisApi
         from interop.transport.fhir_client import FhirClientError
 
         with self._lock:
             try:
-                teams = [t for t in self._client.cpis_care_teams(nhs_number) if _is_flag_team(t)]
+                found = CpisApi(self._client).care_teams(nhs_number)
+                teams = [t for t in found if _is_flag_team(t)]
                 wanted = {
                     target
                     for team in teams

@@ -34,7 +34,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from interop.errors import RemoteError
+from interop.transport.base import TransportError
 
 if TYPE_CHECKING:
     from interop.config import EndpointAuth
@@ -57,7 +57,7 @@ _TRANSIENT = frozenset({429, 500, 502, 503, 504})
 _MAX_TOKEN_RESPONSE = 64 * 1024
 
 
-class TokenError(RemoteError):
+class TokenError(TransportError):
     """The token endpoint did not give an access token.
 
     ``transient`` is true when trying again later may work (unreachable, 429, 5xx);

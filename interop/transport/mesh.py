@@ -2,19 +2,20 @@
 
 ``MeshTransport`` wraps one ``mesh_client.MeshClient`` for one mailbox: handshake, send with a
 local id, tracking (by message id and by local id), inbox listing, download, acknowledgement.
-Every failure is a ``TransportError`` whose ``kind`` says what the caller can do about it, and
-whose message names the mailbox and message but never the payload.
+Every failure is a ``MeshTransportError`` (a ``base.TransportError``) whose ``kind`` says what
+the caller can do about it, and whose message names the mailbox and message but never the
+payload. ``TransportError`` here is the same class under its older name.
 
 Retries. A first send (``POST /outbox``) is never retried: if MESH stored the message but the
 answer was lost, a retry would deliver it twice. A send whose outcome is unknown raises
-``TransportError(outcome_unknown=True)``; the caller then asks ``find_by_local_id`` before
+``MeshTransportError(outcome_unknown=True)``; the caller then asks ``find_by_local_id`` before
 sending again. Idempotent GET and PUT requests are retried on 429/502/503/504, connection
 failures and timeouts, honouring ``Retry-After``, within ``max_retries`` and a ``retry_budget``
 of waiting time; a ``Retry-After`` beyond the budget is not waited for but reported
-(``TransportError.retry_after``). The retries are done here, not by urllib3 inside mesh-client,
-for two reasons: each attempt gets a fresh authorisation token (MESH tokens are single use,
-and urllib3 would resend the same header), and a download is retried as a whole, including the
-reading of its body.
+(``MeshTransportError.retry_after``). The retries are done here, not by urllib3 inside
+mesh-client, for two reasons: each attempt gets a fresh authorisation token (MESH tokens are
+single use, and urllib3 would resend the same header), and a download is retried as a whole,
+including the reading of its body.
 
 A ``MeshTransport`` is not thread-safe: use one per thread.
 """
@@ -25,7 +26,6 @@ import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
@@ -33,13 +33,14 @@ import mesh_client
 import requests
 import urllib3
 
-from interop.errors import RemoteError
+from interop.transport import base
 
 if TYPE_CHECKING:
     from interop.config import Config, MeshSettings
 
 __all__ = [
     "MeshTransport",
+    "MeshTransportError",
     "ReceivedMessage",
     "SentMessage",
     "TransportError",
@@ -58,7 +59,7 @@ _MAX_HEADER = 500
 _T = TypeVar("_T")
 
 
-class TransportError(RemoteError):
+class MeshTransportError(base.TransportError):
     """A MESH request failed.
 
     ``kind``: ``"auth"`` (password, shared key, certificate or mailbox refused; TLS failure),
@@ -83,6 +84,10 @@ class TransportError(RemoteError):
         self.status = status
         self.retry_after = retry_after
         self.outcome_unknown = outcome_unknown
+
+
+#: the older name of ``MeshTransportError``, kept so existing ``except TransportError`` work
+TransportError = MeshTransportError
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,7 @@ class ReceivedMessage:
     message_type: str | None = None
 
 
-class MeshTransport:
+class MeshTransport(base.Endpoint):
     """One MESH mailbox, as configured by ``[mesh]``; use it as a context manager."""
 
     def __init__(
@@ -126,6 +131,7 @@ class MeshTransport:
         """Build the mesh-client session (no request is made until a method is called)."""
         self._settings = settings
         self._mailbox = settings.mailbox
+        self.name = f"MESH mailbox {settings.mailbox}"
         self._sleep = sleep
         self._clock = clock
         cert = None
@@ -176,17 +182,6 @@ class MeshTransport:
         """Close the HTTP session."""
         self._client.close()  # type: ignore[no-untyped-call]  # mesh-client leaves it untyped
 
-    def __enter__(self) -> MeshTransport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     # -- operations -----------------------------------------------------------------------------
 
     def handshake(self) -> None:
@@ -206,7 +201,7 @@ class MeshTransport:
         """Send ``data`` to ``recipient``'s mailbox; return MESH's message id.
 
         ``local_id`` is the caller's idempotency key: make it unique per message. The send is
-        made once: on ``TransportError`` with ``outcome_unknown`` (timeout, reset, 5xx) the
+        made once: on ``MeshTransportError`` with ``outcome_unknown`` (timeout, reset, 5xx) the
         message may have been stored, so call ``find_by_local_id(local_id)`` and send again only
         if it finds nothing. Header values (ids, subject, filename) must be printable ASCII.
         """
@@ -240,7 +235,7 @@ class MeshTransport:
         ``send`` next to its local id and check those with ``track(message_id)``, and treat a
         send with an unknown outcome and no recorded message id as needing reconciliation with
         the recipient, never as a licence to resend. Several messages with the same local id
-        (a duplicate already happened) give ``TransportError`` of kind ``"rejected"``.
+        (a duplicate already happened) give ``MeshTransportError`` of kind ``"rejected"``.
         """
         _check_header("local_id", local_id)
         url = f"{self._client.mailbox_url}/outbox/tracking/{quote(local_id, safe='')}"
@@ -251,7 +246,7 @@ class MeshTransport:
             if response.status_code == 404:
                 return None
             if response.status_code == 300:
-                raise TransportError(
+                raise MeshTransportError(
                     "rejected",
                     f"{what}: MESH holds more than one message with this local id",
                     status=300,
@@ -322,7 +317,7 @@ class MeshTransport:
             self._last_status = self._last_retry_after = None
             try:
                 return call()
-            except TransportError:
+            except MeshTransportError:
                 raise
             except _FAILURES as exc:
                 error = self._error(exc, what, sending=method == "POST")
@@ -335,7 +330,7 @@ class MeshTransport:
             attempt += 1
 
     def _retry_delay(
-        self, method: str, error: TransportError, attempt: int, deadline: float
+        self, method: str, error: MeshTransportError, attempt: int, deadline: float
     ) -> float | None:
         """Seconds to wait before the next attempt, or None to give up."""
         transient = error.kind == "timeout" or (
@@ -350,7 +345,7 @@ class MeshTransport:
             return None
         return delay
 
-    def _error(self, exc: BaseException, what: str, *, sending: bool) -> TransportError:
+    def _error(self, exc: BaseException, what: str, *, sending: bool) -> MeshTransportError:
         """Classify a failure of mesh-client, requests or urllib3."""
         status, retry_after = self._last_status, self._last_retry_after
         response = getattr(exc, "response", None)
@@ -373,7 +368,7 @@ class MeshTransport:
         unknown = sending and kind in ("timeout", "unavailable") and status != 429
         if unknown:
             detail += "; the message may have been stored: check find_by_local_id before resending"
-        return TransportError(
+        return MeshTransportError(
             kind,
             f"{what}: {detail}",
             status=status,
@@ -460,7 +455,7 @@ def _sent_message(tracking: dict[str, Any]) -> SentMessage:
 
     message_id = pick("messageId", "message_id", "dtsId")
     if message_id is None:
-        raise TransportError("unavailable", "MESH's tracking answer has no message id")
+        raise MeshTransportError("unavailable", "MESH's tracking answer has no message id")
     return SentMessage(
         message_id=message_id,
         local_id=pick("localId", "local_id"),

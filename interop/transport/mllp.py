@@ -51,7 +51,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from interop.errors import RemoteError
 from interop.hl7v2.ack import AckCode, build_ack, encode_ack
 from interop.hl7v2.adt import (
     AdtReading,
@@ -64,6 +63,7 @@ from interop.hl7v2.adt import (
 )
 from interop.hl7v2.er7 import hl7_issue, salvage_header
 from interop.issues import IssueCode
+from interop.transport.base import Endpoint, TransportError
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -103,7 +103,7 @@ def frame(message: bytes) -> bytes:
     return START_BLOCK + message + END_BLOCK + CARRIAGE_RETURN
 
 
-class MllpError(RemoteError):
+class MllpError(TransportError):
     """The MLLP peer closed, timed out or sent something that is not a frame."""
 
 
@@ -585,8 +585,12 @@ class ServerThread:
 # -- the client -------------------------------------------------------------------------------
 
 
-class MllpClient:
-    """A blocking MLLP client: send messages, read their acknowledgements, in order."""
+class MllpClient(Endpoint):
+    """A blocking MLLP client: send messages, read their acknowledgements, in order.
+
+    It connects when made (``OSError`` if it cannot); ``name`` is ``mllp://host:port`` unless
+    given.
+    """
 
     def __init__(
         self,
@@ -595,7 +599,9 @@ class MllpClient:
         *,
         timeout: float = 30.0,
         max_frame: int = DEFAULT_MAX_FRAME,
+        name: str | None = None,
     ) -> None:
+        self.name = name or f"mllp://{host}:{port}"
         self._socket = socket.create_connection((host, port), timeout=timeout)
         self._decoder = MllpDecoder(max_frame)
         self._frames: list[bytes] = []
@@ -644,17 +650,6 @@ class MllpClient:
         """Close the connection."""
         with contextlib.suppress(OSError):
             self._socket.close()
-
-    def __enter__(self) -> MllpClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def send_messages(host: str, port: int, messages: Sequence[bytes], window: int = 1) -> list[bytes]:

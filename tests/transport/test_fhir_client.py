@@ -1,5 +1,6 @@
 """The FHIR client under injected faults (httpx MockTransport): what is retried, what is sent
-once, the headers of every request, the typed errors, CP-IS lookups and flag endings."""
+once, the headers of every request, the typed errors; and the thin clients on top of it
+(``cpis_api.CpisApi``: CP-IS lookups, ``flags.PatientFlags``: flag endings)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,9 @@ import httpx
 import pytest
 
 from interop.transport.auth import BearerToken
-from interop.transport.fhir_client import (
-    FLAG_REMOVAL_REASON_URL,
-    AuditLog,
-    FhirClient,
-    FhirError,
-    FhirTransportError,
-)
+from interop.transport.cpis_api import AuditLog, CpisApi
+from interop.transport.fhir_client import FhirClient, FhirError, FhirTransportError
+from interop.transport.flags import FLAG_REMOVAL_REASON_URL, PatientFlags
 from interop.transport.retry import RetryPolicy, parse_retry_after
 
 BASE = "http://fhir.test/fhir"
@@ -411,7 +408,7 @@ CARE_TEAM = {"resourceType": "CareTeam", "id": "ct1", "status": "active"}
 def test_cpis_lookup_is_silent_by_default(tmp_path: Path) -> None:
     server = Server(resource(searchset(CARE_TEAM)))
     with client_for(server) as client:
-        teams = client.cpis_care_teams(NHS)
+        teams = CpisApi(client).care_teams(NHS)
     assert teams == [CARE_TEAM]
     assert server.requests[0].headers["IsUnscheduledAccessEvent"] == "false"
 
@@ -426,7 +423,7 @@ def test_unscheduled_lookup_is_audited_first(tmp_path: Path) -> None:
 
     server = Server(answer)
     with client_for(server, name="cpis-int") as client:
-        client.cpis_care_teams(
+        CpisApi(client).care_teams(
             NHS, unscheduled=True, audit=AuditLog(log, "dr.a"), reason="ED attendance"
         )
     assert server.requests[0].headers["IsUnscheduledAccessEvent"] == "true"
@@ -446,9 +443,9 @@ def test_unscheduled_lookup_needs_audit_and_reason(tmp_path: Path) -> None:
     server = Server(resource(searchset(CARE_TEAM)))
     with client_for(server) as client:
         with pytest.raises(ValueError, match="audit log and a reason"):
-            client.cpis_care_teams(NHS, unscheduled=True, reason="ED")
+            CpisApi(client).care_teams(NHS, unscheduled=True, reason="ED")
         with pytest.raises(ValueError, match="audit log and a reason"):
-            client.cpis_care_teams(NHS, unscheduled=True, audit=AuditLog(tmp_path / "a.jsonl"))
+            CpisApi(client).care_teams(NHS, unscheduled=True, audit=AuditLog(tmp_path / "a.jsonl"))
     assert server.requests == []
 
 
@@ -457,7 +454,7 @@ def test_no_lookup_when_the_audit_log_cannot_be_written(tmp_path: Path) -> None:
     blocked.write_text("", encoding="utf-8")
     server = Server(resource(searchset(CARE_TEAM)))
     with client_for(server) as client, pytest.raises(FileExistsError):
-        client.cpis_care_teams(
+        CpisApi(client).care_teams(
             NHS, unscheduled=True, audit=AuditLog(blocked / "audit.jsonl"), reason="ED"
         )
     assert server.requests == []
@@ -467,7 +464,7 @@ def test_failed_unscheduled_lookup_is_audited(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
     server = Server(outcome(403, "forbidden", "role not allowed"))
     with client_for(server) as client, pytest.raises(FhirError):
-        client.cpis_care_teams(NHS, unscheduled=True, audit=AuditLog(log), reason="ED")
+        CpisApi(client).care_teams(NHS, unscheduled=True, audit=AuditLog(log), reason="ED")
     phases = [json.loads(line)["phase"] for line in log.read_text().splitlines()]
     assert phases == ["requested", "failed"]
 
@@ -475,7 +472,7 @@ def test_failed_unscheduled_lookup_is_audited(tmp_path: Path) -> None:
 def test_invalid_nhs_number_is_refused_before_sending() -> None:
     server = Server(resource(searchset()))
     with client_for(server) as client, pytest.raises(ValueError, match="check digit"):
-        client.cpis_care_teams("9434765918")
+        CpisApi(client).care_teams("9434765918")
     assert server.requests == []
 
 
@@ -490,7 +487,7 @@ def test_create_flag_is_conditional_on_its_identifier() -> None:
     }
     server = Server(resource({**flag, "id": "new"}, 201))
     with client_for(server) as client:
-        assert client.create_flag(flag)["id"] == "new"
+        assert PatientFlags(client).create(flag)["id"] == "new"
     request = server.requests[0]
     assert (request.method, request.url.path) == ("POST", "/fhir/Flag")
     assert request.headers["If-None-Exist"] == "identifier=https://example.org/flags|F-1"
@@ -514,7 +511,7 @@ def test_end_flag_sets_status_reason_and_end_date() -> None:
 
     server = Server(answer)
     with client_for(server) as client:
-        ended = client.end_flag(
+        ended = PatientFlags(client).end(
             "f1", status="inactive", reason="Plan ended", today=date(2026, 3, 1)
         )
     put = server.requests[1]
@@ -536,7 +533,7 @@ def test_end_flag_entered_in_error_keeps_the_period() -> None:
 
     server = Server(answer)
     with client_for(server) as client:
-        ended = client.end_flag("f1", status="entered-in-error", reason="Wrong child")
+        ended = PatientFlags(client).end("f1", status="entered-in-error", reason="Wrong child")
     assert ended["status"] == "entered-in-error"
     assert "end" not in ended["period"]
 
@@ -544,9 +541,12 @@ def test_end_flag_entered_in_error_keeps_the_period() -> None:
 def test_end_flag_twice_changes_nothing_and_an_ended_flag_is_refused() -> None:
     server = Server(resource(_flag("inactive")))
     with client_for(server) as client:
-        assert client.end_flag("f1", status="inactive", reason="again")["status"] == "inactive"
+        assert (
+            PatientFlags(client).end("f1", status="inactive", reason="again")["status"]
+            == "inactive"
+        )
         with pytest.raises(ValueError, match="only an active flag"):
-            client.end_flag("f1", status="entered-in-error", reason="x")
+            PatientFlags(client).end("f1", status="entered-in-error", reason="x")
     assert [r.method for r in server.requests] == ["GET", "GET"]
 
 
@@ -557,7 +557,10 @@ def test_end_flag_reads_again_after_a_version_conflict() -> None:
         resource(_flag("inactive", "4")),  # someone else ended it meanwhile
     )
     with client_for(server) as client:
-        assert client.end_flag("f1", status="inactive", reason="x")["meta"]["versionId"] == "4"
+        assert (
+            PatientFlags(client).end("f1", status="inactive", reason="x")["meta"]["versionId"]
+            == "4"
+        )
     assert [r.method for r in server.requests] == ["GET", "PUT", "GET"]
 
 

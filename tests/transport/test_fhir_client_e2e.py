@@ -25,7 +25,9 @@ from interop.mappings.convert import read_artefact
 from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
 from interop.sandbox.fhir_server.running import running_server
 from interop.transport.bundles import assemble, resource_key, to_transaction
-from interop.transport.fhir_client import AuditLog, FhirClient
+from interop.transport.cpis_api import AuditLog, CpisApi
+from interop.transport.fhir_client import FhirClient
+from interop.transport.flags import PatientFlags
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +121,7 @@ def test_a_changed_artefact_updates_in_place(server: str) -> None:
         client.push(artefact_to_fhir(flag))
         result = client.push(artefact_to_fhir(ended))
         assert result.created == 0
-        flags = client.flags(FLAG_NHS)
+        flags = PatientFlags(client).of_patient(FLAG_NHS)
     assert len(flags) == 1
     assert flags[0]["meta"]["versionId"] == "2"
     assert flags[0]["status"] == "inactive"
@@ -196,15 +198,16 @@ def test_cpis_lookup_with_and_without_unscheduled_access(server: str, tmp_path: 
     log = tmp_path / "audit.jsonl"
     with FhirClient(server, ods_code="RR8") as client:
         client.push(artefact_to_fhir(load(FLAG_FIXTURE)))
-        teams = client.cpis_care_teams(FLAG_NHS)
+        cpis = CpisApi(client)
+        teams = cpis.care_teams(FLAG_NHS)
         assert [t["category"][0]["coding"][0]["code"] for t in teams] == ["CPP"]
-        assert client.cpis_audit_events(FLAG_NHS) == []  # a scheduled read is silent
+        assert cpis.audit_events(FLAG_NHS) == []  # a scheduled read is silent
 
-        again = client.cpis_care_teams(
+        again = cpis.care_teams(
             FLAG_NHS, unscheduled=True, audit=AuditLog(log, "dr.b"), reason="ED attendance"
         )
         assert again == teams
-        (event,) = client.cpis_audit_events(FLAG_NHS)
+        (event,) = cpis.audit_events(FLAG_NHS)
     agent = event["agent"][0]["who"]["identifier"]
     assert agent["value"] == "RR8"
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
@@ -235,16 +238,14 @@ def test_flag_create_is_idempotent_and_ending_is_recorded(server: str) -> None:
     code = "https://fhir.nhs.uk/England/CodeSystem/PatientFlagCategory|FGM"
     with FhirClient(server) as client:
         client.push(bundle)
-        first = client.create_flag(new_flag)
-        second = client.create_flag(new_flag)
+        flags = PatientFlags(client)
+        first = flags.create(new_flag)
+        second = flags.create(new_flag)
         assert first["id"] == second["id"]
-        assert [f["id"] for f in client.flags(FLAG_NHS, code=code)] == [first["id"]]
-        ended = client.end_flag(first["id"], status="inactive", reason="Risk no longer present")
+        assert [f["id"] for f in flags.of_patient(FLAG_NHS, code=code)] == [first["id"]]
+        ended = flags.end(first["id"], status="inactive", reason="Risk no longer present")
         assert (ended["status"], ended["meta"]["versionId"]) == ("inactive", "2")
-        assert (
-            client.end_flag(first["id"], status="inactive", reason="again")["meta"]["versionId"]
-            == "2"
-        )
+        assert flags.end(first["id"], status="inactive", reason="again")["meta"]["versionId"] == "2"
 
 
 # --- the commands ------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ from interop.sync.cpis_pull import pull
 from interop.sync.cpis_sync import CpisSync
 from interop.sync.ledger import Ledger
 from interop.synthetic import export_csv
-from interop.transport.fhir_client import AuditLog, FhirClient, FhirError
+from interop.transport.cpis_api import AuditLog, CpisApi
+from interop.transport.fhir_client import FhirClient, FhirError
 from interop.transport.mesh import MeshTransport
 
 __all__ = ["STEPS", "Journey", "StepResult"]
@@ -422,12 +423,13 @@ def lookup(journey: Journey) -> StepResult:
     reason = "Child attending A&E with an injury"
     rejected = []
     with FhirClient(world.fhir_base, ods_code=TRUST_ODS, name="CP-IS FHIR API") as client:
-        teams = client.cpis_care_teams(number, unscheduled=True, audit=audit, reason=reason)
-        events = client.cpis_audit_events(number)
+        cpis = CpisApi(client)
+        teams = cpis.care_teams(number, unscheduled=True, audit=audit, reason=reason)
+        events = cpis.audit_events(number)
         organisations = _organisation_names(client, teams)
         mistyped = number[:-1] + str((int(number[-1]) + 1) % 10)
         try:
-            client.cpis_care_teams(mistyped, unscheduled=True, audit=audit, reason=reason)
+            cpis.care_teams(mistyped, unscheduled=True, audit=audit, reason=reason)
             refused = False
         except InvalidNhsNumber as exc:
             refused = True

@@ -45,7 +45,7 @@ from interop.sandbox.fhir_server import cpis
 from interop.sandbox.fhir_server.bundles import run_bundle
 from interop.sandbox.fhir_server.capability import capability_statement, is_supported
 from interop.sandbox.fhir_server.interactions import Answer, Interactions, etag, parse_if_match
-from interop.sandbox.fhir_server.outcome import FhirError, information, issue_entry
+from interop.sandbox.fhir_server.outcome import OutcomeError, information, issue_entry
 from interop.sandbox.fhir_server.store import ResourceStore, now_instant
 
 JSON = dict[str, Any]
@@ -86,7 +86,7 @@ def fhir_response(
     return Response(content, status_code=status, media_type=media, headers=headers)
 
 
-def _error_response(exc: FhirError) -> Response:
+def _error_response(exc: OutcomeError) -> Response:
     return fhir_response(exc.outcome(), exc.status, exc.headers)
 
 
@@ -110,24 +110,24 @@ class _Handlers:
                 self._check_content_type(request)
                 body = await run_in_threadpool(self._parse, raw)
             return await run_in_threadpool(work, request, body)
-        except FhirError as exc:
+        except OutcomeError as exc:
             return _error_response(exc)
         except Exception:  # the sandbox keeps serving; the trace goes to the server's log only
             log.exception("internal error on %s %s", request.method, _masked(request.url.path))
             return _error_response(
-                FhirError.simple(500, "exception", "internal error in the sandbox (see its log)")
+                OutcomeError.simple(500, "exception", "internal error in the sandbox (see its log)")
             )
 
     @staticmethod
     def _check_format(request: Request) -> None:
         wanted = request.query_params.get("_format")
         if wanted is not None and wanted.strip().lower() not in _FORMATS:
-            raise FhirError.simple(
+            raise OutcomeError.simple(
                 406, "not-supported", "_format: this sandbox speaks application/fhir+json only"
             )
         accept = request.headers.get("accept")
         if accept and not set(_media_types(accept)) & _ACCEPTABLE:
-            raise FhirError.simple(
+            raise OutcomeError.simple(
                 406, "not-supported", "Accept: this sandbox answers application/fhir+json only"
             )
 
@@ -136,7 +136,7 @@ class _Handlers:
         declared = request.headers.get("content-type")
         media = _media_types(declared or "")
         if not media or media[0] not in _JSON_TYPES:
-            raise FhirError.simple(
+            raise OutcomeError.simple(
                 415,
                 "not-supported",
                 f"Content-Type must be {FHIR_JSON} (it is {declared or 'missing'})",
@@ -144,7 +144,7 @@ class _Handlers:
 
     @staticmethod
     async def _read_body(request: Request) -> bytes:
-        too_big = FhirError.simple(
+        too_big = OutcomeError.simple(
             413, "too-costly", f"the request body is over the limit of {MAX_BODY_BYTES:,} bytes"
         )
         declared = request.headers.get("content-length", "")
@@ -167,7 +167,7 @@ class _Handlers:
         try:
             return read_fhir_json(raw, _LIMITS)
         except FhirInputError as exc:
-            raise FhirError(400, [issue_entry(i) for i in exc.issues]) from None
+            raise OutcomeError(400, [issue_entry(i) for i in exc.issues]) from None
 
     def _answer(self, request: Request, answer: Answer, *, location: bool = False) -> Response:
         headers: dict[str, str] = {}
@@ -220,7 +220,7 @@ class _Handlers:
                 return self._answer(request, answer, location=True)
             query = request.url.query
             if not query:
-                raise FhirError.simple(
+                raise OutcomeError.simple(
                     400, "invalid", f"PUT {kind} needs an id (PUT {kind}/id) or search criteria"
                 )
             if_match = parse_if_match(request.headers.get("if-match"))
@@ -234,7 +234,7 @@ class _Handlers:
 
         def work(request: Request, body: JSON | None) -> Response:
             if ident.startswith(("_", "$")):
-                raise FhirError.simple(
+                raise OutcomeError.simple(
                     404, "not-supported", f"{kind}/{ident}: not an operation this sandbox offers"
                 )
             if request.method == "GET":
@@ -332,7 +332,7 @@ def _routing_error(request: Request, exc: Exception) -> Response:
         404: f"no such path: {_masked(request.url.path)} (the FHIR base is /fhir)",
         405: f"{request.method} is not allowed here",
     }.get(exc.status_code, str(exc.detail))
-    error = FhirError.simple(exc.status_code, code, message)
+    error = OutcomeError.simple(exc.status_code, code, message)
     return fhir_response(error.outcome(), exc.status_code, dict(exc.headers or {}))
 
 

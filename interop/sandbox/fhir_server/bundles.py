@@ -27,7 +27,7 @@ from interop.sandbox.fhir_server.interactions import (
     parse_if_match,
     store_errors,
 )
-from interop.sandbox.fhir_server.outcome import FhirError, outcome_issue
+from interop.sandbox.fhir_server.outcome import OutcomeError, outcome_issue
 from interop.sandbox.fhir_server.store import ResourceStore, StoredResource
 
 JSON = dict[str, Any]
@@ -85,11 +85,11 @@ class _Entry:
         return f"Bundle.entry[{self.index}]"
 
 
-def _fail(where: str, message: str, status: int = 400, code: str = "invalid") -> FhirError:
-    return FhirError.simple(status, code, message, expression=where)
+def _fail(where: str, message: str, status: int = 400, code: str = "invalid") -> OutcomeError:
+    return OutcomeError.simple(status, code, message, expression=where)
 
 
-def _located(exc: FhirError, entry: _Entry) -> FhirError:
+def _located(exc: OutcomeError, entry: _Entry) -> OutcomeError:
     """The same error, saying which entry it is about."""
     issues = []
     for issue in exc.issues:
@@ -97,7 +97,7 @@ def _located(exc: FhirError, entry: _Entry) -> FhirError:
         issue.setdefault("expression", [entry.where])
         issue["diagnostics"] = f"entry {entry.index}: {issue.get('diagnostics', '')}"
         issues.append(issue)
-    return FhirError(exc.status, issues, headers=exc.headers)
+    return OutcomeError(exc.status, issues, headers=exc.headers)
 
 
 def _relative(url: str, base_url: str, where: str) -> str:
@@ -143,8 +143,8 @@ def _parse_entry(index: int, item: Any, base_url: str, interactions: Interaction
         interactions.check_type(resource_type)
         if len(parts) > 1:
             check_id(parts[1], f"{where}.request.url")
-    except FhirError as exc:
-        raise FhirError(exc.status, exc.issues) from None
+    except OutcomeError as exc:
+        raise OutcomeError(exc.status, exc.issues) from None
     resource = item.get("resource")
     if method in ("POST", "PUT"):
         if not isinstance(resource, dict):
@@ -160,7 +160,7 @@ def _parse_entry(index: int, item: Any, base_url: str, interactions: Interaction
     if_none_exist = request.get("ifNoneExist")
     try:
         if_match = parse_if_match(request.get("ifMatch"))
-    except FhirError:
+    except OutcomeError:
         raise _fail(
             f"{where}.request.ifMatch", 'ifMatch: expected a version ETag such as W/"3"'
         ) from None
@@ -244,7 +244,7 @@ def _rewrite_references(entries: list[_Entry], urls: dict[str, str]) -> None:
             path = f"{entry.where}.resource.ofType({entry.resource_type})"
             entry.resource = _rewrite(entry.resource, urls, path, unresolved)
     if unresolved:
-        raise FhirError(
+        raise OutcomeError(
             400,
             [
                 outcome_issue(
@@ -329,7 +329,7 @@ def run_transaction(bundle: JSON, interactions: Interactions, base_url: str) -> 
             prefix = f"{entry.where}.resource"
             problems.extend(interactions.problems(entry.resource, prefix=prefix))
     if any(p["severity"] == "error" for p in problems):
-        raise FhirError(422, problems)
+        raise OutcomeError(422, problems)
     order = sorted(
         entries,
         key=lambda e: (_ORDER[e.method], e.resource_type != "Patient", e.index),
@@ -339,7 +339,7 @@ def run_transaction(bundle: JSON, interactions: Interactions, base_url: str) -> 
         for entry in order:
             try:
                 _resolve(entry, store, interactions)
-            except FhirError as exc:
+            except OutcomeError as exc:
                 raise _located(exc, entry) from None
         _check_distinct(entries)
         urls = {
@@ -352,7 +352,7 @@ def run_transaction(bundle: JSON, interactions: Interactions, base_url: str) -> 
             try:
                 with store_errors(entry.where):
                     responses[entry.index] = _execute(entry, store, interactions, base_url)
-            except FhirError as exc:
+            except OutcomeError as exc:
                 raise _located(exc, entry) from None
     return _response_bundle("transaction-response", [responses[e.index] for e in entries])
 
@@ -384,12 +384,12 @@ def run_batch(bundle: JSON, interactions: Interactions, base_url: str) -> JSON:
             if entry.resource is not None:
                 problems = interactions.problems(entry.resource, prefix=f"{entry.where}.resource")
                 if any(p["severity"] == "error" for p in problems):
-                    raise FhirError(422, problems)
+                    raise OutcomeError(422, problems)
             with store_errors(entry.where), interactions.store.transaction() as store:
                 _resolve(entry, store, interactions)
                 _rewrite_references([entry], {})
                 responses.append(_execute(entry, store, interactions, base_url))
-        except FhirError as exc:
+        except OutcomeError as exc:
             responses.append(
                 {"response": {"status": _status_text(exc.status), "outcome": exc.outcome()}}
             )

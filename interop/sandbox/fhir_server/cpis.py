@@ -24,7 +24,7 @@ from interop.identifiers import (
     check_ods_code,
 )
 from interop.privacy import mask_nhs_number
-from interop.sandbox.fhir_server.outcome import FhirError
+from interop.sandbox.fhir_server.outcome import OutcomeError
 from interop.sandbox.fhir_server.search import SearchQuery
 from interop.sandbox.fhir_server.store import StoredResource
 
@@ -41,7 +41,7 @@ def unscheduled(value: str | None) -> bool:
         return False
     if value.strip().lower() == "true":
         return True
-    raise FhirError.simple(
+    raise OutcomeError.simple(
         400, "invalid", f"{UNSCHEDULED_HEADER} is true or false", expression=UNSCHEDULED_HEADER
     )
 
@@ -53,7 +53,7 @@ def check_nhs_numbers(query: SearchQuery) -> None:
             try:
                 check_nhs_number(value)
             except InvalidNhsNumber as exc:
-                raise FhirError.simple(
+                raise OutcomeError.simple(
                     400, "value", f"invalid NHS number: {exc}", expression="patient:identifier"
                 ) from None
 
@@ -62,7 +62,7 @@ def accessed_child(query: SearchQuery, organisation: str | None) -> tuple[str, s
     """(the accessing organisation's ODS code, the child's NHS number) of an unscheduled
     CareTeam search, or 400 saying what the request lacks."""
     if organisation is None or not organisation.strip():
-        raise FhirError.simple(
+        raise OutcomeError.simple(
             400,
             "required",
             f"an unscheduled access ({UNSCHEDULED_HEADER}: true) needs the accessing "
@@ -72,12 +72,12 @@ def accessed_child(query: SearchQuery, organisation: str | None) -> tuple[str, s
     try:
         ods = check_ods_code(organisation)
     except ValueError as exc:
-        raise FhirError.simple(400, "value", str(exc), expression=ORGANISATION_HEADER) from None
+        raise OutcomeError.simple(400, "value", str(exc), expression=ORGANISATION_HEADER) from None
     numbers = [
         v for s, v in query.token_values("patient") if s == NHS_NUMBER_SYSTEM and v is not None
     ]
     if len(numbers) != 1 or len(query.token_values("patient")) != 1:
-        raise FhirError.simple(
+        raise OutcomeError.simple(
             400,
             "required",
             f"an unscheduled access is to one child: patient:identifier={NHS_NUMBER_SYSTEM}|"

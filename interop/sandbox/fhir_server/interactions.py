@@ -2,7 +2,7 @@
 
 Both the HTTP routes (``.app``) and the entries of transaction and batch Bundles
 (``.bundles``) come here, so a PUT means the same thing either way. Each
-interaction returns an ``Answer`` (status, body, the stored version) or raises ``FhirError``.
+interaction returns an ``Answer`` (status, body, the stored version) or raises ``OutcomeError``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from interop.issues import Issue, Severity
-from interop.sandbox.fhir_server.outcome import FhirError, issue_entry
+from interop.sandbox.fhir_server.outcome import OutcomeError, issue_entry
 from interop.sandbox.fhir_server.search import SearchError, SearchQuery, parse_search
 from interop.sandbox.fhir_server.store import (
     Conflict,
@@ -53,17 +53,17 @@ def store_errors(expression: str | None = None) -> Iterator[None]:
     try:
         yield
     except NotFound as exc:
-        raise FhirError.simple(404, "not-found", str(exc), expression=expression) from None
+        raise OutcomeError.simple(404, "not-found", str(exc), expression=expression) from None
     except Gone as exc:
-        raise FhirError.simple(410, "deleted", str(exc), expression=expression) from None
+        raise OutcomeError.simple(410, "deleted", str(exc), expression=expression) from None
     except PreconditionFailed as exc:
-        raise FhirError.simple(412, "conflict", str(exc), expression=expression) from None
+        raise OutcomeError.simple(412, "conflict", str(exc), expression=expression) from None
     except Conflict as exc:
-        raise FhirError.simple(409, "duplicate", str(exc), expression=expression) from None
+        raise OutcomeError.simple(409, "duplicate", str(exc), expression=expression) from None
     except InvalidRequest as exc:
-        raise FhirError.simple(400, "invalid", str(exc), expression=expression) from None
+        raise OutcomeError.simple(400, "invalid", str(exc), expression=expression) from None
     except StoreError as exc:
-        raise FhirError.simple(500, "exception", str(exc), expression=expression) from None
+        raise OutcomeError.simple(500, "exception", str(exc), expression=expression) from None
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -72,7 +72,7 @@ def parse_if_match(value: str | None) -> int | None:
         return None
     match = _ETAG.match(value)
     if match is None:
-        raise FhirError.simple(
+        raise OutcomeError.simple(
             400, "invalid", 'If-Match: expected a version ETag such as W/"3"', expression="If-Match"
         )
     return int(match[1])
@@ -86,7 +86,7 @@ def etag(version: int) -> str:
 def check_id(resource_id: str, expression: str = "id") -> None:
     """Refuse a string that cannot be a FHIR id."""
     if not ID_PATTERN.match(resource_id):
-        raise FhirError.simple(
+        raise OutcomeError.simple(
             400, "invalid", "a FHIR id is 1-64 of A-Z a-z 0-9 - .", expression=expression
         )
 
@@ -112,7 +112,7 @@ class Interactions:
     def check_type(self, resource_type: str) -> None:
         """404 unless the sandbox stores this resource type."""
         if not self.is_supported(resource_type):
-            raise FhirError.simple(
+            raise OutcomeError.simple(
                 404,
                 "not-supported",
                 f"'{resource_type}' is not an R4 resource type this sandbox stores (see /metadata)",
@@ -121,7 +121,7 @@ class Interactions:
     def check_body(self, resource: JSON, resource_type: str) -> None:
         """400 when the body is another type than the URL says."""
         if resource.get("resourceType") != resource_type:
-            raise FhirError.simple(
+            raise OutcomeError.simple(
                 400,
                 "invalid",
                 f"the body is a {resource.get('resourceType')}, the URL says {resource_type}",
@@ -138,7 +138,7 @@ class Interactions:
         """422 with every issue when the validator finds an error."""
         found = self.problems(resource)
         if any(i["severity"] == "error" for i in found):
-            raise FhirError(422, found)
+            raise OutcomeError(422, found)
 
     def criteria(self, resource_type: str, query: str, *, where: str) -> SearchQuery:
         """Search criteria from a query string (If-None-Exist, a conditional URL)."""
@@ -146,7 +146,9 @@ class Interactions:
             query.partition("?")[2] if "?" in query else query, keep_blank_values=True
         )
         if not pairs:
-            raise FhirError.simple(400, "invalid", f"{where}: no search criteria", expression=where)
+            raise OutcomeError.simple(
+                400, "invalid", f"{where}: no search criteria", expression=where
+            )
         return self.parse_search(resource_type, pairs, where=where)
 
     def parse_search(
@@ -156,7 +158,7 @@ class Interactions:
         try:
             return parse_search(resource_type, pairs, default_count=self.page_size)
         except SearchError as exc:
-            raise FhirError.simple(
+            raise OutcomeError.simple(
                 400, "not-supported", str(exc), expression=where or exc.parameter
             ) from None
 
@@ -190,7 +192,9 @@ class Interactions:
         self.check_type(resource_type)
         check_id(resource_id)
         if not version.isdigit() or len(version) > 18:
-            raise FhirError.simple(404, "not-found", f"'{version}' is not a version of this server")
+            raise OutcomeError.simple(
+                404, "not-found", f"'{version}' is not a version of this server"
+            )
         with store_errors():
             stored = self.store.vread(resource_type, resource_id, int(version))
         return Answer(200, stored.resource, stored)
@@ -203,7 +207,7 @@ class Interactions:
         check_id(resource_id)
         self.check_body(resource, resource_type)
         if resource.get("id") != resource_id:
-            raise FhirError.simple(
+            raise OutcomeError.simple(
                 400,
                 "invalid",
                 "the body's id must be the id in the URL",

@@ -1,7 +1,7 @@
 """OperationOutcome bodies for the sandbox's answers, and the error that carries one.
 
 Every refusal the sandbox makes (400, 404, 405, 409, 410, 412, 413, 415, 422 ...) is a
-``FhirError``: an HTTP status and an OperationOutcome saying what is wrong and where.
+``OutcomeError``: an HTTP status and an OperationOutcome saying what is wrong and where.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def information(message: str) -> JSON:
     return operation_outcome([outcome_issue("informational", message, severity="information")])
 
 
-class FhirError(Exception):
+class OutcomeError(Exception):
     """A request the sandbox refuses: the HTTP ``status`` and the OperationOutcome to send."""
 
     def __init__(
@@ -86,7 +86,7 @@ class FhirError(Exception):
     @classmethod
     def simple(
         cls, status: int, code: str, diagnostics: str, *, expression: str | None = None
-    ) -> FhirError:
+    ) -> OutcomeError:
         """A refusal with one issue."""
         return cls(status, [outcome_issue(code, diagnostics, expression=expression)])
 
