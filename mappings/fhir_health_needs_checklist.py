@@ -3,7 +3,8 @@
 The checklist of 001 Appendix 3 (L409-427) is a form the conference chair fills in, so it
 travels as FHIR's form resources:
 - ``questionnaire()`` is the toolkit's Questionnaire, one item per question of the proforma in
-  its order (``QUESTIONS`` declares them once; building and reading both walk that table);
+  its order (the table in ``interop.mappings.forms.health_needs_checklist``, which the forms
+  engine walks to build and to read);
 - ``to_fhir`` gives a collection Bundle: the QuestionnaireResponse (profile
   HealthNeedsChecklistResponse) answering it, subject the Patient, author the chair's
   PractitionerRole, then the Patient and each practitioner's Practitioner, PractitionerRole and
@@ -28,14 +29,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from interop.codes import (
-    CANONICAL_BASE,
-    AdministrativeGender,
-    CareSetting,
-    CodedEnum,
-    MeetingType,
-    NhsNumberVerificationStatus,
-)
 from interop.domain import HealthNeedsChecklist, Practitioner
 from interop.issues import IssueCode
 from interop.mappings.fhir_common import (
@@ -46,7 +39,6 @@ from interop.mappings.fhir_common import (
     Node,
     Reader,
     build,
-    coding,
     drop_empty,
     entry,
     ext,
@@ -63,370 +55,39 @@ from interop.mappings.fhir_common import (
     resource_id,
     sharing_extension,
     sub,
-    value_set_url,
 )
 from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef
-
-KIND = "health-needs-checklist"
-QUESTIONNAIRE_URL = f"{CANONICAL_BASE}/Questionnaire/{KIND}"
-QUESTIONNAIRE_VERSION = "0.1.0"
-RESPONSE_PROFILE = profile_url("HealthNeedsChecklistResponse")
-BUNDLE_PROFILE = profile_url("HealthNeedsChecklistBundle")
-#: Statuses of a response that is a finished checklist.
-FINISHED = ("completed", "amended")
-
-# Lengths of the domain's text types (interop.domain.common), told to forms as maxLength.
-_SHORT, _LONG = 200, 20_000
-
-
-# --- the form ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Question:
-    """One item of the Questionnaire and the artefact field it answers.
-
-    ``target`` is the dotted artefact field, relative to the artefact or, inside a repeating
-    group, to the list element; a repeating group's ``target`` is its list field, another
-    group's only says where its answers came from (for error locations).
-    """
-
-    link_id: str
-    text: str
-    item_type: str
-    target: str | None = None
-    required: bool = False
-    repeats: bool = False
-    max_length: int | None = None
-    codes: type[CodedEnum] | None = None
-    items: tuple[Question, ...] = ()
-    enable_when: tuple[str, bool] | None = None
-
-
-#: The QuestionnaireResponse answer element of each item type.
-ANSWER_KEYS = {
-    "boolean": "valueBoolean",
-    "string": "valueString",
-    "text": "valueString",
-    "date": "valueDate",
-    "dateTime": "valueDateTime",
-    "choice": "valueCoding",
-}
-
-
-def _practitioner_questions(prefix: str, target: str) -> tuple[Question, ...]:
-    """The items describing one practitioner (the chair, or a member of the health staff)."""
-    base = f"{target}." if target else ""
-    return (
-        Question(
-            f"{prefix}.name", "Name", "string", f"{base}name", required=True, max_length=_SHORT
-        ),
-        Question(
-            f"{prefix}.role", "Role", "string", f"{base}role", required=True, max_length=_SHORT
-        ),
-        Question(f"{prefix}.setting", "Setting", "choice", f"{base}setting", codes=CareSetting),
-        Question(
-            f"{prefix}.organisation-ods",
-            "Organisation ODS code",
-            "string",
-            f"{base}organisation.ods_code",
-            max_length=10,
-        ),
-        Question(
-            f"{prefix}.organisation-name",
-            "Organisation name",
-            "string",
-            f"{base}organisation.name",
-            max_length=_SHORT,
-        ),
-        Question(f"{prefix}.phone", "Phone", "string", f"{base}phone", max_length=30),
-        Question(f"{prefix}.email", "Email", "string", f"{base}email", max_length=254),
-        Question(
-            f"{prefix}.sds-user-id",
-            "Spine Directory Service user id",
-            "string",
-            f"{base}sds_user_id",
-            max_length=12,
-        ),
-    )
-
-
-QUESTIONS: tuple[Question, ...] = (
-    Question(
-        "child",
-        "Child's name and identity number",
-        "group",
-        "child",
-        required=True,
-        items=(
-            Question(
-                "child.given-name",
-                "Given name",
-                "string",
-                "child.given_name",
-                required=True,
-                max_length=_SHORT,
-            ),
-            Question(
-                "child.family-name",
-                "Family name",
-                "string",
-                "child.family_name",
-                required=True,
-                max_length=_SHORT,
-            ),
-            Question(
-                "child.identity-number",
-                "Identity number (the local authority's or trust's own)",
-                "string",
-                "child.local_identifier",
-                max_length=_SHORT,
-            ),
-            Question("child.date-of-birth", "Date of birth", "date", "child.date_of_birth"),
-            Question(
-                "child.gender", "Gender", "choice", "child.gender", codes=AdministrativeGender
-            ),
-            Question(
-                "child.nhs-number-verification",
-                "NHS number verification status (PDS)",
-                "choice",
-                "child.nhs_number_verification",
-                codes=NhsNumberVerificationStatus,
-            ),
-        ),
-    ),
-    Question(
-        "nhs-number", "NHS number", "string", "child.nhs_number", required=True, max_length=12
-    ),
-    Question(
-        "meeting",
-        "Child protection conference / core group date and time",
-        "group",
-        required=True,
-        items=(
-            Question(
-                "meeting.type",
-                "Meeting",
-                "choice",
-                "meeting_type",
-                required=True,
-                codes=MeetingType,
-            ),
-            Question("meeting.date-time", "Date and time", "dateTime", "meeting_at", required=True),
-        ),
-    ),
-    Question(
-        "chair",
-        "Chair or Independent Reviewing Officer",
-        "group",
-        "chair",
-        required=True,
-        items=_practitioner_questions("chair", "chair"),
-    ),
-    Question(
-        "diagnosed-needs",
-        "Does the child have any diagnosed medical / behavioural needs?",
-        "boolean",
-        "diagnosed_needs",
-        required=True,
-    ),
-    Question(
-        "diagnosed-needs-details",
-        "Diagnosed needs: details",
-        "text",
-        "diagnosed_needs_details",
-        max_length=_LONG,
-    ),
-    Question(
-        "health-staff",
-        "Names of health staff involved (GP, community and hospital staff)",
-        "group",
-        "health_staff_involved",
-        repeats=True,
-        items=_practitioner_questions("health-staff", ""),
-    ),
-    Question(
-        "requires-parental-compliance",
-        "Does the child's medical condition require parents to comply with a health care plan?",
-        "boolean",
-        "requires_parental_compliance",
-        required=True,
-    ),
-    Question(
-        "care-plan-available",
-        "Is a copy of the health care plan available to the CP conference and core group?",
-        "boolean",
-        "care_plan_available",
-        required=True,
-    ),
-    Question(
-        "care-needs-without-plan",
-        "In the absence of a health care plan: the medication, therapies, equipment and "
-        "health appointments the child requires",
-        "group",
-        "care_needs_without_plan",
-        enable_when=("care-plan-available", False),
-        items=(
-            *(
-                Question(
-                    f"care-needs-without-plan.{name}",
-                    title,
-                    "string",
-                    f"care_needs_without_plan.{name}",
-                    repeats=True,
-                    max_length=_SHORT,
-                )
-                for name, title in (
-                    ("medication", "Medication"),
-                    ("therapies", "Therapies"),
-                    ("equipment", "Equipment"),
-                    ("appointments", "Health appointments"),
-                )
-            ),
-            Question(
-                "care-needs-without-plan.risk-of-serious-deterioration",
-                "Without this support, is the child's health at risk of serious deterioration "
-                "that could lead to death?",
-                "boolean",
-                "care_needs_without_plan.risk_of_serious_deterioration",
-                required=True,
-            ),
-            Question(
-                "care-needs-without-plan.details",
-                "Details",
-                "text",
-                "care_needs_without_plan.details",
-                max_length=_LONG,
-            ),
-        ),
-    ),
-    Question(
-        "cp-medical-required",
-        "Does the child require a CP medical? (A strategy discussion is not required if the "
-        "conference agrees a medical is required for a child with complex health needs)",
-        "boolean",
-        "cp_medical_required",
-    ),
-    Question("cp-medical-notes", "CP medical: notes", "text", "cp_medical_notes", max_length=_LONG),
-    Question(
-        "actions",
-        "Multi-agency action plan",
-        "group",
-        "actions",
-        items=(
-            Question(
-                "actions.parents-having-difficulty",
-                "If parents/carers are having difficulty supporting the child to manage their "
-                "health needs, including access to medication, therapy and equipment: action "
-                "agreed",
-                "text",
-                "actions.parents_having_difficulty",
-                max_length=_LONG,
-            ),
-            Question(
-                "actions.child-refuses-to-engage",
-                "If the child refuses to engage with their health care plan, including access "
-                "to medication, therapy and equipment: action agreed",
-                "text",
-                "actions.child_refuses_to_engage",
-                max_length=_LONG,
-            ),
-            Question(
-                "actions.sudden-deterioration",
-                "In the event of sudden deterioration of the child's health condition, "
-                "ensuring access to emergency services and notifying the lead social worker: "
-                "action agreed",
-                "text",
-                "actions.sudden_deterioration",
-                max_length=_LONG,
-            ),
-        ),
-    ),
-    Question("completed-by", "Completed by", "string", "completed_by", max_length=_SHORT),
+from interop.mappings.forms.health_needs_checklist import (
+    FORM,
+    KIND,
+    QUESTIONNAIRE_URL,
+    QUESTIONNAIRE_VERSION,
 )
 
+__all__ = [
+    "BUNDLE_PROFILE",
+    "EXTENSIONS",
+    "KIND",
+    "PROFILES",
+    "QUESTIONNAIRE_URL",
+    "QUESTIONNAIRE_VERSION",
+    "RESPONSE_PROFILE",
+    "from_fhir",
+    "from_questionnaire_response",
+    "questionnaire",
+    "to_fhir",
+]
 
-def _questionnaire_item(question: Question) -> JSON:
-    item: JSON = {"linkId": question.link_id, "text": question.text, "type": question.item_type}
-    if question.enable_when is not None:
-        on, answer = question.enable_when
-        item["enableWhen"] = [{"question": on, "operator": "=", "answerBoolean": answer}]
-    if question.required:
-        item["required"] = True
-    if question.repeats:
-        item["repeats"] = True
-    if question.max_length is not None:
-        item["maxLength"] = question.max_length
-    if question.codes is not None:
-        # National code systems have no toolkit ValueSet: the form lists their codes itself.
-        if question.codes.external_system:
-            item["answerOption"] = [{"valueCoding": coding(code)} for code in question.codes]
-        else:
-            item["answerValueSet"] = value_set_url(question.codes)
-    if question.items:
-        item["item"] = [_questionnaire_item(child) for child in question.items]
-    return item
+RESPONSE_PROFILE = profile_url("HealthNeedsChecklistResponse")
+BUNDLE_PROFILE = profile_url("HealthNeedsChecklistBundle")
 
 
 def questionnaire() -> JSON:
     """The toolkit's Questionnaire for the health needs checklist (001 Appendix 3)."""
-    return {
-        "resourceType": "Questionnaire",
-        "id": KIND,
-        "url": QUESTIONNAIRE_URL,
-        "version": QUESTIONNAIRE_VERSION,
-        "name": "HealthNeedsChecklist",
-        "title": "Health needs checklist for child protection conferences and core groups",
-        "status": "active",
-        "subjectType": ["Patient"],
-        "description": "Completed by the chair of a child protection conference or core group, "
-        "or the Independent Reviewing Officer (001_0e453bf333ba50fc.txt L409-427, Appendix 3).",
-        "item": [_questionnaire_item(q) for q in QUESTIONS],
-    }
+    return FORM.questionnaire()
 
 
 # --- building ------------------------------------------------------------------------------
-
-
-def _get(data: Mapping[str, Any] | None, dotted: str | None) -> Any:
-    """The value at a dotted field path of a model dump (None when any step is missing)."""
-    value: Any = data
-    for part in (dotted or "").split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _answer(question: Question, value: Any) -> JSON:
-    if question.item_type == "choice":
-        return {"valueCoding": coding(value)}
-    if question.item_type == "dateTime":
-        return {ANSWER_KEYS[question.item_type]: fhir_datetime(value)}
-    if question.item_type == "date":
-        return {ANSWER_KEYS[question.item_type]: value.isoformat()}
-    return {ANSWER_KEYS[question.item_type]: value}
-
-
-def _response_items(questions: tuple[Question, ...], data: Mapping[str, Any]) -> list[JSON]:
-    """The answered items of ``questions``; unanswered ones and empty groups are left out."""
-    items: list[JSON] = []
-    for question in questions:
-        if question.item_type == "group":
-            elements = (_get(data, question.target) or []) if question.repeats else [data]
-            for element in elements:
-                children = _response_items(question.items, element)
-                if children:
-                    items.append(
-                        {"linkId": question.link_id, "text": question.text, "item": children}
-                    )
-            continue
-        value = _get(data, question.target)
-        values = (value or []) if question.repeats else [value]
-        answers = [_answer(question, v) for v in values if v is not None]
-        if answers:
-            items.append({"linkId": question.link_id, "text": question.text, "answer": answers})
-    return items
 
 
 def _care_needs_extension(checklist: HealthNeedsChecklist) -> JSON | None:
@@ -455,7 +116,7 @@ def _items(checklist: HealthNeedsChecklist, staff_roles: list[JSON]) -> list[JSO
     data = checklist.model_dump()
     if checklist.care_plan_available:
         data["care_needs_without_plan"] = None  # travels in an extension instead
-    items = _response_items(QUESTIONS, data)
+    items = FORM.response_items(data)
     staff_items = [i for i in items if i["linkId"] == "health-staff"]
     for item, role in zip(staff_items, staff_roles, strict=True):
         item["extension"] = [_link(role)]
@@ -519,115 +180,6 @@ class _Context:
     reader: Reader
     index: BundleIndex | None = None
     origins: dict[str, str] = field(default_factory=dict)
-
-
-def _set(data: JSON, dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    for part in parents:
-        data = data.setdefault(part, {})
-    data[last] = value
-
-
-def _answer_value(reader: Reader, answer: Node, question: Question) -> tuple[Any, str] | None:
-    """The value of one answer (a code for a choice), with its location, or a problem."""
-    key = ANSWER_KEYS[question.item_type]
-    where = f"{answer.path}.{key}"
-    given = answer.value if isinstance(answer.value, dict) else {}
-    if key not in given:
-        others = sorted(k for k in given if k.startswith("value"))
-        if others:
-            reader.problem(
-                where,
-                f"'{question.link_id}' is a {question.item_type} question: expected {key}, "
-                f"found {others[0]}",
-            )
-        else:
-            reader.problem(where, "this element is required", IssueCode.REQUIRED)
-        return None
-    if question.codes is not None:
-        code = reader.code(answer, question.codes)
-        return (code, where) if code is not None else None
-    value = given[key]
-    expected = bool if question.item_type == "boolean" else str
-    if not isinstance(value, expected):
-        reader.problem(where, f"expected a {question.item_type} ({key})")
-        return None
-    return value, where
-
-
-def _answers(reader: Reader, item: Node, question: Question) -> list[tuple[Any, str]]:
-    answers = item.items("answer")
-    if not answers:
-        if question.required:
-            reader.problem(
-                f"{item.path}.answer", f"'{question.link_id}' needs an answer", IssueCode.REQUIRED
-            )
-        return []
-    if len(answers) > 1 and not question.repeats:
-        reader.problem(
-            answers[1].path, f"'{question.link_id}' takes one answer", IssueCode.STRUCTURE
-        )
-    found = (_answer_value(reader, a, question) for a in answers[: None if question.repeats else 1])
-    return [f for f in found if f is not None]
-
-
-def _items_answering(reader: Reader, parent: Node, question: Question) -> list[Node]:
-    """The items under ``parent`` with the question's linkId (a problem when one is missing)."""
-    found = [
-        n
-        for n in parent.items("item")
-        if isinstance(n.value, dict) and n.value.get("linkId") == question.link_id
-    ]
-    if not found and question.required:
-        reader.problem(
-            f"{parent.path}.item",
-            f"no item '{question.link_id}' ({question.text})",
-            IssueCode.REQUIRED,
-        )
-    # only a repeating group repeats its item; a repeating question repeats its answers
-    if len(found) > 1 and not (question.item_type == "group" and question.repeats):
-        reader.problem(
-            found[1].path, f"item '{question.link_id}' appears more than once", IssueCode.STRUCTURE
-        )
-        found = found[:1]
-    return found
-
-
-def _read_question(ctx: _Context, item: Node, question: Question, out: JSON, base: str) -> None:
-    assert question.target is not None
-    answers = _answers(ctx.reader, item, question)
-    target = f"{base}.{question.target}"
-    for i, (_, where) in enumerate(answers):
-        ctx.origins[f"{target}[{i}]" if question.repeats else target] = where
-    if answers:
-        values = [value for value, _ in answers]
-        _set(out, question.target, values if question.repeats else values[0])
-
-
-def _read_items(
-    ctx: _Context, parent: Node, questions: tuple[Question, ...], out: JSON, base: str
-) -> None:
-    """Read the answers to ``questions`` under ``parent`` into ``out``, by linkId.
-
-    ``base`` is the artefact path ``out`` stands for ($, or an element of a repeating group).
-    """
-    for question in questions:
-        found = _items_answering(ctx.reader, parent, question)
-        if not found:
-            continue
-        if question.item_type != "group":
-            _read_question(ctx, found[0], question, out, base)
-        elif question.repeats:
-            assert question.target is not None
-            elements: list[JSON] = [{} for _ in found]
-            for i, (node, element) in enumerate(zip(found, elements, strict=True)):
-                ctx.origins[f"{base}.{question.target}[{i}]"] = node.path
-                _read_items(ctx, node, question.items, element, f"{base}.{question.target}[{i}]")
-            _set(out, question.target, elements)
-        else:
-            if question.target:
-                ctx.origins[f"{base}.{question.target}"] = found[0].path
-            _read_items(ctx, found[0], question.items, out, base)
 
 
 def _normal(key: str, value: Any) -> Any:
@@ -746,28 +298,6 @@ def _read_care_needs(ctx: _Context, qr: Node, data: JSON) -> None:
     }
 
 
-def _check_header(reader: Reader, qr: Node) -> None:
-    """The response answers this Questionnaire and is finished."""
-    canonical = reader.string(reader.required(qr.child("questionnaire"), qr, "questionnaire"))
-    if canonical is not None:
-        url, _, version = canonical.partition("|")
-        if url != QUESTIONNAIRE_URL:
-            reader.problem(
-                f"{qr.path}.questionnaire",
-                f"answers another questionnaire, not {QUESTIONNAIRE_URL}",
-            )
-        elif version and version != QUESTIONNAIRE_VERSION:
-            reader.problem(
-                f"{qr.path}.questionnaire",
-                f"unknown version {version} of the questionnaire; expected {QUESTIONNAIRE_VERSION}",
-            )
-    status = reader.string(reader.required(qr.child("status"), qr, "status"))
-    if status is not None and status not in FINISHED:
-        reader.problem(
-            f"{qr.path}.status", f"only a finished response ({', '.join(FINISHED)}) is a checklist"
-        )
-
-
 def _local_id(ctx: _Context, qr: Node) -> str | None:
     identifier = qr.child("identifier")
     value = identifier.child("value") if identifier is not None else None
@@ -782,12 +312,10 @@ def _local_id(ctx: _Context, qr: Node) -> str | None:
 
 def _read_response(ctx: _Context, qr: Node, patient_node: Node | None) -> HealthNeedsChecklist:
     reader = ctx.reader
-    if not isinstance(qr.value, dict) or qr.value.get("resourceType") != "QuestionnaireResponse":
-        reader.problem(qr.path, "expected a FHIR QuestionnaireResponse", IssueCode.STRUCTURE)
-        reader.fail()
-    _check_header(reader, qr)
+    FORM.check_resource(reader, qr)
+    FORM.check_header(reader, qr)
     data: JSON = {"kind": KIND, "local_id": _local_id(ctx, qr)}
-    _read_items(ctx, qr, QUESTIONS, data, "$")
+    FORM.read(reader, qr, data, ctx.origins)
     _read_care_needs(ctx, qr, data)
     # what the checklist lacks is located at the answer that calls for it
     for needed, because in (
