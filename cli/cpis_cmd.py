@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from interop.cli.common import fail
+from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:
     from interop.transport.fhir_client import FhirClient
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 
 
-@click.group()
+@click.group(cls=InteropGroup)
 def cpis() -> None:
     """CP-IS: the stand-in national service."""
 
@@ -157,7 +158,6 @@ def lookup(
         number = check_nhs_number(nhs_number)
     except InvalidNhsNumber as exc:
         fail(f"NHS number: {exc}", 1)
-        raise AssertionError("unreachable") from None
     if unscheduled and not (reason and reason.strip()):
         fail("--unscheduled notifies the local authority: say why with --reason", 2)
     if reason and not unscheduled:

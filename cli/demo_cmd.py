@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from interop.cli.common import fail
+from interop.cli.main import InteropCommand
 
 if TYPE_CHECKING:
     from interop.sandbox.demo.toolkit import Toolkit
@@ -65,7 +66,7 @@ def demo_toolkit() -> Toolkit:
     )
 
 
-@click.command()
+@click.command(cls=InteropCommand)
 @click.option(
     "--report",
     "report_dir",
@@ -88,17 +89,14 @@ def demo(report_dir: Path | None) -> None:
     Exit 0 when every step did what it should, 1 when one did not, 2 when the report folder
     cannot be used or the MESH sandbox (package mesh-sandbox) is missing; 130 on Ctrl-C.
     """
-    from interop.sandbox.demo.run import DemoError, run_demo
+    from interop.errors import EXIT_SIGINT
+    from interop.sandbox.demo.run import run_demo
 
-    try:
+    try:  # a DemoError (the report folder) is an InteropError: the one handler reports it
         result = run_demo(report_dir, toolkit=demo_toolkit(), out=click.echo)
-    except DemoError as exc:
-        fail(str(exc), 2)
-        raise AssertionError("unreachable") from None
     except OSError as exc:
         fail(f"cannot write the report: {exc.strerror or exc}", 2)
-        raise AssertionError("unreachable") from None
     except KeyboardInterrupt:
-        fail("interrupted: everything the demo started was stopped", 130)
-        raise AssertionError("unreachable") from None
+        click.echo("interrupted: everything the demo started was stopped", err=True)
+        raise SystemExit(EXIT_SIGINT) from None
     raise SystemExit(0 if result.ok else 1)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from interop.cli.common import DEFAULT_STATE, fail
+from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:
     from interop.attendance.service import AttendanceService
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 _log = logging.getLogger("interop.cli.listen")
 
 
-@click.group()
+@click.group(cls=InteropGroup)
 def listen() -> None:
     """Receive messages from hospital systems (HL7 v2 ADT over MLLP)."""
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from interop.cli.common import DEFAULT_STATE, fail, load_config_or_exit, open_ledger_or_exit
+from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:
     from interop.domain import ArtefactBase
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=InteropGroup, invoke_without_command=True)
 @click.option("--endpoint", help="A configured FHIR endpoint's name, or a base URL (no auth).")
 @click.option("--patient", "nhs_number", help="The child's NHS number: pull their artefacts.")
 @click.option(

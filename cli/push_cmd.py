@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from interop.cli.common import fail
+from interop.cli.main import InteropCommand
 
 if TYPE_CHECKING:
     from interop.config import Config, EndpointSettings, PushMode
@@ -101,7 +102,6 @@ def open_client(settings: EndpointSettings) -> FhirClient:
         return FhirClient.from_settings(settings)
     except ValueError as exc:
         fail(f"endpoint {settings.name}: {exc}", 2)
-        raise AssertionError("unreachable") from None
 
 
 def report_remote(exc: FhirClientError) -> None:
@@ -144,7 +144,6 @@ def _read(path: Path, context: ValidationContext) -> ArtefactBase | None:
         data = path.read_bytes()
     except OSError as exc:
         fail(f"{path}: cannot read: {exc.strerror or exc}", 2)
-        raise AssertionError("unreachable") from None
     report = validate_bytes(data, path, context)
     if report.errors or report.artefact is None:
         why = "invalid" if report.errors else "not an artefact the toolkit maps"
@@ -157,7 +156,7 @@ def _read(path: Path, context: ValidationContext) -> ArtefactBase | None:
     return report.artefact
 
 
-@click.command()
+@click.command(cls=InteropCommand)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 @click.option("--endpoint", help="A configured endpoint's name, or a base URL (no auth).")
 @click.option(

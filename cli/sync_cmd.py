@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 import click
 
 from interop.cli.common import DEFAULT_STATE, fail, load_config_or_exit, open_ledger_or_exit
+from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:  # imported when run: --help stays fast
     from interop.config import Config
     from interop.sync.cpis_sync import CpisSync, SyncCounts
 
 
-@click.group()
+@click.group(cls=InteropGroup)
 def sync() -> None:
     """Sync jobs that send records to national services."""
 
