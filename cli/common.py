@@ -14,13 +14,10 @@ from interop.errors import (
     RemoteError,
     UsageError,
 )
+from interop.jobs.state import DEFAULT_STATE
 
 if TYPE_CHECKING:
     from interop.config import Config, ConfigError
-    from interop.sync.ledger import Ledger
-
-#: where the state lives when --state is not given
-DEFAULT_STATE = Path("interop-state.sqlite")
 
 
 _BY_CODE: dict[int, type[InputError | UsageError | RemoteError]] = {
@@ -54,11 +51,4 @@ def config_error(path: Path, exc: ConfigError) -> UsageError:
     return UsageError("\n".join(lines))
 
 
-def open_ledger_or_exit(path: Path | str) -> Ledger:
-    """The state file (created when absent), or exit 2 saying why it cannot be used."""
-    from interop.sync.ledger import Ledger, LedgerError
-
-    try:
-        return Ledger(path)
-    except LedgerError as exc:
-        fail(f"state file: {exc}", 2)
+__all__ = ["DEFAULT_STATE", "config_error", "fail", "load_config_or_exit"]

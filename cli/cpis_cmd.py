@@ -12,7 +12,8 @@ from interop.cli.common import fail
 from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:
-    from interop.transport.fhir_client import FhirClient
+    from interop.config import Config, EndpointSettings
+    from interop.transport.fhir_client import AuditLog
 
 JSON = dict[str, Any]
 
@@ -149,10 +150,11 @@ def lookup(
     Exit 0 answered (found or not), 1 invalid NHS number, 2 usage or configuration error,
     3 remote endpoint failure.
     """
-    from interop.cli.push_cmd import fail_remote, open_client, resolve_endpoint
+    from interop.cli.push_cmd import remote_failure, resolve_endpoint
     from interop.identifiers import InvalidNhsNumber, check_nhs_number
+    from interop.jobs import cpis_lookup
     from interop.privacy import mask_nhs_number
-    from interop.transport.fhir_client import AuditLog, FhirClientError
+    from interop.transport.fhir_client import FhirClientError
 
     try:
         number = check_nhs_number(nhs_number)
@@ -163,64 +165,47 @@ def lookup(
     if reason and not unscheduled:
         fail("--reason goes with --unscheduled (a scheduled lookup is not notified)", 2)
     resolved = resolve_endpoint(endpoint, config_path)
-    settings = resolved.settings
-    if ods_code is not None:
-        from dataclasses import replace
-
-        from interop.identifiers import check_ods_code
-
-        try:
-            settings = replace(settings, ods_code=check_ods_code(ods_code))
-        except ValueError as exc:
-            fail(f"--ods: {exc}", 2)
+    settings = _with_ods(resolved.settings, ods_code)
     if unscheduled and not settings.ods_code:
-        fail(
-            "--unscheduled says who saw the child: give --ods CODE or the endpoint's ods_code",
-            2,
-        )
-    audit = None
-    if unscheduled:
-        configured = resolved.config.audit if resolved.config else None
-        path = audit_log or (configured.log if configured else Path("interop-audit.jsonl"))
-        audit = AuditLog(path, configured.user if configured else None)
-    masked = mask_nhs_number(number)
+        fail("--unscheduled says who saw the child: give --ods CODE or the endpoint's ods_code")
+    audit = _audit_log(resolved.config, audit_log) if unscheduled else None
     try:
-        with open_client(settings) as client:
-            teams = client.cpis_care_teams(
-                number, unscheduled=unscheduled, audit=audit, reason=reason
-            )
-            organisations = _organisations(client, teams)
-            events = client.cpis_audit_events(number) if history else []
-    except OSError as exc:
-        fail(f"audit log: cannot write ({exc.strerror or exc}): the lookup was not made", 2)
+        found = cpis_lookup(
+            settings, number, unscheduled=unscheduled, reason=reason, history=history, audit=audit
+        )
     except FhirClientError as exc:
-        fail_remote(exc)
+        raise remote_failure(exc) from None
     kind = "unscheduled (the local authority is notified)" if unscheduled else "scheduled"
-    click.echo(f"NHS {masked}: {len(teams)} care team(s); {kind} lookup")
-    for team in teams:
-        click.echo(f"  {_describe_team(team, organisations)}")
+    click.echo(f"NHS {mask_nhs_number(number)}: {len(found.teams)} care team(s); {kind} lookup")
+    for team in found.teams:
+        click.echo(f"  {_describe_team(team, found.organisations)}")
     if history:
-        click.echo(f"access history: {len(events)} event(s)")
-        for event in events:
+        click.echo(f"access history: {len(found.events)} event(s)")
+        for event in found.events:
             click.echo(f"  {_describe_event(event)}")
 
 
-def _organisations(client: FhirClient, teams: list[JSON]) -> dict[str, JSON]:
-    """The managing organisations the CareTeams refer to, read by id (missing ones left out)."""
-    from interop.transport.bundles import references, relative_reference
-    from interop.transport.fhir_client import FhirError
+def _with_ods(settings: EndpointSettings, ods_code: str | None) -> EndpointSettings:
+    """The endpoint's settings with ``--ods`` as the accessing organisation, if given."""
+    if ods_code is None:
+        return settings
+    from dataclasses import replace
 
-    found: dict[str, JSON] = {}
-    for team in teams:
-        for reference in references(team.get("managingOrganization")):
-            key = relative_reference(reference)
-            if key is None or not key.startswith("Organization/") or key in found:
-                continue
-            try:
-                found[key] = client.read("Organization", key.partition("/")[2])
-            except FhirError:
-                continue
-    return found
+    from interop.identifiers import check_ods_code
+
+    try:
+        return replace(settings, ods_code=check_ods_code(ods_code))
+    except ValueError as exc:
+        fail(f"--ods: {exc}", 2)
+
+
+def _audit_log(config: Config | None, path: Path | None) -> AuditLog:
+    """``--audit-log``, else ``[audit] log``, else ./interop-audit.jsonl."""
+    from interop.transport.fhir_client import AuditLog
+
+    configured = config.audit if config else None
+    path = path or (configured.log if configured else Path("interop-audit.jsonl"))
+    return AuditLog(path, configured.user if configured else None)
 
 
 def _describe_team(team: JSON, organisations: dict[str, JSON]) -> str:
