@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from interop.cli.common import fail
+from interop.cli.common import config_error, fail
 from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:
     from interop.config import Config, EndpointSettings
+    from interop.sandbox.cpis_standin import StandIn
     from interop.transport.fhir_client import AuditLog
 
 JSON = dict[str, Any]
@@ -61,10 +62,7 @@ def stand_in(
     try:
         config = load_stand_in_config(config_path)
     except ConfigError as exc:
-        click.echo(f"{config_path}: configuration error:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem.path}: {problem.message}", err=True)
-        raise SystemExit(2) from None
+        raise config_error(config_path, exc) from None
     if (access_nhs or inactive_nhs) and not to_mailbox:
         fail("--notify-access and --notify-inactive need --to MAILBOX (the LA's mailbox)", 2)
     register = Register(config.stand_in.register)
@@ -84,22 +82,26 @@ def stand_in(
             if inactive_nhs:
                 service.notify_inactive(inactive_nhs, to_mailbox=str(to_mailbox))
                 click.echo(f"inactive-NHS-number notification sent ({len(inactive_nhs)} number(s))")
-            if access_nhs or inactive_nhs:
-                return
-            while True:
-                for answered in service.answer_uploads():
-                    state = "already answered" if answered.already_answered else answered.file_code
-                    records = f"{answered.records} record(s)"
-                    click.echo(f"upload {answered.upload_message_id}: {state}, {records}")
-                if once:
-                    return
-                time.sleep(poll)
+            if not (access_nhs or inactive_nhs):
+                _answer(service, once, poll)
     except TransportError as exc:
         fail(f"MESH: {exc}", 3)
     except KeyboardInterrupt:
         click.echo("stopped")
     finally:
         register.close()
+
+
+def _answer(service: StandIn, once: bool, poll: float) -> None:
+    """Answer the uploads waiting, every ``poll`` seconds (``once``: then stop)."""
+    while True:
+        for answered in service.answer_uploads():
+            state = "already answered" if answered.already_answered else answered.file_code
+            records = f"{answered.records} record(s)"
+            click.echo(f"upload {answered.upload_message_id}: {state}, {records}")
+        if once:
+            return
+        time.sleep(poll)
 
 
 @cpis.command("lookup")

@@ -19,18 +19,12 @@ if TYPE_CHECKING:
 
 
 def demo_toolkit() -> Toolkit:
-    """The real mappings, validation chain, conformance kit and attendance wiring."""
-    from interop.cli.listen_cmd import build_attendance
-    from interop.mappings.cpis import flag_to_record, record_to_flag
-    from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
-    from interop.sandbox.demo.toolkit import FileCheck, FixtureCheck, Toolkit
+    """The real mappings, validation chain and conformance kit."""
+    from interop.mappings.cpis import record_to_flag
+    from interop.mappings.fhir import artefact_to_fhir
+    from interop.sandbox.demo.toolkit import FixtureCheck, Toolkit
     from interop.validators.chain import resource_validator
     from interop.validators.conformance import check_fixtures
-    from interop.validators.files import validate_bytes
-
-    def check_file(data: bytes, name: str) -> FileCheck:
-        report = validate_bytes(data, Path(name))
-        return FileCheck(report.kind, report.artefact, tuple(report.issues))
 
     def fixtures() -> list[FixtureCheck]:
         found = []
@@ -55,14 +49,10 @@ def demo_toolkit() -> Toolkit:
         return found
 
     return Toolkit(
-        flag_to_record=flag_to_record,
         record_to_flag=record_to_flag,
         to_fhir=artefact_to_fhir,
-        from_fhir=fhir_to_artefact,
-        check_file=check_file,
         resource_validator=resource_validator(),
         check_fixtures=fixtures,
-        build_attendance=build_attendance,
     )
 
 
