@@ -232,3 +232,104 @@ def test_fail_is_typed_no_return() -> None:
     assert typing.get_type_hints(fail)["return"] is typing.NoReturn
     with pytest.raises(RemoteError, match="down"):
         fail("down", 3)
+
+
+# --- the jobs from Python, as a local authority's scheduler calls them -----------------------
+
+
+class Mailbox:
+    """A MESH stand-in that keeps what is sent, or refuses it (``down``)."""
+
+    def __init__(self, *, down: bool = False) -> None:
+        self.down = down
+        self.sent: list[bytes] = []
+
+    def send(self, recipient: str, workflow_id: str, data: bytes, **_: object) -> str:
+        from interop.transport.mesh import TransportError
+
+        if self.down:
+            raise TransportError("unavailable", "MESH is down", outcome_unknown=False)
+        self.sent.append(data)
+        return f"MSG-{len(self.sent)}"
+
+    def find_by_local_id(self, local_id: str) -> object | None:
+        return None
+
+
+def sync(tmp_path: Path, mailbox: Mailbox, **options: Any) -> CpisSyncResult:
+    from interop.domain import ResponsibleLocalAuthority
+    from interop.jobs import SyncProgress, run_cpis_sync
+
+    steps: list[SyncProgress] = []
+    result = run_cpis_sync(
+        tmp_path / "export.csv",
+        state=tmp_path / "state.sqlite",
+        local_authority=ResponsibleLocalAuthority(ods_code="LA380", name="Example City"),
+        recipient="X26ABC2",
+        workflow_id="TEST_CPIS_UPLOAD",
+        transport=mailbox,
+        progress=steps.append,
+        **options,
+    )
+    assert [s.stage for s in steps][:1] == ["planned"]
+    assert sum(s.records for s in steps if s.stage == "sent") == sum(o.records for o in result.sent)
+    return result
+
+
+def test_run_cpis_sync_sends_once_and_reports_rejected_rows(tmp_path: Path) -> None:
+    from interop.synthetic import export_csv
+
+    (tmp_path / "export.csv").write_bytes(export_csv(20, seed=7, bad_rows=2))
+    mailbox = Mailbox()
+    first = sync(tmp_path, mailbox, keep_rows=True)
+    assert first.rejected_lines == 2
+    assert len(first.rows) == first.valid == first.counts.new
+    assert len(mailbox.sent) == len(first.sent) == 1
+    assert first.exit_code == 1  # sent, but rows were rejected
+    again = sync(tmp_path, mailbox)
+    assert again.pending == 0
+    assert again.counts.unchanged == first.valid
+    assert len(mailbox.sent) == 1, "nothing is sent twice"
+
+
+def test_run_cpis_sync_reports_a_mesh_failure_and_sends_it_next_run(tmp_path: Path) -> None:
+    from interop.synthetic import export_csv
+
+    (tmp_path / "export.csv").write_bytes(export_csv(5, seed=3))
+    failed = sync(tmp_path, Mailbox(down=True))
+    assert failed.exit_code == 3
+    assert failed.failed
+    assert not failed.sent
+    mailbox = Mailbox()
+    retried = sync(tmp_path, mailbox)
+    assert retried.counts.unchanged == 5
+    assert len(retried.sent) == 1
+    assert retried.exit_code == 0
+
+
+def test_run_cpis_sync_refuses_before_touching_anything(tmp_path: Path) -> None:
+    from interop.errors import UsageError
+    from interop.jobs import run_cpis_sync
+
+    with pytest.raises(UsageError, match="cannot read"):
+        run_cpis_sync(tmp_path / "absent.csv", state=tmp_path / "s", dry_run=True, out=tmp_path)
+    with pytest.raises(UsageError, match="needs the configuration"):
+        run_cpis_sync(tmp_path / "absent.csv", state=tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_pull_artefacts_checks_its_inputs_before_any_request(tmp_path: Path) -> None:
+    from interop.config import EndpointSettings
+    from interop.identifiers import InvalidNhsNumber
+    from interop.jobs import pull_artefacts
+
+    nowhere = EndpointSettings(name="nowhere", kind="fhir", url="http://127.0.0.1:9/fhir")
+    state = tmp_path / "state.sqlite"
+    with pytest.raises(InvalidNhsNumber):
+        pull_artefacts(nowhere, nhs_number="9434765918", state=state)
+    with pytest.raises(UsageError, match="no watermark for nowhere"):
+        pull_artefacts(nowhere, since="last", state=state)
+    with pytest.raises(UsageError, match="expected an ISO date"):
+        pull_artefacts(nowhere, since="yesterday", state=state)
+    with pytest.raises(UsageError, match="exactly one"):
+        pull_artefacts(nowhere, state=state)
