@@ -36,11 +36,12 @@ sys.path.insert(0, str(TESTS))
 from attendance_support import flood_messages, register_plans, write_config  # noqa: E402
 from mesh_server import running_sandbox  # noqa: E402
 
-from interop.cli.listen_cmd import build_attendance  # noqa: E402
 from interop.codes import PlanType  # noqa: E402
 from interop.config import MeshSettings, Secret  # noqa: E402
 from interop.cpis.messages import read_access_notification  # noqa: E402
 from interop.hl7v2.ack import read_ack  # noqa: E402
+from interop.jobs import build_attendance  # noqa: E402
+from interop.sandbox.cpis_spine import RegisterFlags  # noqa: E402
 from interop.sandbox.fhir_server.running import running_server  # noqa: E402
 from interop.synthetic import nhs_numbers  # noqa: E402
 from interop.transport.fhir_client import FhirClient  # noqa: E402
@@ -93,7 +94,9 @@ def run(root: Path, count: int, connections: int, window: int) -> None:
             },
         )
         assert settings is not None
-        service = build_attendance(config, settings, root / "state.sqlite")
+        service = build_attendance(
+            config, settings, root / "state.sqlite", stand_in_flags=RegisterFlags
+        )
         server = MllpServer(service.handle)
         shares = [list(range(n, count, connections)) for n in range(connections)]
         acks: dict[int, list[bytes]] = {}

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-import click
+from interop.errors import (
+    EXIT_INVALID,
+    EXIT_REMOTE,
+    EXIT_USAGE,
+    InputError,
+    RemoteError,
+    UsageError,
+)
+from interop.jobs.state import DEFAULT_STATE
 
 if TYPE_CHECKING:
-    from interop.config import Config
-    from interop.sync.ledger import Ledger
-
-#: where the state lives when --state is not given
-DEFAULT_STATE = Path("interop-state.sqlite")
+    from interop.config import Config, ConfigError
 
 
-def fail(message: str, code: int) -> None:
-    """Print ``message`` to standard error and exit with ``code``."""
-    click.echo(message, err=True)
-    raise SystemExit(code)
+_BY_CODE: dict[int, type[InputError | UsageError | RemoteError]] = {
+    EXIT_INVALID: InputError,
+    EXIT_USAGE: UsageError,
+    EXIT_REMOTE: RemoteError,
+}
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Stop the command: ``message`` on standard error, exit ``code`` (1 invalid input,
+    2 usage, 3 remote), through the one error handler of ``interop.cli.main``."""
+    raise _BY_CODE[code](message)
 
 
 def load_config_or_exit(path: Path, need: Collection[str] | None = None) -> Config:
@@ -30,18 +41,14 @@ def load_config_or_exit(path: Path, need: Collection[str] | None = None) -> Conf
     try:
         return load_config(path, need=CPIS_SECTIONS if need is None else need)
     except ConfigError as exc:
-        click.echo(f"{path}: configuration error:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem.path}: {problem.message}", err=True)
-        raise SystemExit(2) from None
+        raise config_error(path, exc) from None
 
 
-def open_ledger_or_exit(path: Path | str) -> Ledger:
-    """The state file (created when absent), or exit 2 saying why it cannot be used."""
-    from interop.sync.ledger import Ledger, LedgerError
+def config_error(path: Path, exc: ConfigError) -> UsageError:
+    """``path: configuration error:`` and one indented line per problem (exit 2)."""
+    lines = [f"{path}: configuration error:"]
+    lines += [f"  {problem.path}: {problem.message}" for problem in exc.problems]
+    return UsageError("\n".join(lines))
 
-    try:
-        return Ledger(path)
-    except LedgerError as exc:
-        fail(f"state file: {exc}", 2)
-        raise AssertionError("unreachable") from None
+
+__all__ = ["DEFAULT_STATE", "config_error", "fail", "load_config_or_exit"]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from interop.cli.common import fail
+from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:
     from interop.validators.conformance import ConformanceResult
@@ -21,7 +22,7 @@ _REPORT_HELP = "Write junit.xml and report.html into this folder (made when abse
 _RULES_HELP = "Where report.html links rule ids to (#<rule id> is appended)."
 
 
-@click.group()
+@click.group(cls=InteropGroup)
 def conformance() -> None:
     """The conformance kit: the shipped fixtures, and suppliers' own files.
 
@@ -57,7 +58,6 @@ def run(report_dir: Path | None, rules_page: str) -> None:
         result = run_conformance(report_dir, rules_page=rules_page)
     except OSError as exc:
         fail(f"cannot write the reports: {exc}", 2)
-        return
     for outcome, case in zip(result.outcomes, result.cases, strict=True):
         mark = "PASS" if case.passed else "FAIL"
         line = f"{mark} {case.name} ({case.kind}): {case.summary}"
@@ -84,7 +84,6 @@ def check(paths: tuple[Path, ...], report_dir: Path | None, rules_page: str, ver
         result = check_supplier_files(paths, report_dir, rules_page=rules_page)
     except OSError as exc:
         fail(f"cannot write the reports: {exc}", 2)
-        return
     for case in result.cases:
         mark = "PASS" if case.passed else "ERROR" if case.unreadable else "FAIL"
         detail = f"cannot read: {case.unreadable}" if case.unreadable else case.summary

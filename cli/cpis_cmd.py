@@ -8,15 +8,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from interop.cli.common import fail
+from interop.cli.common import config_error, fail
+from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:
-    from interop.transport.fhir_client import FhirClient
+    from interop.config import Config, EndpointSettings
+    from interop.sandbox.cpis_standin import StandIn
+    from interop.transport.cpis_api import AuditLog
 
 JSON = dict[str, Any]
 
 
-@click.group()
+@click.group(cls=InteropGroup)
 def cpis() -> None:
     """CP-IS: the stand-in national service."""
 
@@ -59,10 +62,7 @@ def stand_in(
     try:
         config = load_stand_in_config(config_path)
     except ConfigError as exc:
-        click.echo(f"{config_path}: configuration error:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem.path}: {problem.message}", err=True)
-        raise SystemExit(2) from None
+        raise config_error(config_path, exc) from None
     if (access_nhs or inactive_nhs) and not to_mailbox:
         fail("--notify-access and --notify-inactive need --to MAILBOX (the LA's mailbox)", 2)
     register = Register(config.stand_in.register)
@@ -82,22 +82,26 @@ def stand_in(
             if inactive_nhs:
                 service.notify_inactive(inactive_nhs, to_mailbox=str(to_mailbox))
                 click.echo(f"inactive-NHS-number notification sent ({len(inactive_nhs)} number(s))")
-            if access_nhs or inactive_nhs:
-                return
-            while True:
-                for answered in service.answer_uploads():
-                    state = "already answered" if answered.already_answered else answered.file_code
-                    records = f"{answered.records} record(s)"
-                    click.echo(f"upload {answered.upload_message_id}: {state}, {records}")
-                if once:
-                    return
-                time.sleep(poll)
+            if not (access_nhs or inactive_nhs):
+                _answer(service, once, poll)
     except TransportError as exc:
         fail(f"MESH: {exc}", 3)
     except KeyboardInterrupt:
         click.echo("stopped")
     finally:
         register.close()
+
+
+def _answer(service: StandIn, once: bool, poll: float) -> None:
+    """Answer the uploads waiting, every ``poll`` seconds (``once``: then stop)."""
+    while True:
+        for answered in service.answer_uploads():
+            state = "already answered" if answered.already_answered else answered.file_code
+            records = f"{answered.records} record(s)"
+            click.echo(f"upload {answered.upload_message_id}: {state}, {records}")
+        if once:
+            return
+        time.sleep(poll)
 
 
 @cpis.command("lookup")
@@ -148,79 +152,62 @@ def lookup(
     Exit 0 answered (found or not), 1 invalid NHS number, 2 usage or configuration error,
     3 remote endpoint failure.
     """
-    from interop.cli.push_cmd import fail_remote, open_client, resolve_endpoint
+    from interop.cli.push_cmd import remote_failure, resolve_endpoint
     from interop.identifiers import InvalidNhsNumber, check_nhs_number
+    from interop.jobs import cpis_lookup
     from interop.privacy import mask_nhs_number
-    from interop.transport.cpis_api import AuditLog, CpisApi
     from interop.transport.fhir_client import FhirClientError
 
     try:
         number = check_nhs_number(nhs_number)
     except InvalidNhsNumber as exc:
         fail(f"NHS number: {exc}", 1)
-        raise AssertionError("unreachable") from None
     if unscheduled and not (reason and reason.strip()):
         fail("--unscheduled notifies the local authority: say why with --reason", 2)
     if reason and not unscheduled:
         fail("--reason goes with --unscheduled (a scheduled lookup is not notified)", 2)
     resolved = resolve_endpoint(endpoint, config_path)
-    settings = resolved.settings
-    if ods_code is not None:
-        from dataclasses import replace
-
-        from interop.identifiers import check_ods_code
-
-        try:
-            settings = replace(settings, ods_code=check_ods_code(ods_code))
-        except ValueError as exc:
-            fail(f"--ods: {exc}", 2)
+    settings = _with_ods(resolved.settings, ods_code)
     if unscheduled and not settings.ods_code:
-        fail(
-            "--unscheduled says who saw the child: give --ods CODE or the endpoint's ods_code",
-            2,
-        )
-    audit = None
-    if unscheduled:
-        configured = resolved.config.audit if resolved.config else None
-        path = audit_log or (configured.log if configured else Path("interop-audit.jsonl"))
-        audit = AuditLog(path, configured.user if configured else None)
-    masked = mask_nhs_number(number)
+        fail("--unscheduled says who saw the child: give --ods CODE or the endpoint's ods_code")
+    audit = _audit_log(resolved.config, audit_log) if unscheduled else None
     try:
-        with open_client(settings) as client:
-            cpis = CpisApi(client)
-            teams = cpis.care_teams(number, unscheduled=unscheduled, audit=audit, reason=reason)
-            organisations = _organisations(client, teams)
-            events = cpis.audit_events(number) if history else []
-    except OSError as exc:
-        fail(f"audit log: cannot write ({exc.strerror or exc}): the lookup was not made", 2)
+        found = cpis_lookup(
+            settings, number, unscheduled=unscheduled, reason=reason, history=history, audit=audit
+        )
     except FhirClientError as exc:
-        fail_remote(exc)
+        raise remote_failure(exc) from None
     kind = "unscheduled (the local authority is notified)" if unscheduled else "scheduled"
-    click.echo(f"NHS {masked}: {len(teams)} care team(s); {kind} lookup")
-    for team in teams:
-        click.echo(f"  {_describe_team(team, organisations)}")
+    click.echo(f"NHS {mask_nhs_number(number)}: {len(found.teams)} care team(s); {kind} lookup")
+    for team in found.teams:
+        click.echo(f"  {_describe_team(team, found.organisations)}")
     if history:
-        click.echo(f"access history: {len(events)} event(s)")
-        for event in events:
+        click.echo(f"access history: {len(found.events)} event(s)")
+        for event in found.events:
             click.echo(f"  {_describe_event(event)}")
 
 
-def _organisations(client: FhirClient, teams: list[JSON]) -> dict[str, JSON]:
-    """The managing organisations the CareTeams refer to, read by id (missing ones left out)."""
-    from interop.transport.bundles import references, relative_reference
-    from interop.transport.fhir_client import FhirError
+def _with_ods(settings: EndpointSettings, ods_code: str | None) -> EndpointSettings:
+    """The endpoint's settings with ``--ods`` as the accessing organisation, if given."""
+    if ods_code is None:
+        return settings
+    from dataclasses import replace
 
-    found: dict[str, JSON] = {}
-    for team in teams:
-        for reference in references(team.get("managingOrganization")):
-            key = relative_reference(reference)
-            if key is None or not key.startswith("Organization/") or key in found:
-                continue
-            try:
-                found[key] = client.read("Organization", key.partition("/")[2])
-            except FhirError:
-                continue
-    return found
+    from interop.identifiers import check_ods_code
+
+    try:
+        return replace(settings, ods_code=check_ods_code(ods_code))
+    except ValueError as exc:
+        fail(f"--ods: {exc}", 2)
+
+
+def _audit_log(config: Config | None, path: Path | None) -> AuditLog:
+    """``--audit-log``, else ``[audit] log``, else ./interop-audit.jsonl."""
+    from interop.transport.cpis_api import AuditLog
+
+    configured = config.audit if config else None
+    path = path or (configured.log if configured else Path("interop-audit.jsonl"))
+    return AuditLog(path, configured.user if configured else None)
 
 
 def _describe_team(team: JSON, organisations: dict[str, JSON]) -> str:

@@ -12,24 +12,19 @@ from typing import TYPE_CHECKING
 import click
 
 from interop.cli.common import fail
+from interop.cli.main import InteropCommand
 
 if TYPE_CHECKING:
     from interop.sandbox.demo.toolkit import Toolkit
 
 
 def demo_toolkit() -> Toolkit:
-    """The real mappings, validation chain, conformance kit and attendance wiring."""
-    from interop.cli.listen_cmd import build_attendance
-    from interop.mappings.cpis import flag_to_record, record_to_flag
-    from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
-    from interop.sandbox.demo.toolkit import FileCheck, FixtureCheck, Toolkit
+    """The real mappings, validation chain and conformance kit."""
+    from interop.mappings.cpis import record_to_flag
+    from interop.mappings.fhir import artefact_to_fhir
+    from interop.sandbox.demo.toolkit import FixtureCheck, Toolkit
     from interop.validators.chain import resource_validator
     from interop.validators.conformance import check_fixtures
-    from interop.validators.files import validate_bytes
-
-    def check_file(data: bytes, name: str) -> FileCheck:
-        report = validate_bytes(data, Path(name))
-        return FileCheck(report.kind, report.artefact, tuple(report.issues))
 
     def fixtures() -> list[FixtureCheck]:
         found = []
@@ -54,18 +49,14 @@ def demo_toolkit() -> Toolkit:
         return found
 
     return Toolkit(
-        flag_to_record=flag_to_record,
         record_to_flag=record_to_flag,
         to_fhir=artefact_to_fhir,
-        from_fhir=fhir_to_artefact,
-        check_file=check_file,
         resource_validator=resource_validator(),
         check_fixtures=fixtures,
-        build_attendance=build_attendance,
     )
 
 
-@click.command()
+@click.command(cls=InteropCommand)
 @click.option(
     "--report",
     "report_dir",
@@ -88,17 +79,14 @@ def demo(report_dir: Path | None) -> None:
     Exit 0 when every step did what it should, 1 when one did not, 2 when the report folder
     cannot be used or the MESH sandbox (package mesh-sandbox) is missing; 130 on Ctrl-C.
     """
-    from interop.sandbox.demo.run import DemoError, run_demo
+    from interop.errors import EXIT_SIGINT
+    from interop.sandbox.demo.run import run_demo
 
-    try:
+    try:  # a DemoError (the report folder) is an InteropError: the one handler reports it
         result = run_demo(report_dir, toolkit=demo_toolkit(), out=click.echo)
-    except DemoError as exc:
-        fail(str(exc), 2)
-        raise AssertionError("unreachable") from None
     except OSError as exc:
         fail(f"cannot write the report: {exc.strerror or exc}", 2)
-        raise AssertionError("unreachable") from None
     except KeyboardInterrupt:
-        fail("interrupted: everything the demo started was stopped", 130)
-        raise AssertionError("unreachable") from None
+        click.echo("interrupted: everything the demo started was stopped", err=True)
+        raise SystemExit(EXIT_SIGINT) from None
     raise SystemExit(0 if result.ok else 1)

@@ -11,24 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from interop.cli.common import DEFAULT_STATE, fail
+from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:
     from interop.attendance.service import AttendanceService
     from interop.attendance.settings import AttendanceSettings
+    from interop.attendance.sources import FlagSource
     from interop.config import Config
-    from interop.hl7v2.adt import AttendanceHandler
     from interop.transport.mllp import MllpServer
 
-_log = logging.getLogger("interop.cli.listen")
 
-
-@click.group()
+@click.group(cls=InteropGroup)
 def listen() -> None:
     """Receive messages from hospital systems (HL7 v2 ADT over MLLP)."""
 
@@ -109,13 +109,14 @@ def mllp(
 
     Exit 0 after a stop, 2 when the configuration, the state file or the port cannot be used.
     """
+    from interop.jobs import handle_attendance
+    from interop.transport.mllp import MllpServer
+
     configure_logging(log_level)
     config = load_listen_config(config_path) if config_path is not None else None
     service = attendance_or_exit(config, state)
-    from interop.transport.mllp import MllpServer
-
     server = MllpServer(
-        service.handle if service is not None else handler_for(config),
+        handle_attendance(service, config),
         host=host,
         port=port,
         max_frame=max_frame,
@@ -154,19 +155,16 @@ def dispatch(config_path: Path, state: Path | None) -> None:
     retried by the next run or by the listener), 2 for a configuration or state file error or
     when a listener is dispatching from the same state file.
     """
+    from interop.jobs import dispatch_attendances
+
     configure_logging("info")
     config = load_listen_config(config_path)
-    service = attendance_or_exit(config, state)
-    if service is None:
+    settings = attendance_settings(config)
+    if settings is None:
         fail(f"{config_path}: no [attendance] section: nothing to dispatch", 2)
-    assert service is not None
-    try:
-        counts = service.drain(everything=True)
-    finally:
-        service.close()
-    left = counts["pending"] + counts["sending"]
-    click.echo(f"sent {counts['sent']}, still queued {left}")
-    raise SystemExit(3 if left else 0)
+    result = dispatch_attendances(config, settings, state, stand_in_flags=_stand_in_flags())
+    click.echo(f"sent {result.sent}, still queued {result.left}")
+    raise SystemExit(result.exit_code)
 
 
 def configure_logging(level: str) -> None:
@@ -184,6 +182,7 @@ def load_listen_config(path: Path) -> Config:
     """The configuration, exit 2 listing every problem. Only what the attendance rules use is
     read in full: the endpoints they may send to or read from (their secrets and files), and
     ``[mesh]`` when one of those is a mesh endpoint."""
+    from interop.cli.common import config_error
     from interop.config import ConfigError, load_config
 
     try:
@@ -198,10 +197,7 @@ def load_listen_config(path: Path) -> Config:
         if any(e.kind == "mesh" for e in config.endpoints.values()):
             config = load_config(path, need=("mesh",), endpoints=sorted(names))
     except ConfigError as exc:
-        click.echo(f"{path}: configuration error:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem.path}: {problem.message}", err=True)
-        raise SystemExit(2) from None
+        raise config_error(path, exc) from None
     return config
 
 
@@ -210,59 +206,31 @@ def attendance_settings(config: Config | None) -> AttendanceSettings | None:
     return None if config is None else config.attendance
 
 
-def handler_for(config: Config | None) -> AttendanceHandler:
-    """The handler of a listener without attendance rules: acknowledge and log only."""
-    from interop.hl7v2.adt import log_only_handler
-
-    if config is None:
-        _log.info("no --config: attendances are acknowledged and logged; nobody is notified")
-    else:
-        _log.info(
-            "configuration %s has no [attendance] section: attendances are acknowledged and "
-            "logged, nobody is notified",
-            config.source,
-        )
-    return log_only_handler
-
-
 def attendance_or_exit(config: Config | None, state: Path | None) -> AttendanceService | None:
-    """The attendance rules of ``config`` (None without ``[attendance]``), or exit 2."""
-    from interop.attendance.dispatch import DispatcherBusy
-    from interop.attendance.settings import AttendanceSettingsError
-    from interop.attendance.sources import LookupFailed
-    from interop.attendance.store import StateError
+    """The attendance rules of ``config`` (None without ``[attendance]``); a
+    ``ConfigurationError`` (exit 2) when they cannot be built."""
+    from interop.jobs import attendance_service
 
     settings = attendance_settings(config)
     if config is None or settings is None:
         return None
-    try:
-        return build_attendance(config, settings, state)
-    except AttendanceSettingsError as exc:
-        click.echo(f"{config.source}: configuration error:", err=True)
-        for path, message in exc.problems:
-            click.echo(f"  {path}: {message}", err=True)
-    except (LookupFailed, StateError, DispatcherBusy, ValueError) as exc:
-        click.echo(f"attendance rules: {exc}", err=True)
-    raise SystemExit(2)
+    return attendance_service(config, settings, state, stand_in_flags=_stand_in_flags())
 
 
 def build_attendance(
     config: Config, settings: AttendanceSettings, state: Path | None = None
 ) -> AttendanceService:
-    """The attendance rules wired to ``config`` (``interop.attendance.wiring``), reading
-    FHIR with the toolkit's mappings; not yet started."""
-    from interop.attendance.wiring import build_attendance as build
-    from interop.mappings.fhir import fhir_to_artefact
+    """``interop.jobs.build_attendance`` with the sandbox's stand-in register as the flag
+    source for ``flag_source = "stand-in"`` (the jobs may not import the sandbox)."""
+    from interop.jobs import build_attendance as build
+
+    return build(config, settings, state, stand_in_flags=_stand_in_flags())
+
+
+def _stand_in_flags() -> Callable[[Path], FlagSource]:
     from interop.sandbox.cpis_spine import RegisterFlags
 
-    return build(
-        config,
-        settings,
-        state,
-        to_artefact=fhir_to_artefact,
-        default_state=DEFAULT_STATE,
-        stand_in_flags=RegisterFlags,
-    )
+    return RegisterFlags
 
 
 async def _serve(server: MllpServer, service: AttendanceService | None) -> None:

@@ -7,11 +7,14 @@ each subcommand is named here with its one-line help and imported on first use.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from interop import __version__
+from interop.errors import InteropError
 
 #: command name → (module in interop.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -53,7 +56,40 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
+@contextmanager
+def errors_as_exit_codes() -> Iterator[None]:
+    """The one error handler: an ``InteropError`` ends the command with its message on
+    standard error and the exit code of its branch (``interop.errors``), never a traceback."""
+    try:
+        yield
+    except InteropError as exc:
+        click.echo(str(exc), err=True)
+        raise click.exceptions.Exit(exc.exit_code) from None
+
+
+class InteropCommand(click.Command):
+    """A command whose ``InteropError`` becomes a message and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with errors_as_exit_codes():
+            return super().invoke(ctx)
+
+
+class InteropGroup(click.Group):
+    """A group whose commands (and subgroups) map ``InteropError`` to exit codes.
+
+    The handler sits on each command, not only on the ``interop`` group, so that a command
+    run on its own (``python -m``, tests invoking it directly) behaves the same."""
+
+    command_class = InteropCommand
+    group_class = type  # subgroups are InteropGroups too
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with errors_as_exit_codes():
+            return super().invoke(ctx)
+
+
+class LazyGroup(InteropGroup):
     """A group that imports a subcommand's module only when that subcommand is used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:

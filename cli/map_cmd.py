@@ -9,6 +9,9 @@ from pathlib import Path
 
 import click
 
+from interop.cli.common import fail
+from interop.cli.main import InteropCommand
+
 FORMATS = ("fhir", "fhir-xml", "cpis", "artefact")
 
 
@@ -28,7 +31,7 @@ def _write(output: Path | None, data: bytes) -> None:
         raise
 
 
-@click.command(name="map")
+@click.command(name="map", cls=InteropCommand)
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
 @click.option("--to", "target", type=click.Choice(FORMATS), required=True, help="Output format.")
 @click.option(
@@ -50,20 +53,16 @@ def map_(file: Path, target: str, output: Path | None) -> None:
     try:
         data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
     except OSError as exc:
-        click.echo(f"{file}: cannot read: {exc.strerror or exc}", err=True)
-        raise SystemExit(2) from None
+        fail(f"{file}: cannot read: {exc.strerror or exc}", 2)
     try:
         result = convert(data, target)
     except ConversionError as exc:
-        click.echo(f"{file}: cannot convert ({exc.detected}):", err=True)
-        for issue in exc.issues:
-            click.echo(f"  {issue.describe()}", err=True)
-        raise SystemExit(1) from None
+        lines = [f"{file}: cannot convert ({exc.detected}):"]
+        fail("\n".join(lines + [f"  {issue.describe()}" for issue in exc.issues]), 1)
     try:
         _write(output, result)
     except OSError as exc:
-        click.echo(f"{output}: cannot write: {exc.strerror or exc}", err=True)
-        raise SystemExit(2) from None
+        fail(f"{output}: cannot write: {exc.strerror or exc}", 2)
 
 
 __all__ = ["map_"]

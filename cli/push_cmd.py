@@ -8,24 +8,23 @@ remote failure with the server's OperationOutcome issues (exit 3).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
 from interop.cli.common import fail
+from interop.cli.main import InteropCommand
+from interop.errors import RemoteError
 
 if TYPE_CHECKING:
-    from interop.config import Config, EndpointSettings, PushMode
-    from interop.domain import ArtefactBase
-    from interop.transport.fhir_client import FhirClient, FhirClientError
-    from interop.validators.chain import ValidationContext
+    from interop.config import Config, EndpointSettings
+    from interop.jobs import PushEvent
+    from interop.transport.fhir_client import FhirClientError
 
 #: the configuration read when --config is not given and a named endpoint is asked for
 DEFAULT_CONFIG = Path("interop.toml")
-_SUFFIXES = (".json", ".xml")
 
 
 # --- shared by the FHIR commands -------------------------------------------------------------
@@ -60,10 +59,8 @@ def load_endpoints_config(
     try:
         return load_config(path, need=need, endpoints=endpoints)
     except ConfigError as exc:
-        click.echo(f"{path}: configuration error:", err=True)
-        for problem in exc.problems:
-            click.echo(f"  {problem}", err=True)
-        raise SystemExit(2) from None
+        lines = [f"{path}: configuration error:", *(f"  {problem}" for problem in exc.problems)]
+        fail("\n".join(lines), 2)
 
 
 def resolve_endpoint(endpoint: str, config_path: Path | None) -> ResolvedEndpoint:
@@ -85,79 +82,33 @@ def resolve_endpoint(endpoint: str, config_path: Path | None) -> ResolvedEndpoin
     try:
         settings = config.endpoint(endpoint)
     except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"{config.source}: {problem}", err=True)
-        raise SystemExit(2) from None
+        fail("\n".join(f"{config.source}: {problem}" for problem in exc.problems), 2)
     if settings.kind != "fhir":
         fail(f"endpoint {endpoint} is a {settings.kind} endpoint: this command needs fhir", 2)
     return ResolvedEndpoint(settings, config)
 
 
-def open_client(settings: EndpointSettings) -> FhirClient:
-    """The FHIR client of an endpoint, or exit 2 when its TLS or auth settings are unusable."""
-    from interop.transport.fhir_client import FhirClient
-
-    try:
-        return FhirClient.from_settings(settings)
-    except ValueError as exc:
-        fail(f"endpoint {settings.name}: {exc}", 2)
-        raise AssertionError("unreachable") from None
-
-
-def report_remote(exc: FhirClientError) -> None:
-    """Print a remote failure and the server's OperationOutcome issues to standard error."""
+def remote_lines(exc: FhirClientError) -> list[str]:
+    """A remote failure and the server's OperationOutcome issues, for standard error."""
     from interop.transport.fhir_client import FhirError, FhirTransportError
 
-    click.echo(f"remote failure: {exc}", err=True)
+    lines = [f"remote failure: {exc}"]
     if isinstance(exc, FhirError):
-        for issue in exc.issues:
-            click.echo(f"  {issue.describe()}", err=True)
+        lines += [f"  {issue.describe()}" for issue in exc.issues]
     if isinstance(exc, FhirTransportError) and exc.outcome_unknown:
-        click.echo("  the request may have been applied: check before repeating it", err=True)
+        lines.append("  the request may have been applied: check before repeating it")
+    return lines
 
 
-def fail_remote(exc: FhirClientError) -> NoReturn:
-    """``report_remote`` then exit 3."""
-    report_remote(exc)
-    raise SystemExit(3)
+def remote_failure(exc: FhirClientError) -> RemoteError:
+    """The error (exit 3) that prints ``remote_lines``: ``raise remote_failure(exc)``."""
+    return RemoteError("\n".join(remote_lines(exc)))
 
 
 # --- push ------------------------------------------------------------------------------------
 
 
-def _files(paths: tuple[Path, ...]) -> Iterator[Path]:
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES
-            )
-        else:
-            yield path
-
-
-def _read(path: Path, context: ValidationContext) -> ArtefactBase | None:
-    """The artefact in ``path`` after the whole validation chain, or None after printing why
-    it is not pushed (exit 2 for I/O). Warnings are printed and do not stop a push."""
-    from interop.validators.files import validate_bytes
-
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        fail(f"{path}: cannot read: {exc.strerror or exc}", 2)
-        raise AssertionError("unreachable") from None
-    report = validate_bytes(data, path, context)
-    if report.errors or report.artefact is None:
-        why = "invalid" if report.errors else "not an artefact the toolkit maps"
-        click.echo(f"{path}: not pushed, {why} ({report.kind}):", err=True)
-        for issue in report.issues:
-            click.echo(f"  {issue.describe()}", err=True)
-        return None
-    for issue in report.issues:
-        click.echo(f"{path}: {issue.describe()}", err=True)
-    return report.artefact
-
-
-@click.command()
+@click.command(cls=InteropCommand)
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 @click.option("--endpoint", help="A configured endpoint's name, or a base URL (no auth).")
 @click.option(
@@ -198,15 +149,12 @@ def push(
     Exit 0 all pushed, 1 some files invalid or not routable, 2 usage, configuration or I/O
     error, 3 remote endpoint failure (the server's OperationOutcome issues are printed).
     """
-    from interop.mappings.fhir import artefact_to_fhir
-    from interop.transport.bundles import to_transaction
-    from interop.transport.fhir_client import FhirClientError, FhirTransportError
-    from interop.validators.chain import ValidationContext
+    from interop.jobs import push_artefacts
 
     if route == (endpoint is not None):
         fail("give either --endpoint NAME (or a base URL) or --route", 2)
-    targets: dict[str, EndpointSettings] = {}
     directory = None
+    settings = None
     if route:
         from interop.transport.directory import EndpointDirectory
 
@@ -214,86 +162,62 @@ def push(
         directory = EndpointDirectory.from_config(config)
     else:
         assert endpoint is not None
-        resolved = resolve_endpoint(endpoint, config_path)
-        targets[resolved.key] = resolved.settings
-    clients: dict[str, FhirClient] = {}
-    code = 0
-    context = ValidationContext()
-    try:
-        for path in _files(files):
-            artefact = _read(path, context)
-            if artefact is None:
-                code = max(code, 1)
-                continue
-            bundle = artefact_to_fhir(artefact)
-            writes = [e["request"]["url"] for e in to_transaction(bundle)["entry"]]
-            destinations = list(targets.values())
-            if directory is not None:
-                routing = directory.route(artefact)
-                for why in routing.unroutable:
-                    click.echo(f"{path}: not routed: {why}", err=True)
-                    code = max(code, 1)
-                destinations = []
-                for r in routing.routes:
-                    if r.endpoint.kind != "fhir":
-                        click.echo(
-                            f"{path}: {r.ods_code} ({r.name}) is reached by {r.endpoint.kind} "
-                            f"endpoint {r.endpoint.name}: push sends to fhir endpoints only",
-                            err=True,
-                        )
-                        code = max(code, 1)
-                        continue
-                    if dry_run:
-                        click.echo(f"{path}: route to {r.endpoint.name}: {r.ods_code} ({r.reason})")
-                    destinations.append(r.endpoint)
-            for settings in dict.fromkeys(destinations):
-                if not settings.accepts(artefact.kind):
-                    click.echo(
-                        f"{path}: endpoint {settings.name} does not take {artefact.kind}", err=True
-                    )
-                    code = max(code, 1)
-                    continue
-                push_mode: PushMode = settings.push_mode
-                if mode == "resources":
-                    push_mode = "resources"
-                elif mode == "transaction":
-                    push_mode = "transaction"
-                if dry_run:
-                    click.echo(
-                        f"{path}: {artefact.summary()}: would PUT {len(writes)} resource(s) to "
-                        f"{settings.name} ({push_mode}): {', '.join(writes)}"
-                    )
-                    continue
-                client = clients.get(settings.name) or open_client(settings)
-                clients[settings.name] = client
-                try:
-                    result = client.push(bundle, mode=push_mode)
-                except FhirClientError as exc:
-                    click.echo(f"{path}: not pushed to {settings.name}", err=True)
-                    report_remote(exc)
-                    code = 3
-                    if isinstance(exc, FhirTransportError):
-                        raise SystemExit(3) from None  # the endpoint is out of reach: stop
-                    continue
-                created = result.created
-                click.echo(
-                    f"{path}: pushed {artefact.kind} to {settings.name}: "
-                    f"{len(result.outcomes)} resource(s), {created} created, "
-                    f"{len(result.outcomes) - created} updated or unchanged"
-                )
-    finally:
-        for client in clients.values():
-            client.close()
+        settings = resolve_endpoint(endpoint, config_path).settings
+    outcome = push_artefacts(
+        files,
+        endpoint=settings,
+        directory=directory,
+        mode="resources" if mode == "resources" else "transaction" if mode else None,
+        dry_run=dry_run,
+        progress=_print_event,
+    )
     sys.stdout.flush()
-    raise SystemExit(code)
+    raise SystemExit(outcome.exit_code)
+
+
+def _print_event(event: PushEvent) -> None:
+    """One line (or a few) per event, as the push goes."""
+    path, name, artefact = event.path, event.endpoint, event.artefact
+    if event.kind == "invalid":
+        errors = any(issue.is_error for issue in event.issues)
+        why = "invalid" if errors else "not an artefact the toolkit maps"
+        click.echo(f"{path}: not pushed, {why} ({event.read_as}):", err=True)
+        for issue in event.issues:
+            click.echo(f"  {issue.describe()}", err=True)
+    elif event.kind == "warning":
+        click.echo(f"{path}: {event.issues[0].describe()}", err=True)
+    elif event.kind == "unroutable":
+        click.echo(f"{path}: not routed: {event.detail}", err=True)
+    elif event.kind == "not-fhir":
+        click.echo(f"{path}: {event.detail}", err=True)
+    elif event.kind == "routed":
+        click.echo(f"{path}: route to {name}: {event.detail}")
+    elif event.kind == "not-accepted":
+        assert artefact is not None
+        click.echo(f"{path}: endpoint {name} does not take {artefact.kind}", err=True)
+    elif event.kind == "would-push":
+        assert artefact is not None
+        click.echo(f"{path}: {artefact.summary()}: would PUT {event.detail}")
+    elif event.kind == "failed":
+        assert event.error is not None
+        click.echo(f"{path}: not pushed to {name}", err=True)
+        for line in remote_lines(event.error):
+            click.echo(line, err=True)
+    else:
+        assert artefact is not None
+        assert event.result is not None
+        result, created = event.result, event.result.created
+        click.echo(
+            f"{path}: pushed {artefact.kind} to {name}: {len(result.outcomes)} resource(s), "
+            f"{created} created, {len(result.outcomes) - created} updated or unchanged"
+        )
 
 
 __all__ = [
     "ResolvedEndpoint",
-    "fail_remote",
     "load_endpoints_config",
-    "open_client",
     "push",
-    "report_remote",
+    "remote_failure",
+    "remote_lines",
     "resolve_endpoint",
 ]

@@ -6,10 +6,11 @@ import json
 
 import click
 
+from interop.cli.main import InteropCommand
 from interop.domain import ARTEFACT_KINDS, ARTEFACT_MODELS
 
 
-@click.command()
+@click.command(cls=InteropCommand)
 @click.argument("kind", type=click.Choice(ARTEFACT_KINDS))
 def schema(kind: str) -> None:
     """Print the JSON Schema (draft 2020-12) of artefact KIND."""

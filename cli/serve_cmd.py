@@ -10,6 +10,7 @@ from types import FrameType
 import click
 
 from interop.cli.common import fail
+from interop.cli.main import InteropCommand
 
 BANNER = (
     "FHIR R4 SANDBOX: for development and supplier testing only. Not for production, "
@@ -23,7 +24,7 @@ def _already_stopping(signum: int, frame: FrameType | None) -> None:
     close the database and exit 0 instead of dying on the re-raised signal."""
 
 
-@click.command()
+@click.command(cls=InteropCommand)
 @click.option(
     "--db",
     "db_path",

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from interop.cli.common import DEFAULT_STATE, fail, load_config_or_exit, open_ledger_or_exit
+from interop.cli.common import DEFAULT_STATE, fail, load_config_or_exit
+from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:  # imported when run: --help stays fast
-    from interop.config import Config
-    from interop.sync.cpis_sync import CpisSync, SyncCounts
+    from click._termui_impl import ProgressBar
+
+    from interop.jobs import CpisSyncResult, SyncProgress
 
 
-@click.group()
+@click.group(cls=InteropGroup)
 def sync() -> None:
     """Sync jobs that send records to national services."""
 
@@ -50,71 +51,61 @@ def sync_cpis(
     Exit 0 all rows sent (or nothing to send), 1 some rows rejected, 2 configuration or input
     error, 3 endpoint failure.
     """
-    from interop.cpis.codec import check_own_upload, write_upload
-    from interop.la_export import ExportError, ExportReader, ExportRow, RowProblem, UnchangedRow
-    from interop.mappings.cpis import flag_to_record
-    from interop.sync.cpis_sync import CpisSync, batch_gc
+    from interop.jobs import run_cpis_sync
 
     if config_path is None and not dry_run:
         fail("--config is needed to send (only a --dry-run can do without it)", 2)
     config = load_config_or_exit(config_path) if config_path else None
-    default_la = config.local_authority() if config else None
     if dry_run and out is None:
         fail("--dry-run writes the upload files to --out: give a folder", 2)
-    try:  # before anything is created: a missing export leaves no empty --out folder behind
-        source.open("rb").close()
-    except OSError as exc:
-        fail(f"{source}: cannot read: {exc.strerror or exc}", 2)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    ledger_path = state if (state.exists() or not dry_run) else ":memory:"
-    with open_ledger_or_exit(ledger_path) as ledger:
-        job = CpisSync(
-            ledger,
-            to_record=flag_to_record,
-            write_upload=write_upload,
-            max_records_per_file=config.cpis.max_records_per_file if config else 5000,
-            out_dir=out,
-            check_upload=check_own_upload,
+    with _SyncPrinter() as printer:
+        result = run_cpis_sync(
+            source, state=state, config=config, dry_run=dry_run, out=out, progress=printer
         )
-        try:
-            results = ExportReader(default_la, job.unchanged()).read_file(source)
-        except OSError as exc:
-            fail(f"{source}: cannot read: {exc.strerror or exc}", 2)
-        except ExportError as exc:
-            fail(f"{source}: {exc}", 2)
-        problems: list[RowProblem] = []
-        valid = 0
+    if dry_run:
+        _print_plan(result)
+        click.echo(f"dry run: {len(result.written)} upload file(s) written to {out}; nothing sent")
+    else:
+        _print_sent(result)
+    raise SystemExit(result.exit_code)
 
-        def rows() -> Iterator[ExportRow | UnchangedRow]:
-            # streamed into planning: a national export is never held whole in memory
-            nonlocal valid
-            for result in results:
-                if isinstance(result, RowProblem):
-                    problems.append(result)
-                else:
-                    valid += 1
-                    yield result
 
-        with batch_gc():
-            if dry_run:
-                counts, written = job.write_dry_run(rows())
+class _SyncPrinter:
+    """Prints the plan once the export is compared, then a progress bar while sending."""
+
+    def __init__(self) -> None:
+        self._bar: ProgressBar[int] | None = None
+
+    def __enter__(self) -> _SyncPrinter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.render_finish()
+
+    def __call__(self, step: SyncProgress) -> None:
+        if step.stage == "planned":
+            _print_plan(step.result)
+            if not step.result.pending:
+                click.echo("nothing to send")
             else:
-                counts = job.plan(rows())
-        bad_lines = len({p.line for p in problems})
-        click.echo(f"{source}: {valid + bad_lines} row(s): {valid} valid, {bad_lines} rejected")
-        for problem in problems:
-            click.echo(f"  rejected {problem.describe()}")
-        _print_counts(counts)
-        if dry_run:
-            click.echo(f"dry run: {len(written)} upload file(s) written to {out}; nothing sent")
-            raise SystemExit(1 if problems else 0)
-        assert config is not None
-        code = _send(job, config)
-    raise SystemExit(code or (1 if problems else 0))
+                self._bar = click.progressbar(
+                    length=step.records, label="sending", file=sys.stderr, show_pos=True
+                )
+                self._bar.render_progress()
+        elif self._bar is not None:
+            self._bar.update(step.records)
 
 
-def _print_counts(counts: SyncCounts) -> None:
+def _print_plan(result: CpisSyncResult) -> None:
+    bad_lines = result.rejected_lines
+    click.echo(
+        f"{result.source}: {result.valid + bad_lines} row(s): {result.valid} valid, "
+        f"{bad_lines} rejected"
+    )
+    for problem in result.problems:
+        click.echo(f"  rejected {problem.describe()}")
+    counts = result.counts
     click.echo(
         f"compared with the ledger: {counts.new} new, {counts.changed} changed "
         f"({counts.ended} ended), {counts.resubmitted} to resubmit, {counts.unchanged} unchanged"
@@ -133,40 +124,21 @@ def _print_counts(counts: SyncCounts) -> None:
         )
 
 
-def _send(job: CpisSync, config: Config) -> int:
-    from interop.transport.mesh import MeshTransport, TransportError
-
-    pending = job.ledger.uploads("planned", "sending")
-    if not pending:
-        click.echo("nothing to send")
-        return 0
-    total = sum(u.record_count for u in pending)
-    try:
-        with MeshTransport.from_config(config) as transport:
-            transport.handshake()
-            with click.progressbar(
-                length=total, label="sending", file=sys.stderr, show_pos=True
-            ) as bar:
-                outcomes = job.send(
-                    transport,
-                    recipient=config.cpis.mailbox,
-                    workflow_id=config.cpis.upload_workflow_id,
-                    progress=bar.update,
-                )
-    except TransportError as exc:
-        click.echo(f"MESH: {exc}", err=True)
-        return 3
-    sent = [o for o in outcomes if o.message_id]
+def _print_sent(result: CpisSyncResult) -> None:
+    if result.remote_error:
+        click.echo(result.remote_error, err=True)
+        return
+    if not result.pending:
+        return
+    sent = result.sent
     recovered = sum(o.recovered for o in sent)
     click.echo(
         f"sent {len(sent)} upload(s), {sum(o.records for o in sent)} record(s)"
         + (f" ({recovered} found already sent by an interrupted run)" if recovered else "")
     )
-    failed = [o for o in outcomes if o.error]
-    for outcome in failed:
+    for outcome in result.failed:
         click.echo(
             f"upload {outcome.upload_id} not confirmed: {outcome.error} "
             "(the next run checks MESH before sending it again)",
             err=True,
         )
-    return 3 if failed else 0

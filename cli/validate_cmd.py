@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from interop.cli.main import InteropCommand
+
 if TYPE_CHECKING:
     from interop.validators.chain import ValidationContext
     from interop.validators.files import FileReport
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
 EDITIONS = ("2013", "2023", "2026")
 
 
-@click.command()
+@click.command(cls=InteropCommand)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--ig",

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from interop.artefact_json import issues_from_validation_error
 from interop.domain import ChildProtectionFlag, ResponsibleLocalAuthority
+from interop.errors import ConfigurationError
 from interop.identifiers import check_ods_code
 
 REQUIRED_COLUMNS = (
@@ -58,8 +59,11 @@ _COLUMN_OF = {
 }
 
 
-class ExportError(Exception):
-    """The export as a whole cannot be read (encoding, header): nothing is sent."""
+class ExportError(ConfigurationError):
+    """The export as a whole cannot be read (encoding, header): nothing is sent.
+
+    A configuration-branch error (exit 2) rather than an input one: no row can be judged, so
+    the job stops before it starts, as for a missing file."""
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ import json
 
 from interop.artefact_json import dump_artefact, parse_artefact
 from interop.domain import ArtefactBase
+from interop.errors import InputError
 from interop.issues import Issue, IssueCode, error
 from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
 from interop.mappings.fhir_common import MappingError
 from interop.safe_json import JsonInputError, parse_json
 
 
-class ConversionError(Exception):
+class ConversionError(InputError):
     """The input could not be converted; ``detected`` names what it looked like."""
 
     def __init__(self, detected: str, issues: list[Issue]) -> None:

@@ -1,7 +1,7 @@
 """Wiring of the attendance rules from the configuration: sources, routes, state, dispatcher.
 
-``interop listen mllp --config`` and ``interop demo`` both build the rules here, so the two
-cannot drift apart.
+``interop listen mllp --config`` and ``interop demo`` both build the rules here (through
+``interop.jobs.build_attendance``), so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ def build_attendance(
     ``LookupFailed`` when a flag source file is missing; ``StateError`` for a bad state file;
     ``DispatcherBusy`` when another process dispatches from it; ``ValueError`` for an
     endpoint that cannot be used. ``to_artefact`` reads FHIR (the core may not import the
-    mappings: the CLI passes ``interop.mappings.fhir.fhir_to_artefact``). ``stand_in_flags``
-    reads the CP-IS stand-in's register for ``flag_source = "stand-in"``: the stand-in is a
-    simulator, which the core may not import (the CLI passes
-    ``interop.sandbox.cpis_spine.RegisterFlags``).
+    mappings: ``interop.jobs.build_attendance`` passes ``fhir_to_artefact``).
+    ``stand_in_flags`` reads the CP-IS stand-in's register for ``flag_source = "stand-in"``:
+    the stand-in is a simulator, which the core may not import (its callers, the CLI and the
+    demo, pass ``interop.sandbox.cpis_spine.RegisterFlags``).
     """
     from interop.attendance.dispatch import Dispatcher, channels_for
     from interop.attendance.service import AttendanceService, Router

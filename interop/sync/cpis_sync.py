@@ -23,6 +23,7 @@ from typing import BinaryIO, Protocol
 
 from interop.cpis.model import CpisRecord, UploadHeader
 from interop.domain import ChildProtectionFlag
+from interop.errors import InteropError
 from interop.la_export import ExportRow, IsUnchanged, UnchangedRow
 from interop.sync.ledger import Ledger, LedgerRecord, PlannedRecord, Upload, record_to_json
 from interop.transport.mesh import TransportError
@@ -32,7 +33,7 @@ WriteUpload = Callable[[UploadHeader, Iterable[CpisRecord], BinaryIO], int]
 CheckUpload = Callable[[bytes], list[str]]
 
 
-class UploadFileError(Exception):
+class UploadFileError(InteropError):
     """A file the job built failed its own XSD check: a fault in the toolkit, never sent."""
 
 

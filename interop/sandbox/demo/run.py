@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interop import __version__
+from interop.errors import ConfigurationError
 from interop.privacy import mask_nhs_numbers_in as mask_text
 from interop.sandbox import mesh
 from interop.sandbox.demo.report import write_report
@@ -44,7 +45,7 @@ MARKER = ".interop-demo"
 PRINTED_REJECTIONS = 12
 
 
-class DemoError(Exception):
+class DemoError(ConfigurationError):
     """The demo cannot start: mesh-sandbox is missing, or the report folder is unusable."""
 
 

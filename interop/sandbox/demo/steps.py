@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,22 +18,20 @@ from pathlib import Path
 
 from interop.attendance.service import AttendanceService
 from interop.codes import CpisFileResponse, CpisRecordResponse
-from interop.cpis.codec import check_own_upload, write_upload
+from interop.config import EndpointSettings
 from interop.domain import ARTEFACT_KINDS
 from interop.fixtures import fixtures_root
 from interop.hl7v2.er7 import LOCAL_TIME
 from interop.identifiers import InvalidNhsNumber
-from interop.la_export import ExportReader, ExportRow, RowProblem, UnchangedRow
+from interop.jobs import cpis_lookup, pull_cpis_replies, push_artefacts, run_cpis_sync
+from interop.la_export import ExportRow
 from interop.privacy import mask_nhs_number
 from interop.sandbox.demo.toolkit import JSON, Toolkit
 from interop.sandbox.demo.world import TRUST_ODS, UNKNOWN_TO_PDS, World, start_world
-from interop.sync.cpis_pull import pull
-from interop.sync.cpis_sync import CpisSync
-from interop.sync.ledger import Ledger
+from interop.sync.cpis_pull import OUTPUT_FILES
 from interop.synthetic import export_csv
-from interop.transport.cpis_api import AuditLog, CpisApi
+from interop.transport.cpis_api import AuditLog
 from interop.transport.fhir_client import FhirClient, FhirError
-from interop.transport.mesh import MeshTransport
 
 __all__ = ["STEPS", "Journey", "StepResult"]
 
@@ -213,51 +211,23 @@ def cpis_sync(journey: Journey) -> StepResult:
     if export is None:
         raise RuntimeError("no export to sync")
     config = world.la_config()
-    problems: list[RowProblem] = []
-    valid: list[ExportRow] = []
     uploads = journey.root / "uploads"
-    uploads.mkdir(exist_ok=True)
-    with Ledger(journey.ledger_path) as ledger:
-        job = CpisSync(
-            ledger,
-            to_record=journey.toolkit.flag_to_record,
-            write_upload=write_upload,
-            max_records_per_file=config.cpis.max_records_per_file,
-            out_dir=uploads,
-            check_upload=check_own_upload,
-        )
-
-        def rows() -> Iterator[ExportRow | UnchangedRow]:
-            reader = ExportReader(config.local_authority(), job.unchanged())
-            for result in reader.read_file(export):
-                if isinstance(result, RowProblem):
-                    problems.append(result)
-                else:
-                    if isinstance(result, ExportRow):
-                        valid.append(result)
-                    yield result
-
-        counts = job.plan(rows())
-        with MeshTransport.from_config(config) as transport:
-            transport.handshake()
-            outcomes = job.send(
-                transport,
-                recipient=config.cpis.mailbox,
-                workflow_id=config.cpis.upload_workflow_id,
-            )
-    journey.valid_rows = valid
-    sent = [o for o in outcomes if o.message_id]
+    result = run_cpis_sync(
+        export, state=journey.ledger_path, config=config, out=uploads, keep_rows=True
+    )
+    journey.valid_rows = valid = result.rows
+    sent = result.sent
     journey.uploads_sent = len(sent)
-    bad_lines = sorted({p.line for p in problems})
+    counts = result.counts
     records = sum(o.records for o in sent)
     return StepResult(
         "",
-        ok=len(bad_lines) == EXPORT_BAD_ROWS
+        ok=result.rejected_lines == EXPORT_BAD_ROWS
         and bool(sent)
-        and len(sent) == len(outcomes)
+        and len(sent) == len(result.outcomes)
         and records == counts.to_send == len(valid),
-        summary=f"{len(valid)} valid rows, {len(bad_lines)} refused; {len(sent)} upload(s) of "
-        f"{records} records sent to CP-IS over MESH",
+        summary=f"{len(valid)} valid rows, {result.rejected_lines} refused; {len(sent)} upload(s) "
+        f"of {records} records sent to CP-IS over MESH",
         lines=[
             f"compared with the ledger: {counts.new} new, {counts.changed} changed, "
             f"{counts.unchanged} unchanged",
@@ -267,7 +237,7 @@ def cpis_sync(journey: Journey) -> StepResult:
             f"(workflow {config.cpis.upload_workflow_id}, MESH message {o.message_id})"
             for o in sent
         ],
-        rejected=[f"export {p.describe()}" for p in problems],
+        rejected=[f"export {p.describe()}" for p in result.problems],
         details=[f"upload files kept in {uploads}", f"ledger: {journey.ledger_path}"],
     )
 
@@ -327,55 +297,45 @@ def cpis_answers(journey: Journey) -> StepResult:
 def pull_acknowledgements(journey: Journey) -> StepResult:
     """``interop pull cpis``: the LA receives, records and acknowledges CP-IS's replies."""
     world = journey.services
-    config = world.la_config()
-    cpis = config.cpis
-    workflows = (
-        cpis.acknowledgement_workflow_id,
-        cpis.access_notification_workflow_id,
-        cpis.inactive_nhs_number_workflow_id,
-    )
-    with Ledger(journey.ledger_path) as ledger:
-        with MeshTransport.from_config(config) as transport:
-            transport.handshake()
-            report = pull(
-                ledger, transport, workflow_ids=workflows, out_dir=journey.root / "replies"
-            )
-        records = list(ledger.records().values())
-        acknowledgements = ledger.replies("acknowledgement")
-    accepted = sum(r.status == "accepted" for r in records)
-    waiting = sum(r.status in ("queued", "sent") for r in records)
-    refused = sorted((r for r in records if r.status == "rejected"), key=lambda r: r.local_id)
+    replies = journey.root / "replies"
+    pulled = pull_cpis_replies(world.la_config(), state=journey.ledger_path, out=replies)
+    report = pulled.report
     rejected = []
-    for record in refused:
+    for record in pulled.rejected:
         code = CpisRecordResponse.lookup(record.outcome)
         why = code.display if code else (record.outcome or "rejected")
         rejected.append(
             f"CP-IS refused {record.local_id} [{record.la_ods}]: {record.outcome} {why}"
         )
-    expected_refusal = [r.local_id for r in refused] == ["LA-DEMO-PDS1"]
+    expected_refusal = [r.local_id for r in pulled.rejected] == ["LA-DEMO-PDS1"]
     return StepResult(
         "",
         ok=report.acknowledgements == journey.uploads_sent
-        and waiting == 0
+        and pulled.waiting == 0
         and expected_refusal
         and not report.unreadable,
-        summary=f"{report.acknowledgements} acknowledgement(s): {accepted} records held by "
-        f"CP-IS, {waiting} awaiting, {len(refused)} refused",
+        summary=f"{report.acknowledgements} acknowledgement(s): {pulled.accepted} records held "
+        f"by CP-IS, {pulled.waiting} awaiting, {len(pulled.rejected)} refused",
         lines=list(rejected),
         received=[
             f"acknowledgement of upload {ack.get('file_id')}: {ack.get('file_code')}"
-            for ack in acknowledgements
+            for ack in _json_lines(replies / OUTPUT_FILES["acknowledgement"])
         ],
         rejected=rejected,
-        details=[f"replies written to {journey.root / 'replies'}"],
+        details=[f"replies written to {replies}"],
     )
+
+
+def _json_lines(path: Path) -> list[JSON]:
+    """The replies a pull wrote out, one JSON object a line."""
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
 
 
 # --- 7. the trust's lookup ------------------------------------------------------------------
 
 
-def _describe_team(team: JSON, organisations: dict[str, str]) -> str:
-    """``Child protection plan (CPP), active, from 2026-02-01; Test Borough Council``."""
+def _describe_team(team: JSON, organisations: dict[str, JSON]) -> str:
+    """``Child protection plan (CPP), active, from 2026-02-01; Test Borough Council (LA1)``."""
     coding: JSON = {}
     for category in team.get("category") or []:
         codings = category.get("coding") or []
@@ -386,31 +346,18 @@ def _describe_team(team: JSON, organisations: dict[str, str]) -> str:
     span = f"from {period.get('start', '?')}" + (
         f" to {period['end']}" if period.get("end") else ""
     )
-    managers = [
-        organisations.get(str(org.get("reference")), str(org.get("display") or "?"))
-        for org in team.get("managingOrganization") or []
-    ]
+    managers = []
+    for org in team.get("managingOrganization") or []:
+        found = organisations.get(str(org.get("reference")))
+        if found is None:
+            managers.append(str(org.get("display") or "?"))
+            continue
+        codes = [i.get("value") for i in found.get("identifier") or [] if isinstance(i, dict)]
+        managers.append(f"{found.get('name', '?')} ({codes[0] if codes else '?'})")
     return (
         f"{coding.get('display', '?')} ({coding.get('code', '?')}), {team.get('status', '?')}, "
         f"{span}; responsible: {', '.join(managers) or '?'}"
     )
-
-
-def _organisation_names(client: FhirClient, teams: list[JSON]) -> dict[str, str]:
-    """``Organization/id`` → ``name (ODS code)`` of the teams' managing organisations."""
-    keys = sorted(
-        {
-            str(org.get("reference"))
-            for team in teams
-            for org in team.get("managingOrganization") or []
-            if str(org.get("reference", "")).startswith("Organization/")
-        }
-    )
-    names = {}
-    for key, org in client.read_many(keys).items():
-        codes = [i.get("value") for i in org.get("identifier") or [] if isinstance(i, dict)]
-        names[key] = f"{org.get('name', '?')} ({codes[0] if codes else '?'})"
-    return names
 
 
 def lookup(journey: Journey) -> StepResult:
@@ -421,24 +368,26 @@ def lookup(journey: Journey) -> StepResult:
     audit_path = journey.root / "trust-audit.jsonl"
     audit = AuditLog(audit_path, user="demo.clinician")
     reason = "Child attending A&E with an injury"
+    cpis_api = EndpointSettings(
+        name="CP-IS FHIR API", kind="fhir", url=world.fhir_base, ods_code=TRUST_ODS
+    )
+    found = cpis_lookup(
+        cpis_api, number, unscheduled=True, reason=reason, history=True, audit=audit
+    )
+    teams, events = found.teams, found.events
     rejected = []
-    with FhirClient(world.fhir_base, ods_code=TRUST_ODS, name="CP-IS FHIR API") as client:
-        cpis = CpisApi(client)
-        teams = cpis.care_teams(number, unscheduled=True, audit=audit, reason=reason)
-        events = cpis.audit_events(number)
-        organisations = _organisation_names(client, teams)
-        mistyped = number[:-1] + str((int(number[-1]) + 1) % 10)
-        try:
-            cpis.care_teams(mistyped, unscheduled=True, audit=audit, reason=reason)
-            refused = False
-        except InvalidNhsNumber as exc:
-            refused = True
-            rejected.append(f"a lookup of a mistyped NHS number, refused before it is sent: {exc}")
+    mistyped = number[:-1] + str((int(number[-1]) + 1) % 10)
+    try:
+        cpis_lookup(cpis_api, mistyped, unscheduled=True, reason=reason, audit=audit)
+        refused = False
+    except InvalidNhsNumber as exc:
+        refused = True
+        rejected.append(f"a lookup of a mistyped NHS number, refused before it is sent: {exc}")
     phases = [json.loads(line)["phase"] for line in audit_path.read_text("utf-8").splitlines()]
     plans = [t for t in teams if "CPP" in json.dumps(t.get("category"))]
     by_trust = [e for e in events if TRUST_ODS in json.dumps(e.get("agent"))]
     lines = [f"{_masked(number)}: {len(teams)} care team(s)"]
-    lines += [f"  {_describe_team(team, organisations)}" for team in teams]
+    lines += [f"  {_describe_team(team, found.organisations)}" for team in teams]
     lines.append(
         f"the unscheduled access is recorded by CP-IS: {len(by_trust)} AuditEvent(s) naming "
         f"{TRUST_ODS}; the trust's audit log: {', '.join(phases)}"
@@ -549,16 +498,15 @@ def la_receives(journey: Journey) -> StepResult:
     world = journey.services
     config = world.la_config()
     number = journey.flagged_child.flag.subject.nhs_number
-    cpis = config.cpis
-    with Ledger(journey.ledger_path) as ledger:
-        with MeshTransport.from_config(config) as transport:
-            report = pull(
-                ledger,
-                transport,
-                workflow_ids=(cpis.access_notification_workflow_id,),
-                out_dir=journey.root / "replies",
-            )
-        notifications = ledger.replies("access-notification")
+    replies = journey.root / "replies"
+    pulled = pull_cpis_replies(
+        config,
+        state=journey.ledger_path,
+        out=replies,
+        workflow_ids=(config.cpis.access_notification_workflow_id,),
+    )
+    report = pulled.report
+    notifications = _json_lines(replies / OUTPUT_FILES["access-notification"])
     about_child = [n for n in notifications if n.get("nhs_number") == number]
     with FhirClient(world.fhir_base) as client:
         notes = list(client.search_by_patient("Communication", number))
@@ -580,18 +528,20 @@ def la_receives(journey: Journey) -> StepResult:
         f"and {len(notes)} Communication at its FHIR endpoint",
         lines=received,
         received=received,
-        details=[
-            f"access notifications: {journey.root / 'replies' / 'access-notifications.jsonl'}"
-        ],
+        details=[f"access notifications: {replies / OUTPUT_FILES['access-notification']}"],
     )
 
 
 # --- 10. push -------------------------------------------------------------------------------
 
 
-def _fixture(path: str) -> tuple[str, bytes]:
+def _fixture(journey: Journey, path: str) -> Path:
+    """A shipped fixture copied into the working folder, as a user's file to push."""
     resource = fixtures_root().joinpath(*path.split("/"))
-    return path.rsplit("/", 1)[-1], resource.read_bytes()
+    copy = journey.root / "push" / path.rsplit("/", 1)[-1]
+    copy.parent.mkdir(exist_ok=True)
+    copy.write_bytes(resource.read_bytes())
+    return copy
 
 
 def push(journey: Journey) -> StepResult:
@@ -601,45 +551,44 @@ def push(journey: Journey) -> StepResult:
     from interop.fhir import read_fhir_json
 
     world = journey.services
-    toolkit = journey.toolkit
+    sandbox = EndpointSettings(name="FHIR sandbox", kind="fhir", url=world.fhir_base)
+    files = [_fixture(journey, path) for path in PUSHED]
+    outcome = push_artefacts(files, endpoint=sandbox)
     lines: list[str] = []
     sent: list[str] = []
-    received: list[str] = []
     rejected: list[str] = []
     pushed = 0
+    for event in outcome.events:
+        if event.kind == "invalid":
+            rejected += [f"{event.path.name}: {issue.describe()}" for issue in event.issues]
+        if event.kind != "pushed" or event.result is None or event.artefact is None:
+            continue
+        result = event.result
+        created = sum(o.status.startswith(("200", "201")) for o in result.outcomes)
+        if result.outcomes and created == len(result.outcomes):
+            pushed += 1
+        lines.append(
+            f"{event.artefact.kind} ({event.path.name}): valid; mapped to "
+            f"{len(result.outcomes)} FHIR resources; written: {created}"
+        )
+        sent += [f"PUT {o.resource}: {o.status}" for o in result.outcomes]
+    refused = _fixture(journey, REFUSED)
+    held = push_artefacts([refused], endpoint=sandbox)
+    errors = [i for e in held.events if e.kind == "invalid" for i in e.issues if i.is_error]
+    held_back = bool(errors) and not held.pushed
+    rejected += [f"{refused.name}: not pushed: {issue.describe()}" for issue in errors]
+    lines.append(f"{refused.name}: {len(errors)} error(s): not pushed")
     with FhirClient(world.fhir_base, name="FHIR sandbox") as client:
-        for path in PUSHED:
-            name, data = _fixture(path)
-            check = toolkit.check_file(data, name)
-            if check.errors or check.artefact is None:
-                rejected += [f"{name}: {issue.describe()}" for issue in check.issues]
-                continue
-            bundle = toolkit.to_fhir(check.artefact)
-            result = client.push(bundle)
-            created = sum(o.status.startswith(("200", "201")) for o in result.outcomes)
-            if result.outcomes and created == len(result.outcomes):
-                pushed += 1
-            lines.append(
-                f"{check.artefact.kind} ({name}, read as {check.kind}): valid; mapped to "
-                f"{len(result.outcomes)} FHIR resources; written: {created}"
-            )
-            sent += [f"PUT {o.resource}: {o.status}" for o in result.outcomes]
-        name, data = _fixture(REFUSED)
-        check = toolkit.check_file(data, name)
-        held_back = bool(check.errors)
-        rejected += [f"{name}: not pushed: {issue.describe()}" for issue in check.errors]
-        lines.append(f"{name} ({check.kind}): {len(check.errors)} error(s): not pushed")
-        try:
-            client.push(read_fhir_json(data))
+        try:  # past the toolkit's own check, on purpose: the server must refuse it too
+            client.push(read_fhir_json(refused.read_bytes()))
             server_refused = False
         except FhirError as exc:
             server_refused = 400 <= exc.status < 500
             rejected += [
-                f"{name}, sent anyway: HTTP {exc.status}: {issue.describe()}"
+                f"{refused.name}, sent anyway: HTTP {exc.status}: {issue.describe()}"
                 for issue in exc.issues
             ]
             lines.append(f"sent anyway, the FHIR sandbox refuses it: HTTP {exc.status}")
-        received.append(f"{pushed} artefact(s) written; the invalid one refused twice")
     return StepResult(
         "",
         ok=pushed == len(PUSHED) and held_back and server_refused,
@@ -647,7 +596,7 @@ def push(journey: Journey) -> StepResult:
         "with its reasons",
         lines=lines,
         sent=sent,
-        received=received,
+        received=[f"{pushed} artefact(s) written; the invalid one refused twice"],
         rejected=rejected,
     )
 

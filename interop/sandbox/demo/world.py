@@ -29,8 +29,9 @@ from typing import Any
 from interop.attendance.service import AttendanceService
 from interop.config import Config, StandInConfig, load_config, load_stand_in_config
 from interop.domain import ResponsibleLocalAuthority
+from interop.jobs import build_attendance
 from interop.sandbox.cpis_fhir import Published, publish_upload
-from interop.sandbox.cpis_spine import Register
+from interop.sandbox.cpis_spine import Register, RegisterFlags
 from interop.sandbox.cpis_standin import Answered, StandIn, pds_for
 from interop.sandbox.demo.toolkit import Toolkit
 from interop.sandbox.fhir_server.running import running_server
@@ -234,12 +235,12 @@ def write_configs(sandbox: MeshSandbox, fhir_base: str, directory: Path) -> dict
     }
 
 
-def _attendance(toolkit: Toolkit, config_path: Path, state: Path) -> AttendanceService:
+def _attendance(config_path: Path, state: Path) -> AttendanceService:
     """The attendance rules as ``interop listen mllp --config`` wires them."""
     config = load_config(config_path, need=("mesh",))
     if config.attendance is None:
         raise RuntimeError(f"{config_path}: no [attendance] section")
-    return toolkit.build_attendance(config, config.attendance, state)
+    return build_attendance(config, config.attendance, state, stand_in_flags=RegisterFlags)
 
 
 @contextmanager
@@ -284,7 +285,7 @@ def start_world(stack: ExitStack, root: Path, toolkit: Toolkit) -> World:
     standin = stack.enter_context(
         _thread_service(StandInService(standin_config, fhir_base, toolkit, authorities))
     )
-    attendance = _attendance(toolkit, paths["listener"], root / "attendance-state.sqlite")
+    attendance = _attendance(paths["listener"], root / "attendance-state.sqlite")
     address = stack.enter_context(_listener(attendance))
     fhir_port = int(fhir_base.split(":")[2].split("/")[0])
     return World(

@@ -1,0 +1,139 @@
+"""The attendance job: the attendance rules built from the configuration, for the MLLP listener
+(``interop listen mllp``), the one-shot dispatch (``interop listen dispatch``) and the demo.
+
+The wiring itself is ``interop.attendance.wiring``; this module gives it the toolkit's FHIR
+mapping and turns its failures into one configuration error each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from interop.errors import EXIT_OK, EXIT_REMOTE, ConfigurationError
+from interop.jobs.state import DEFAULT_STATE
+
+if TYPE_CHECKING:
+    from interop.attendance.service import AttendanceService
+    from interop.attendance.settings import AttendanceSettings
+    from interop.attendance.sources import FlagSource
+    from interop.config import Config
+    from interop.hl7v2.adt import AttendanceHandler
+
+__all__ = [
+    "DEFAULT_STATE",
+    "DispatchResult",
+    "attendance_service",
+    "build_attendance",
+    "dispatch_attendances",
+    "handle_attendance",
+]
+
+StandInFlags = Callable[[Path], "FlagSource"]
+
+_log = logging.getLogger("interop.cli.listen")  # the name operators' log filters know
+
+
+def build_attendance(
+    config: Config,
+    settings: AttendanceSettings,
+    state: Path | None = None,
+    *,
+    stand_in_flags: StandInFlags | None = None,
+) -> AttendanceService:
+    """The attendance rules wired to ``config`` (``interop.attendance.wiring``), reading FHIR
+    with the toolkit's mappings; not yet started. ``stand_in_flags`` reads the CP-IS
+    stand-in's register (the sandbox's ``RegisterFlags``) for ``flag_source = "stand-in"``.
+    Raises what the wiring raises (see ``interop.attendance.wiring.build_attendance``)."""
+    from interop.attendance.wiring import build_attendance as build
+    from interop.mappings.fhir import fhir_to_artefact
+
+    return build(
+        config,
+        settings,
+        state,
+        to_artefact=fhir_to_artefact,
+        default_state=DEFAULT_STATE,
+        stand_in_flags=stand_in_flags,
+    )
+
+
+def attendance_service(
+    config: Config,
+    settings: AttendanceSettings,
+    state: Path | None = None,
+    *,
+    stand_in_flags: StandInFlags | None = None,
+) -> AttendanceService:
+    """The attendance rules of ``config`` and its ``[attendance]`` ``settings``, not started.
+
+    ``ConfigurationError`` (exit 2) when they cannot be built: ``[attendance]`` names a missing
+    endpoint, a flag source cannot be read, the state file is unusable, or another process
+    dispatches from it."""
+    from interop.attendance.dispatch import DispatcherBusy
+    from interop.attendance.settings import AttendanceSettingsError
+    from interop.attendance.sources import LookupFailed
+    from interop.attendance.store import StateError
+
+    try:
+        return build_attendance(config, settings, state, stand_in_flags=stand_in_flags)
+    except AttendanceSettingsError as exc:
+        lines = [f"{config.source}: configuration error:"]
+        lines += [f"  {path}: {message}" for path, message in exc.problems]
+        raise ConfigurationError("\n".join(lines)) from exc
+    except (LookupFailed, StateError, DispatcherBusy, ValueError) as exc:
+        raise ConfigurationError(f"attendance rules: {exc}") from exc
+
+
+def handle_attendance(
+    service: AttendanceService | None, config: Config | None
+) -> AttendanceHandler:
+    """What the listener calls for each attendance: the rules' handler, or without
+    ``[attendance]`` one that acknowledges and logs only (saying so once)."""
+    from interop.hl7v2.adt import log_only_handler
+
+    if service is not None:
+        return service.handle
+    if config is None:
+        _log.info("no --config: attendances are acknowledged and logged; nobody is notified")
+    else:
+        _log.info(
+            "configuration %s has no [attendance] section: attendances are acknowledged and "
+            "logged, nobody is notified",
+            config.source,
+        )
+    return log_only_handler
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    """What one dispatch pass sent, and what is still queued."""
+
+    sent: int
+    left: int
+
+    @property
+    def exit_code(self) -> int:
+        """3 when some sends failed (they stay queued), else 0."""
+        return EXIT_REMOTE if self.left else EXIT_OK
+
+
+def dispatch_attendances(
+    config: Config,
+    settings: AttendanceSettings,
+    state: Path | None = None,
+    *,
+    stand_in_flags: StandInFlags | None = None,
+) -> DispatchResult:
+    """Send the attendance notifications still queued in the state file, once.
+
+    ``ConfigurationError`` when the rules cannot be built (see ``attendance_service``)."""
+    service = attendance_service(config, settings, state, stand_in_flags=stand_in_flags)
+    try:
+        counts = service.drain(everything=True)
+    finally:
+        service.close()
+    return DispatchResult(counts["sent"], counts["pending"] + counts["sending"])
