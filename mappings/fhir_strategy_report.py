@@ -18,7 +18,8 @@ The Bundle (type ``document``, profile StrategyDiscussionHealthReportDocument) h
 ``questionnaire()`` is the same proforma as a FHIR Questionnaire; ``from_questionnaire_response``
 imports what a forms tool returns for it (answers by linkId only) and
 ``to_questionnaire_response`` writes one. Both directions are driven by one item table
-(``QUESTIONNAIRE_ITEMS``) that ties every linkId to the artefact field it fills.
+(``interop.mappings.forms.strategy_report``) that ties every linkId to the artefact field it
+fills, through the forms engine.
 """
 
 from __future__ import annotations
@@ -26,22 +27,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from html import escape
-from typing import Any
 
 from interop.codes import (
-    CANONICAL_BASE,
-    AdministrativeGender,
     Agency,
     AppointmentAttendance,
     AttendanceSetting,
-    CareSetting,
-    CodedEnum,
     DocumentType,
     HealthInformationSource,
-    NhsNumberVerificationStatus,
     ReportSection,
     StrategyOutcome,
-    WithholdingReason,
 )
 from interop.domain import Organisation, Practitioner, StrategyDiscussionHealthReport
 from interop.domain.strategy_report import MissedAppointment, UnscheduledAttendance
@@ -76,9 +70,24 @@ from interop.mappings.fhir_common import (
     social_worker_extension,
     sub,
 )
-from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef
+from interop.mappings.fhir_strategy_report_profiles import EXTENSIONS, PROFILES
+from interop.mappings.forms.strategy_report import FORM, KIND, QUESTIONNAIRE_URL
 
-KIND = "strategy-discussion-health-report"
+__all__ = [
+    "BUNDLE_PROFILE",
+    "COMPOSITION_PROFILE",
+    "EXTENSIONS",
+    "KIND",
+    "PROFILES",
+    "QUESTIONNAIRE_URL",
+    "ReportSection",
+    "from_fhir",
+    "from_questionnaire_response",
+    "questionnaire",
+    "to_fhir",
+    "to_questionnaire_response",
+]
+
 COMPOSITION_PROFILE = profile_url("StrategyDiscussionHealthReport")
 BUNDLE_PROFILE = profile_url("StrategyDiscussionHealthReportDocument")
 CONDITION_PROFILE = profile_url("StrategyDiscussionLongTermCondition")
@@ -86,7 +95,6 @@ ENCOUNTER_PROFILE = profile_url("StrategyDiscussionAttendance")
 OBSERVATION_PROFILE = profile_url("StrategyDiscussionCarePlanEngagement")
 CARE_PLAN_PROFILE = profile_url("StrategyDiscussionActionPlan")
 TASK_PROFILE = profile_url("StrategyDiscussionServiceTask")
-QUESTIONNAIRE_URL = f"{CANONICAL_BASE}/Questionnaire/strategy-discussion-health-report"
 
 XHTML = "http://www.w3.org/1999/xhtml"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -891,412 +899,12 @@ def _medical_advice(reader: Reader, sections: dict[ReportSection, Node]) -> str 
     return _required_text(reader, section, "medical-assessment-advice") if section else None
 
 
-# --- the Questionnaire ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QuestionItem:
-    """One item of the proforma's Questionnaire and the artefact field it fills.
-
-    ``field`` is a dotted path relative to the object of the enclosing group (``""`` for a
-    group whose questions fill that object itself); a repeating group fills a list of objects,
-    a repeating question a list of values.
-    """
-
-    link_id: str
-    text: str
-    kind: str  # group | string | text | date | boolean | choice
-    field: str
-    required: bool = False
-    repeats: bool = False
-    options: type[CodedEnum] | None = None
-    items: tuple[QuestionItem, ...] = ()
-    #: linkId of a boolean question that must be answered true for this item to show
-    enable_when: str | None = None
-    max_length: int | None = None
-
-
-def _q(link_id: str, text: str, kind: str, field: str, **more: Any) -> QuestionItem:
-    if "max_length" not in more and kind in ("string", "text"):
-        more["max_length"] = 200 if kind == "string" else 20_000
-    return QuestionItem(link_id, text, kind, field, **more)
-
-
-def _organisation_items(prefix: str) -> tuple[QuestionItem, ...]:
-    return (
-        _q(
-            f"{prefix}.organisation-ods", "Organisation ODS code", "string", "organisation.ods_code"
-        ),
-        _q(f"{prefix}.organisation-name", "Organisation name", "string", "organisation.name"),
-    )
-
-
-def _practitioner_items(prefix: str) -> tuple[QuestionItem, ...]:
-    return (
-        _q(f"{prefix}.name", "Name", "string", "name", required=True),
-        _q(f"{prefix}.role", "Job role", "string", "role", required=True),
-        _q(f"{prefix}.setting", "Work setting", "choice", "setting", options=CareSetting),
-        *_organisation_items(prefix),
-        _q(f"{prefix}.phone", "Contact number", "string", "phone", max_length=30),
-        _q(f"{prefix}.email", "Email address", "string", "email", max_length=254),
-        _q(f"{prefix}.sds-user-id", "SDS user id", "string", "sds_user_id", max_length=12),
-    )
-
-
-_CHILD = _q(
-    "child",
-    "Child",
-    "group",
-    "child",
-    required=True,
-    items=(
-        _q("child.nhs-number", "NHS number", "string", "nhs_number", required=True, max_length=10),
-        _q(
-            "child.nhs-number-verification",
-            "NHS number verification status",
-            "choice",
-            "nhs_number_verification",
-            options=NhsNumberVerificationStatus,
-        ),
-        _q("child.given-name", "Given name", "string", "given_name", required=True),
-        _q("child.family-name", "Family name", "string", "family_name", required=True),
-        _q("child.date-of-birth", "Date of birth", "date", "date_of_birth", required=True),
-        _q("child.gender", "Gender", "choice", "gender", options=AdministrativeGender),
-        _q("child.local-identifier", "Child's identity number", "string", "local_identifier"),
-    ),
-)
-
-_DISCUSSION = _q(
-    "discussion",
-    "Strategy discussion",
-    "group",
-    "",
-    required=True,
-    items=(
-        _q(
-            "discussion.local-id",
-            "Report reference",
-            "string",
-            "local_id",
-            required=True,
-            max_length=64,
-        ),
-        _q(
-            "discussion.date",
-            "Date of the strategy discussion",
-            "date",
-            "strategy_discussion_date",
-            required=True,
-        ),
-        _q(
-            "discussion.appendix-a-received",
-            "Appendix A form received",
-            "boolean",
-            "appendix_a_received",
-            required=True,
-        ),
-        _q(
-            "discussion.appendix-a-received-on",
-            "Date the Appendix A form was received",
-            "date",
-            "appendix_a_received_on",
-            enable_when="discussion.appendix-a-received",
-        ),
-        _q(
-            "discussion.participating-agencies",
-            "Agencies taking part in the discussion",
-            "choice",
-            "participating_agencies",
-            repeats=True,
-            options=Agency,
-        ),
-    ),
-)
-
-_CONCERNS = _q(
-    "health-concerns",
-    "Health information: what are we worried about",
-    "group",
-    "health_concerns",
-    items=(
-        _q(
-            "health-concerns.child-health-needs", "Child health needs", "text", "child_health_needs"
-        ),
-        _q(
-            "health-concerns.long-term-conditions",
-            "Long-term medical conditions",
-            "string",
-            "long_term_conditions",
-            repeats=True,
-        ),
-        _q(
-            "health-concerns.proportionate-information",
-            "Child and adult information proportionate to the incident",
-            "text",
-            "proportionate_information",
-        ),
-        _q(
-            "health-concerns.missed-appointment",
-            "Appointments missed, or not brought to (WNB)",
-            "group",
-            "missed_appointments",
-            repeats=True,
-            items=(
-                _q(
-                    "health-concerns.missed-appointment.date",
-                    "Appointment date",
-                    "date",
-                    "appointment_date",
-                    required=True,
-                ),
-                _q(
-                    "health-concerns.missed-appointment.service",
-                    "Service",
-                    "string",
-                    "service",
-                    required=True,
-                ),
-                _q(
-                    "health-concerns.missed-appointment.attendance",
-                    "Missed, was not brought, or cancelled by the family",
-                    "choice",
-                    "attendance",
-                    required=True,
-                    options=AppointmentAttendance,
-                ),
-            ),
-        ),
-        _q(
-            "health-concerns.recent-attendance",
-            "Recent A&E and out-of-hours attendances",
-            "group",
-            "recent_attendances",
-            repeats=True,
-            items=(
-                _q(
-                    "health-concerns.recent-attendance.date",
-                    "Date attended",
-                    "date",
-                    "attended_on",
-                    required=True,
-                ),
-                _q(
-                    "health-concerns.recent-attendance.setting",
-                    "Setting",
-                    "choice",
-                    "setting",
-                    required=True,
-                    options=AttendanceSetting,
-                ),
-                *_organisation_items("health-concerns.recent-attendance"),
-                _q("health-concerns.recent-attendance.reason", "Reason", "text", "reason"),
-            ),
-        ),
-    ),
-)
-
-_SOCIAL_WORKER = _q(
-    "social-worker",
-    "Social worker details",
-    "group",
-    "social_worker",
-    items=(
-        _q("social-worker.name", "Name", "string", "name", required=True),
-        _q(
-            "social-worker.phone", "Contact number", "string", "phone", required=True, max_length=30
-        ),
-        _q("social-worker.email", "Email address", "string", "email", max_length=254),
-        *_organisation_items("social-worker"),
-    ),
-)
-
-_SHARING = _q(
-    "sharing",
-    "Sharing with the family",
-    "group",
-    "sharing",
-    items=(
-        _q(
-            "sharing.withheld-from-family",
-            "Is information withheld from the family?",
-            "boolean",
-            "withheld_from_family",
-        ),
-        _q(
-            "sharing.withheld-reason",
-            "Why",
-            "choice",
-            "withheld_reason",
-            options=WithholdingReason,
-            enable_when="sharing.withheld-from-family",
-        ),
-        _q("sharing.note", "Note", "text", "note"),
-    ),
-)
-
-#: The proforma (001 Appendix 2) item by item, in its order, with the field each fills.
-QUESTIONNAIRE_ITEMS: tuple[QuestionItem, ...] = (
-    _CHILD,
-    _DISCUSSION,
-    _q(
-        "submitted-by",
-        "Submitted on behalf of health by",
-        "group",
-        "submitted_by",
-        required=True,
-        items=_practitioner_items("submitted-by"),
-    ),
-    _q("reason", "Reason for strategy discussion", "text", "reason", required=True),
-    _CONCERNS,
-    _q(
-        "parents-engaging",
-        "Do the parents/carers appear to be engaging with the health care plan?",
-        "boolean",
-        "parents_engaging_with_care_plan",
-    ),
-    _q(
-        "impact",
-        "What is the impact / potential impact of the abuse and neglect on the child's health?",
-        "text",
-        "impact_on_child_health",
-        required=True,
-    ),
-    _q(
-        "practitioner",
-        "Health practitioners currently involved with the child's health (GP, community and "
-        "hospital staff)",
-        "group",
-        "practitioners_involved",
-        repeats=True,
-        items=_practitioner_items("practitioner"),
-    ),
-    _q(
-        "information-sources",
-        "Health services whose information was coordinated",
-        "choice",
-        "information_sources",
-        repeats=True,
-        options=HealthInformationSource,
-    ),
-    _q(
-        "medical-assessment-advice",
-        "Advice on medical assessments (e.g. a child protection medical)",
-        "text",
-        "medical_assessment_advice",
-    ),
-    _q(
-        "outcome",
-        "Outcome of strategy discussion",
-        "choice",
-        "outcome",
-        required=True,
-        options=StrategyOutcome,
-    ),
-    _q(
-        "action",
-        "Action plan",
-        "group",
-        "action_plan",
-        repeats=True,
-        items=(
-            _q("action.action", "Action", "text", "action", required=True),
-            _q("action.owner", "Who", "string", "owner"),
-            _q("action.due", "By when", "date", "due"),
-        ),
-    ),
-    _SOCIAL_WORKER,
-    _q(
-        "services-to-task",
-        "Services the child is currently open to, to be tasked to advise of the strategy "
-        "discussion",
-        "string",
-        "services_to_task",
-        repeats=True,
-    ),
-    _SHARING,
-)
-
-_ANSWER_KEY = {
-    "string": "valueString",
-    "text": "valueString",
-    "date": "valueDate",
-    "boolean": "valueBoolean",
-    "choice": "valueCoding",
-}
-
-
-def _questionnaire_item(item: QuestionItem) -> JSON:
-    built: JSON = {"linkId": item.link_id, "text": item.text, "type": item.kind}
-    if item.enable_when:
-        built["enableWhen"] = [
-            {"question": item.enable_when, "operator": "=", "answerBoolean": True}
-        ]
-    if item.required:
-        built["required"] = True
-    if item.repeats:
-        built["repeats"] = True
-    if item.max_length:
-        built["maxLength"] = item.max_length
-    if item.options is not None:
-        # Options inline, so a forms tool needs no terminology server.
-        built["answerOption"] = [{"valueCoding": coding(m)} for m in item.options]
-    if item.items:
-        built["item"] = [_questionnaire_item(i) for i in item.items]
-    return built
+# --- the form ------------------------------------------------------------------------------
 
 
 def questionnaire() -> JSON:
     """The Strategy Discussion Health Report proforma (001 Appendix 2) as a Questionnaire."""
-    return {
-        "resourceType": "Questionnaire",
-        "id": KIND,
-        "meta": {"profile": [UKCORE + "UKCore-Questionnaire"]},
-        "url": QUESTIONNAIRE_URL,
-        "name": "StrategyDiscussionHealthReport",
-        "title": "Health information for sharing at a strategy discussion",
-        "status": "active",
-        "subjectType": ["Patient"],
-        "description": "The Strategy Discussion Health Report of the LLR procedure for children "
-        "with long-term health needs (001 Appendix 2), with what Working Together 2026 says "
-        "health brings to a strategy discussion (002 L1677, L1720-1726).",
-        "item": [_questionnaire_item(i) for i in QUESTIONNAIRE_ITEMS],
-    }
-
-
-# --- QuestionnaireResponse out ---------------------------------------------------------------
-
-
-def _get(obj: Any, path: str) -> Any:
-    for part in path.split(".") if path else []:
-        obj = obj.get(part) if isinstance(obj, dict) else None
-    return obj
-
-
-def _answer(item: QuestionItem, value: Any) -> JSON:
-    if item.options is not None:
-        member = item.options.lookup(value)
-        assert member is not None, "the artefact holds only valid codes"
-        return {"valueCoding": coding(member)}
-    return {_ANSWER_KEY[item.kind]: value}
-
-
-def _response_items(obj: JSON, items: tuple[QuestionItem, ...]) -> list[JSON]:
-    out: list[JSON] = []
-    for item in items:
-        if item.kind == "group":
-            value: Any = _get(obj, item.field) if item.field else obj
-            elements: list[JSON | None] = (value or []) if item.repeats else [value]
-            for element in elements:
-                children = _response_items(element, item.items) if element is not None else []
-                if children:
-                    out.append({"linkId": item.link_id, "text": item.text, "item": children})
-            continue
-        value = _get(obj, item.field)
-        values = (value or []) if item.repeats else [value]
-        answers = [_answer(item, v) for v in values if v is not None]
-        if answers:
-            out.append({"linkId": item.link_id, "text": item.text, "answer": answers})
-    return out
+    return FORM.questionnaire()
 
 
 def to_questionnaire_response(report: StrategyDiscussionHealthReport) -> JSON:
@@ -1307,108 +915,8 @@ def to_questionnaire_response(report: StrategyDiscussionHealthReport) -> JSON:
         "meta": {"profile": [UKCORE + "UKCore-QuestionnaireResponse"]},
         "questionnaire": QUESTIONNAIRE_URL,
         "status": "completed",
-        "item": _response_items(report.model_dump(mode="json"), QUESTIONNAIRE_ITEMS),
+        "item": FORM.response_items(report.model_dump()),
     }
-
-
-# --- QuestionnaireResponse in ----------------------------------------------------------------
-
-
-def _put(obj: JSON, path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    for part in parents:
-        obj = obj.setdefault(part, {})
-    obj[last] = value
-
-
-@dataclass
-class _ResponseReader:
-    """Reads answers by linkId into artefact fields, noting where each field came from."""
-
-    reader: Reader
-    origins: dict[str, str]
-
-    def group(self, node: Node, items: tuple[QuestionItem, ...], target: JSON, at: str) -> None:
-        """Fill ``target`` (the object at artefact path ``at``) from the items of ``node``."""
-        found: dict[str, list[Node]] = {}
-        known = {i.link_id for i in items}
-        for child in node.items("item"):
-            link = child.value.get("linkId") if isinstance(child.value, dict) else None
-            if isinstance(link, str) and link in known:
-                found.setdefault(link, []).append(child)
-            else:
-                self.reader.problem(
-                    child.path, "linkId not in this group of the Questionnaire", IssueCode.STRUCTURE
-                )
-        for item in items:
-            nodes = found.get(item.link_id, [])
-            if not nodes:
-                if item.required:
-                    self.reader.problem(
-                        f"{node.path}.item",
-                        f"no answer to the required item '{item.link_id}'",
-                        IssueCode.REQUIRED,
-                    )
-                continue
-            if len(nodes) > 1 and not (item.kind == "group" and item.repeats):
-                self.reader.problem(
-                    nodes[1].path, f"item '{item.link_id}' does not repeat", IssueCode.STRUCTURE
-                )
-                nodes = nodes[:1]
-            if item.kind == "group":
-                self.subgroups(nodes, item, target, at)
-            else:
-                self.question(nodes[0], item, target, at)
-
-    def subgroups(self, nodes: list[Node], item: QuestionItem, target: JSON, at: str) -> None:
-        """Fill the object (or, for a repeating group, the list of objects) of ``item``."""
-        if not item.field:
-            self.group(nodes[0], item.items, target, at)
-            return
-        here = f"{at}.{item.field}"
-        objects: list[JSON] = []
-        for i, node in enumerate(nodes):
-            where = f"{here}[{i}]" if item.repeats else here
-            self.origins[where] = node.path
-            obj: JSON = {}
-            self.group(node, item.items, obj, where)
-            objects.append(obj)
-        _put(target, item.field, objects if item.repeats else objects[0])
-
-    def question(self, node: Node, item: QuestionItem, target: JSON, at: str) -> None:
-        """Read the answer(s) of a question into its field."""
-        answers = node.items("answer")
-        if not answers:
-            if item.required:
-                self.reader.problem(
-                    f"{node.path}.answer", "this item needs an answer", IssueCode.REQUIRED
-                )
-            return
-        if len(answers) > 1 and not item.repeats:
-            self.reader.problem(answers[1].path, "this item takes one answer", IssueCode.STRUCTURE)
-            answers = answers[:1]
-        here = f"{at}.{item.field}"
-        values = []
-        for i, answer in enumerate(answers):
-            self.origins[f"{here}[{i}]" if item.repeats else here] = answer.path
-            values.append(self.value(answer, item))
-        _put(target, item.field, values if item.repeats else values[0])
-
-    def value(self, answer: Node, item: QuestionItem) -> Any:
-        """One answer's value, as the artefact JSON holds it (a code for a choice)."""
-        key = _ANSWER_KEY[item.kind]
-        if not isinstance(answer.value, dict) or key not in answer.value:
-            self.reader.problem(answer.path, f"expected an answer with {key}")
-            return None
-        if item.options is not None:
-            member = self.reader.code(answer, item.options)
-            return member.value if member is not None else None
-        value = Node(answer.value[key], f"{answer.path}.{key}")
-        if item.kind == "boolean":
-            return _boolean(self.reader, value)
-        if item.kind == "date":
-            return _iso_date(self.reader, value)
-        return self.reader.string(value)
 
 
 def from_questionnaire_response(response: JSON) -> StrategyDiscussionHealthReport:
@@ -1419,241 +927,10 @@ def from_questionnaire_response(response: JSON) -> StrategyDiscussionHealthRepor
     """
     reader = Reader()
     root = Node(response, "QuestionnaireResponse")
-    if not isinstance(response, dict) or response.get("resourceType") != "QuestionnaireResponse":
-        reader.problem(root.path, "expected a FHIR QuestionnaireResponse", IssueCode.STRUCTURE)
-        reader.fail()
-    source = response.get("questionnaire")
-    if not isinstance(source, str) or source.split("|")[0] != QUESTIONNAIRE_URL:
-        reader.problem(f"{root.path}.questionnaire", f"expected {QUESTIONNAIRE_URL}")
-    if response.get("status") not in ("completed", "amended"):
-        reader.problem(f"{root.path}.status", "expected a completed or amended response")
+    FORM.check_resource(reader, root)
+    FORM.check_header(reader, root)
     data: JSON = {"kind": KIND}
-    responses = _ResponseReader(reader, {})
-    responses.group(root, QUESTIONNAIRE_ITEMS, data, "$")
+    origins: dict[str, str] = {}
+    FORM.read(reader, root, data, origins)
     data.setdefault("health_concerns", {})
-    return build(reader, StrategyDiscussionHealthReport, data, root.path, responses.origins)
-
-
-# --- declarations --------------------------------------------------------------------------
-
-
-_SECTION = ("Composition.section",)
-
-EXTENSIONS: tuple[ExtensionDef, ...] = (
-    ExtensionDef(
-        "appendix-a-received",
-        "Appendix A form received",
-        _SECTION,
-        "boolean",
-        source="001_0e453bf333ba50fc.txt L374",
-    ),
-    ExtensionDef(
-        "appendix-a-received-on",
-        "Date the Appendix A form was received",
-        _SECTION,
-        "date",
-        source="001_0e453bf333ba50fc.txt L374",
-    ),
-    ExtensionDef(
-        "strategy-reason",
-        "Reason for the strategy discussion",
-        _SECTION,
-        "string",
-        source="001_0e453bf333ba50fc.txt L376",
-    ),
-    ExtensionDef(
-        "participating-agency",
-        "An agency taking part in the strategy discussion",
-        _SECTION,
-        "Coding",
-        Agency,
-        repeats=True,
-        source=Agency.source,
-    ),
-    ExtensionDef(
-        "child-health-needs",
-        "The child's health needs",
-        _SECTION,
-        "string",
-        source="001_0e453bf333ba50fc.txt L382",
-    ),
-    ExtensionDef(
-        "proportionate-information",
-        "Child and adult information proportionate to the incident",
-        _SECTION,
-        "string",
-        source="001_0e453bf333ba50fc.txt L382",
-    ),
-    ExtensionDef(
-        "missed-appointment",
-        "An appointment missed, or the child was not brought to",
-        _SECTION,
-        None,
-        children=(
-            ExtensionDef("appointmentDate", "Appointment date", (), "date"),
-            ExtensionDef("service", "Service", (), "string"),
-            ExtensionDef("attendance", "How it was not kept", (), "Coding", AppointmentAttendance),
-        ),
-        repeats=True,
-        source=AppointmentAttendance.source,
-    ),
-    ExtensionDef(
-        "impact-on-child-health",
-        "Impact or potential impact of the abuse and neglect on the child's health",
-        _SECTION,
-        "string",
-        source="001_0e453bf333ba50fc.txt L387",
-    ),
-    ExtensionDef(
-        "medical-assessment-advice",
-        "Advice on medical assessments",
-        _SECTION,
-        "string",
-        source="002_7a8cd4b31029ee68.txt L1721",
-    ),
-    ExtensionDef(
-        "information-source",
-        "A health service whose information was coordinated",
-        _SECTION,
-        "Coding",
-        HealthInformationSource,
-        repeats=True,
-        source=HealthInformationSource.source,
-    ),
-    ExtensionDef(
-        "strategy-outcome",
-        "Outcome of the strategy discussion",
-        _SECTION,
-        "Coding",
-        StrategyOutcome,
-        source=StrategyOutcome.source,
-    ),
-    ExtensionDef(
-        "social-worker",
-        "The allocated social worker: name, contact number, email, organisation",
-        _SECTION,
-        None,
-        children=(
-            ExtensionDef("name", "Name", (), "string"),
-            ExtensionDef("phone", "Contact number", (), "string"),
-            ExtensionDef("email", "Email address", (), "string"),
-            ExtensionDef("organisationOds", "Organisation ODS code", (), "string"),
-            ExtensionDef("organisationName", "Organisation name", (), "string"),
-        ),
-        source="001_0e453bf333ba50fc.txt L401-405",
-    ),
-)
-
-_SECTION_EXTENSIONS = tuple((e.name, 0, "*" if e.repeats else "1") for e in EXTENSIONS)
-
-
-def _fixed(code: CodedEnum) -> dict[str, Any]:
-    return {"CodeableConcept": {"coding": [{"system": type(code).system(), "code": code.value}]}}
-
-
-PROFILES: tuple[ProfileDef, ...] = (
-    ProfileDef(
-        "StrategyDiscussionHealthReportDocument",
-        "Bundle",
-        UKCORE + "UKCore-Bundle",
-        "Strategy discussion health report (document)",
-        "A document Bundle: the StrategyDiscussionHealthReport Composition first, then the "
-        "resources it references.",
-        elements=(
-            ElementRule("Bundle.identifier", min=1),
-            ElementRule("Bundle.type", pattern={"code": "document"}),
-            ElementRule("Bundle.timestamp", min=1),
-        ),
-    ),
-    ProfileDef(
-        "StrategyDiscussionHealthReport",
-        "Composition",
-        UKCORE + "UKCore-Composition",
-        "Strategy discussion health report",
-        "Health information for sharing at a strategy discussion (001 Appendix 2): one section "
-        "per part of the proforma, each with a narrative and its content as extensions or "
-        "entries.",
-        elements=(
-            ElementRule("Composition.identifier", min=1, short="The sender's report id"),
-            ElementRule("Composition.status", pattern={"code": "final"}),
-            ElementRule(
-                "Composition.type", pattern=_fixed(DocumentType.STRATEGY_DISCUSSION_HEALTH_REPORT)
-            ),
-            ElementRule("Composition.subject", min=1, short="The child"),
-            ElementRule(
-                "Composition.author", min=1, max="1", short="The submitting practitioner's role"
-            ),
-            ElementRule("Composition.event", min=1, max="1", short="The strategy discussion"),
-            ElementRule("Composition.event.period.start", min=1),
-            ElementRule("Composition.section", min=4),
-            ElementRule("Composition.section.code", min=1, binding=ReportSection),
-            ElementRule("Composition.section.text", min=1),
-        ),
-        extensions=(("information-sharing", 0, "1"), *_SECTION_EXTENSIONS),
-    ),
-    ProfileDef(
-        "StrategyDiscussionLongTermCondition",
-        "Condition",
-        UKCORE + "UKCore-Condition",
-        "Long-term condition (strategy discussion health report)",
-        "A long-term medical condition of the child, named as on the proforma.",
-        elements=(
-            ElementRule("Condition.code", min=1),
-            ElementRule("Condition.code.text", min=1, short="The condition as written"),
-            ElementRule("Condition.subject", min=1),
-        ),
-    ),
-    ProfileDef(
-        "StrategyDiscussionAttendance",
-        "Encounter",
-        UKCORE + "UKCore-Encounter",
-        "Recent A&E or out-of-hours attendance",
-        "An unscheduled attendance: the setting as type, the day as period.start, the "
-        "organisation as serviceProvider, the reason as reasonCode.text.",
-        elements=(
-            ElementRule("Encounter.status", pattern={"code": "finished"}),
-            ElementRule("Encounter.type", min=1, binding=AttendanceSetting),
-            ElementRule("Encounter.subject", min=1),
-            ElementRule("Encounter.period.start", min=1),
-        ),
-    ),
-    ProfileDef(
-        "StrategyDiscussionCarePlanEngagement",
-        "Observation",
-        UKCORE + "UKCore-Observation",
-        "Parents or carers engaging with the health care plan",
-        "Do the parents/carers appear to be engaging with the health care plan (001 L384): "
-        "valueBoolean.",
-        elements=(
-            ElementRule("Observation.code", pattern=_fixed(ReportSection.ENGAGEMENT)),
-            ElementRule("Observation.subject", min=1),
-            ElementRule("Observation.value[x]", min=1, short="valueBoolean"),
-        ),
-    ),
-    ProfileDef(
-        "StrategyDiscussionActionPlan",
-        "CarePlan",
-        UKCORE + "UKCore-CarePlan",
-        "Strategy discussion action plan",
-        "The action plan: one activity per action; who as a display-only performer, by when "
-        "as scheduledPeriod.end.",
-        elements=(
-            ElementRule("CarePlan.activity", min=1),
-            ElementRule("CarePlan.activity.detail", min=1),
-            ElementRule("CarePlan.activity.detail.description", min=1),
-        ),
-    ),
-    ProfileDef(
-        "StrategyDiscussionServiceTask",
-        "Task",
-        UKCORE + "UKCore-Task",
-        "Service to task about the strategy discussion",
-        "A service the child is open to, asked to be advised of the strategy discussion "
-        "(001 L407): the service as owner.display.",
-        elements=(
-            ElementRule("Task.for", min=1),
-            ElementRule("Task.owner", min=1),
-            ElementRule("Task.owner.display", min=1, short="The service, as named"),
-        ),
-    ),
-)
+    return build(reader, StrategyDiscussionHealthReport, data, root.path, origins)

@@ -378,8 +378,7 @@ class _Reading:
                 reader.problem(misfit_at, f"expected an answer with {key}", IssueCode.REQUIRED)
             return None
         value = given[key]
-        # a toolkit code's Coding of the wrong shape is explained by Reader.code, at its part
-        if not isinstance(value, _JSON_TYPES[key]) and item.codes is None:
+        if not isinstance(value, _JSON_TYPES[key]):
             reader.problem(misfit_at, f"expected a {item.kind} ({key})", self.conventions.misfit)
             return None
         where = misfit_at
