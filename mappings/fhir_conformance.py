@@ -1,9 +1,10 @@
 """The toolkit's FHIR conformance resources, rendered from what the code declares.
 
 Profiles and extensions come from each mapping's ``PROFILES`` / ``EXTENSIONS``; CodeSystems
-and ValueSets from ``interop.codes``; Questionnaires from the form mappings. ``render_all()``
-returns them keyed by their path under ``profiles/``; ``scripts/generate_data.py`` writes them,
-and a test fails when the files drift from the code.
+and ValueSets from ``interop.codes``; Questionnaires from the forms' item tables
+(``interop.mappings.forms``). ``render_all()`` returns them keyed by their path under
+``profiles/``; ``scripts/generate_data.py`` writes them, and a test fails when the files drift
+from the code.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from interop.mappings.fhir_common import (
     value_set_url,
 )
 from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef, SliceDef
+from interop.mappings.forms import all_forms
 
 FHIR_VERSION = "4.0.1"
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -282,7 +284,6 @@ def _all_definitions() -> tuple[list[ProfileDef], list[ExtensionDef], list[JSON]
     extensions: dict[str, ExtensionDef] = {
         e.name: e for e in (*COMMON_EXTENSIONS, *REPORT_EXTENSIONS)
     }
-    questionnaires: list[JSON] = []
     for _, module in modules():
         profiles.extend(module.PROFILES)
         for definition in module.EXTENSIONS:
@@ -290,9 +291,7 @@ def _all_definitions() -> tuple[list[ProfileDef], list[ExtensionDef], list[JSON]
             if known != definition:
                 merged = tuple(dict.fromkeys(known.contexts + definition.contexts))
                 extensions[definition.name] = ExtensionDef(**{**known.__dict__, "contexts": merged})
-        form = getattr(module, "questionnaire", None)
-        if form is not None:
-            questionnaires.append(form())
+    questionnaires = [form.questionnaire() for form in all_forms()]
     return profiles, list(extensions.values()), questionnaires
 
 

@@ -85,7 +85,10 @@ Every mapping reads back what it writes: FHIR to artefact gives the same artefac
 every fixture and on generated artefacts of every kind). A CP-IS record carries less (see the
 CP-IS column); `interop map --to cpis` writes one. The profiles, extensions, code systems and
 value sets named here are in `profiles/`, generated from the same code
-(`scripts/generate_data.py`).
+(`scripts/generate_data.py`). The three forms (strategy discussion health report, travel risk
+assessment, health needs checklist) are declared once, as an item table per form in
+`interop.mappings.forms`: the one engine there generates their Questionnaires and writes and
+reads their QuestionnaireResponses from those tables.
 """
 
 
