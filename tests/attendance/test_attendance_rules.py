@@ -48,7 +48,8 @@ from interop.cpis.codec import validate_cpis_xml
 from interop.cpis.model import CpisRecord, SubjectKind
 from interop.fhir.structure import check_structure
 from interop.hl7v2.adt import HandlerOutcome
-from interop.hl7v2.er7 import hl7apy_issues, read_er7
+from interop.hl7v2.er7 import read_er7
+from interop.hl7v2.full_validation import hl7apy_issues
 from interop.mappings.fhir import artefact_to_fhir
 from interop.sandbox.fhir_server.running import running_server
 from interop.sync.ledger import Ledger, PlannedRecord, record_to_json
