@@ -4,11 +4,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-# mypy cannot follow setuptools' editable import hook, so it reads a tree of links laid out
-# as the package installs: interop/ with cli/, validators/, mappings/ ... inside it.
+# mypy and lint-imports cannot follow setuptools' editable import hook, so they read a tree of
+# links laid out as the package installs: interop/ with cli/, validators/, mappings/ ... inside.
 TYPETREE ?= build/typecheck
 
-.PHONY: demo test quick setup lint typecheck unit bench clean
+.PHONY: demo test quick setup lint typecheck typetree unit bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 14) else "Python 3.11 to 3.13 is needed")'
@@ -23,14 +23,19 @@ demo: $(STAMP)
 
 test: lint typecheck unit
 
-lint: $(STAMP)
+# ruff (style, and the complexity ceiling), then the architecture's import contracts
+# ([tool.importlinter] in pyproject.toml: layers, no cycles, pure mappings, R4B only in fhir)
+lint: $(STAMP) typetree
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	cd $(TYPETREE) && PYTHONPATH=. $(CURDIR)/$(BIN)/lint-imports --no-cache $(CURDIR)/pyproject.toml
 
-typecheck: $(STAMP)
+typetree:
 	@rm -rf $(TYPETREE) && mkdir -p $(TYPETREE)/interop
 	@for entry in interop/*; do ln -s "$(CURDIR)/$$entry" $(TYPETREE)/interop/; done
 	@for pkg in mappings validators cli profiles fixtures; do ln -s "$(CURDIR)/$$pkg" $(TYPETREE)/interop/$$pkg; done
+
+typecheck: $(STAMP) typetree
 	cd $(TYPETREE) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p interop
 
 unit: $(STAMP)
