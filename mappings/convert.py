@@ -59,7 +59,7 @@ def read_artefact(data: bytes) -> tuple[str, ArtefactBase]:
         resource = read_fhir_xml(data) if detected == "fhir-xml" else read_fhir_json(data)
         # structure first (the XML reader checks only the XML rules): wrong types and missing
         # required elements are then reported by element, before any mapping
-        problems = check_structure(resource)
+        problems = [i for i in check_structure(resource) if i.is_error]  # warnings do not stop it
         if problems:
             raise ConversionError(detected, problems)
         return detected, fhir_to_artefact(resource)
