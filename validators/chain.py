@@ -44,6 +44,8 @@ class ValidationContext:
     as_of: date = field(default_factory=date.today)
     edition: str = DEFAULT_EDITION
     production: bool = True
+    #: the largest FHIR input read (``--max-size``); JSON and XML alike
+    max_bytes: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.edition not in EDITIONS:
