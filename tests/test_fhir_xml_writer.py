@@ -26,6 +26,9 @@ UKCORE_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ukcore" / "e
 UKCORE_REFUSED = {
     # its extension holds both valueCode and valueCodeableConcept; R4 allows one value[x]
     "Extension-UKCore-ConditionEpisode-Example.xml",
+    # elements out of R4 XML order: text after status; meta after text
+    "Extension-UKCore-CodingSCT-IllicitDrugs-Example.xml",
+    "UKCore-Observation-Lab-Albumin-Example.xml",
 }
 
 FIXTURES = [f for f in load_manifest() if f.format == "fhir-json" and f.expect == "valid"]
@@ -69,8 +72,12 @@ def test_every_uk_core_example_reads_back_as_written() -> None:
     examples = sorted(UKCORE_EXAMPLES.glob("*.xml"))
     assert len(examples) > 100
     for path in examples:
-        resource = read_fhir_xml(path.read_bytes())
-        if check_structure(resource):
+        try:
+            resource = read_fhir_xml(path.read_bytes())
+        except FhirInputError:
+            refused.append(path.name)
+            continue
+        if any(i.is_error for i in check_structure(resource)):
             refused.append(path.name)
         elif read_fhir_xml(to_xml(resource)) != resource:
             differ.append(path.name)

@@ -58,6 +58,7 @@ class _Walk:
         self.spec = spec
         self.issues: list[Issue] = []
         self.unlisted: set[str] = set()  # ValueSets already said to be unlistable
+        self.warned: set[tuple[str, str]] = set()  # (ValueSet, codes) already warned of
 
     def add(self, code: IssueCode, where: str, message: str, rule: str | None = None) -> None:
         self.issues.append(error(code, where, message, rule_id=rule))
@@ -368,6 +369,12 @@ class _Walk:
         # no rule id: where a profile binds the same element, the chain keeps its issue instead
         message = f"{shown} is not in the R4 value set {url} ({strength} binding)"
         severity = Severity.ERROR if strength == "required" else Severity.WARNING
+        if severity is Severity.WARNING:
+            # an extensible binding allows other codes: the same one is worth saying once
+            if (url, shown) in self.warned:
+                return
+            self.warned.add((url, shown))
+            message += "; said once per file"
         self.issues.append(Issue(severity, IssueCode.CODE_INVALID, where, message, rule_source=url))
 
     def _unlisted(self, url: str, why: str, where: str, required: bool) -> None:
