@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from interop.issues import IssueCode, IssuesError, error
+from interop.issues import Issue, IssueCode, IssuesError, error
 
 Format = Literal["artefact", "fhir-json", "fhir-xml", "cpis", "er7"]
 FORMATS: tuple[Format, ...] = ("artefact", "fhir-json", "fhir-xml", "cpis", "er7")
@@ -91,3 +91,30 @@ def sniff(data: bytes) -> Format:
         return "artefact"  # its reader says what is missing, by field
     what = "empty" if not head else "not a format the toolkit reads"
     raise UnknownFormat([error(IssueCode.INVALID, "", f"the file is {what} (it reads {READS})")])
+
+
+#: what FHIR's string type and XML 1.0 cannot hold: below U+0020 except tab, LF and CR
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def control_characters(node: Any, path: str = "$") -> list[Issue]:
+    """An error for each text in a JSON value (an artefact's, say) holding a character no
+    FHIR string or XML writer can carry, located by its JSON path (``$.subject.given_name``):
+    what is called valid must be writable in every format."""
+    if isinstance(node, str):
+        found = _CONTROL.search(node)
+        if found is None:
+            return []
+        message = (
+            f"the control character U+{ord(found.group()):04X} is not allowed: FHIR strings "
+            "and XML cannot carry it"
+        )
+        return [error(IssueCode.VALUE, path, message)]
+    issues: list[Issue] = []
+    if isinstance(node, dict):
+        for key, child in node.items():
+            issues += control_characters(child, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            issues += control_characters(child, f"{path}[{index}]")
+    return issues

@@ -40,7 +40,7 @@ def read_artefact(data: bytes) -> tuple[str, ArtefactBase]:
     """The artefact in artefact JSON, FHIR JSON or XML, or a one-record CP-IS upload, and the
     format detected."""
     from interop.fhir import FhirInputError, check_structure, read_fhir_json, read_fhir_xml
-    from interop.formats import UnknownFormat, sniff, strip_bom
+    from interop.formats import UnknownFormat, control_characters, sniff, strip_bom
 
     try:
         found = sniff(data)
@@ -57,6 +57,9 @@ def read_artefact(data: bytes) -> tuple[str, ArtefactBase]:
         loaded = parse_artefact(data)
         if loaded.artefact is None or not loaded.ok:
             raise ConversionError(detected, loaded.issues)
+        unwritable = control_characters(loaded.artefact.model_dump(mode="json"))
+        if unwritable:
+            raise ConversionError(detected, unwritable)
         return detected, loaded.artefact
     try:
         resource = read_fhir_xml(data) if detected == "fhir-xml" else read_fhir_json(data)

@@ -100,3 +100,20 @@ def test_utf16_and_utf32_are_refused_with_the_fix(bom: bytes, name: str) -> None
     assert name in issue.message
     assert "save it as UTF-8" in issue.message
     assert _outcome(data, "x")[1][0][3] == issue.message
+
+
+@pytest.mark.parametrize("character", ["\u000b", "\u0000", "\u001f"])
+def test_artefact_text_no_writer_can_carry_is_an_error_not_a_crash(character: str) -> None:
+    import json
+
+    path = ROOT / "artefacts" / "valid" / "child-protection-flag" / "cpp-active.json"
+    document = json.loads(path.read_bytes())
+    document["subject"]["given_name"] = f"Mai{character}sie"
+    data = json.dumps(document).encode()
+    _, issues = _outcome(data, "x.json")
+    assert [(s, c, where) for s, c, where, _ in issues] == [
+        ("error", "value", "$.subject.given_name")
+    ]
+    with pytest.raises(ConversionError) as caught:
+        read_artefact(data)
+    assert caught.value.issues[0].location == "$.subject.given_name"
