@@ -23,8 +23,9 @@ EDITIONS = ("2013", "2023", "2026")
     "--ig",
     "igs",
     multiple=True,
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    help="Load another implementation guide's conformance resources (repeatable).",
+    type=click.Path(path_type=Path, exists=True),
+    help="Load another implementation guide's conformance resources: a folder, or a FHIR "
+    "NPM package (.tgz, as NHS England distributes UK Core) (repeatable).",
 )
 @click.option(
     "--profile",
