@@ -83,6 +83,11 @@ def validate_bytes(data: bytes, path: Path, context: ValidationContext | None = 
         if loaded.ok:
             issues += validate_artefact(loaded.artefact, context)
         return FileReport(path, loaded.artefact, issues, kind=loaded.artefact.kind)
+    if detected == "fhir-json" and len(data) > context.stream_above:
+        from interop.validators.large_bundle import validate_large_bundle
+
+        issues, what = validate_large_bundle(data, context)
+        return FileReport(path, issues=issues, kind=f"{what} as FHIR JSON, entry by entry")
     from interop.fhir import FhirInputError, read_fhir_json, read_fhir_xml
     from interop.fhir.wire import FhirLimits
 
