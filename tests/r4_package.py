@@ -56,6 +56,14 @@ def r4_package() -> Path:
     return found
 
 
+#: skips a test that needs UK Core when it is absent, except under CI=true, where the test
+#: runs (and fails on the missing folder) rather than passing without having run
+NEEDS_UKCORE = pytest.mark.skipif(
+    not (UKCORE / "examples").is_dir() and os.environ.get("CI") != "true",
+    reason=f"the UK Core conformance resources are not at {UKCORE} (a shared test asset)",
+)
+
+
 def ukcore() -> Path:
     """The shared UK Core folder, or skip/fail."""
     if not (UKCORE / "examples").is_dir():

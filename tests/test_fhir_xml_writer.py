@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from lxml import etree
 from pydantic import ValidationError
+from r4_package import NEEDS_UKCORE
 
 from interop.fhir import FhirInputError, check_structure, read_fhir_json, read_fhir_xml, to_xml
 from interop.fhir.xml_writer import json_to_xml
@@ -63,10 +64,7 @@ def test_every_generated_conformance_resource_reads_back_as_written() -> None:
     assert differ == []
 
 
-@pytest.mark.skipif(
-    not UKCORE_EXAMPLES.is_dir(),
-    reason=f"the UK Core examples are not at {UKCORE_EXAMPLES} (a shared test asset)",
-)
+@NEEDS_UKCORE
 def test_every_uk_core_example_reads_back_as_written() -> None:
     refused, differ = [], []
     examples = sorted(UKCORE_EXAMPLES.glob("*.xml"))
