@@ -25,8 +25,9 @@ EDITIONS = ("2013", "2023", "2026")
     "--ig",
     "igs",
     multiple=True,
-    type=click.Path(path_type=Path, exists=True, file_okay=False),
-    help="Load another implementation guide's conformance resources (repeatable).",
+    type=click.Path(path_type=Path, exists=True),
+    help="Load another implementation guide's conformance resources: a folder, or a FHIR "
+    "NPM package (.tgz, as NHS England distributes UK Core) (repeatable).",
 )
 @click.option(
     "--profile",
@@ -61,6 +62,15 @@ EDITIONS = ("2013", "2023", "2026")
     type=click.Path(path_type=Path, dir_okay=False),
     help="interop.toml: outside production, NHS numbers outside the test block are warned of.",
 )
+@click.option(
+    "--max-size",
+    "max_mb",
+    type=click.IntRange(1, 4096),
+    default=64,
+    show_default=True,
+    metavar="MB",
+    help="The largest FHIR file read, in megabytes.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only files with problems.")
 def validate(
     paths: tuple[Path, ...],
@@ -70,6 +80,7 @@ def validate(
     as_of: object,
     edition: str,
     config_path: Path | None,
+    max_mb: int,
     quiet: bool,
 ) -> None:
     """Validate files, and every *.json, *.xml and *.hl7 file in the folders given ("-" reads
@@ -79,8 +90,10 @@ def validate(
     (meta.profile and --profile, from the toolkit's profiles and every --ig), FHIRPath
     invariants, NHS numbers, and the guidance's rules (consistency and timescales, for
     --edition as on --as-of). Artefact JSON, FHIR JSON and XML (single resources and Bundles),
-    CP-IS XML and HL7 v2 ER7 are recognised by their content. Each problem is printed with its
-    severity, code, location and, for the guidance's rules, the rule id and its source.
+    CP-IS XML and HL7 v2 ER7 are recognised by their content (a UTF-8 byte order mark is
+    allowed); anything else is reported as not a format the toolkit reads. Each problem is
+    printed with its severity, code, location and, for the guidance's rules, the rule id and
+    its source.
 
     Exit 0 when no file has errors (warnings allowed), 1 when some have, 2 when a file cannot
     be read or the options are wrong.
@@ -94,7 +107,7 @@ def validate(
         config = load_config_or_exit(config_path, need=())
         production = config.environment.name == "production"
     day = as_of.date() if hasattr(as_of, "date") else date.today()
-    context = ValidationContext(igs, profiles, day, edition, production)
+    context = ValidationContext(igs, profiles, day, edition, production, max_mb * 1024 * 1024)
     reports = _validate(paths, context)
     if not reports:
         click.echo("no files to validate (folders are searched for *.json, *.xml, *.hl7)", err=True)

@@ -14,7 +14,6 @@ from interop.errors import InputError
 from interop.issues import Issue, IssueCode, error
 from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
 from interop.mappings.fhir_common import MappingError
-from interop.safe_json import JsonInputError, parse_json
 
 
 class ConversionError(InputError):
@@ -27,40 +26,47 @@ class ConversionError(InputError):
 
 
 def detect_format(data: bytes) -> str:
-    """'fhir-xml', 'fhir' or 'artefact': XML by its first byte, JSON by its top-level keys.
+    """'fhir-xml', 'fhir', 'cpis', 'er7' or 'artefact' (``interop.formats.sniff``), or
+    'unknown' for input the toolkit does not read."""
+    from interop.formats import UnknownFormat, sniff
 
-    Unreadable JSON counts as 'artefact', whose reader then says what is wrong with it.
-    """
-    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"<"):
-        return "cpis" if b"urn:hl7-org:v3" in head[:4096] else "fhir-xml"
     try:
-        value = parse_json(data)
-    except JsonInputError:
-        return "artefact"
-    if isinstance(value, dict) and "resourceType" in value and "kind" not in value:
-        return "fhir"
-    return "artefact"
+        found = sniff(data)
+    except UnknownFormat:
+        return "unknown"
+    return "fhir" if found == "fhir-json" else found
 
 
 def read_artefact(data: bytes) -> tuple[str, ArtefactBase]:
     """The artefact in artefact JSON, FHIR JSON or XML, or a one-record CP-IS upload, and the
     format detected."""
     from interop.fhir import FhirInputError, check_structure, read_fhir_json, read_fhir_xml
+    from interop.formats import UnknownFormat, control_characters, sniff, strip_bom
 
-    detected = detect_format(data)
+    try:
+        found = sniff(data)
+        data = strip_bom(data)  # read as the same file without it
+    except UnknownFormat as exc:
+        raise ConversionError("unknown", exc.issues) from None
+    detected = "fhir" if found == "fhir-json" else found
+    if detected == "er7":
+        message = "HL7 v2 ER7 maps to attendance events, not to an artefact"
+        raise ConversionError(detected, [error(IssueCode.NOT_SUPPORTED, "", message)])
     if detected == "cpis":
         return detected, _read_cpis(data)
     if detected == "artefact":
         loaded = parse_artefact(data)
         if loaded.artefact is None or not loaded.ok:
             raise ConversionError(detected, loaded.issues)
+        unwritable = control_characters(loaded.artefact.model_dump(mode="json"))
+        if unwritable:
+            raise ConversionError(detected, unwritable)
         return detected, loaded.artefact
     try:
         resource = read_fhir_xml(data) if detected == "fhir-xml" else read_fhir_json(data)
         # structure first (the XML reader checks only the XML rules): wrong types and missing
         # required elements are then reported by element, before any mapping
-        problems = check_structure(resource)
+        problems = [i for i in check_structure(resource) if i.is_error]  # warnings do not stop it
         if problems:
             raise ConversionError(detected, problems)
         return detected, fhir_to_artefact(resource)

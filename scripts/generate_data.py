@@ -184,6 +184,8 @@ def remove_activities(code: str) -> JsonEdit:
         plan["activity"] = [
             a for a in plan["activity"] if a["detail"]["code"]["coding"][0]["code"] != code
         ]
+        if not plan["activity"]:
+            del plan["activity"]  # R4 JSON has no empty arrays: the element is absent
 
     return edit
 
@@ -541,7 +543,10 @@ BROKEN: tuple[Broken, ...] = (
         REPORT,
         "Composition with status draft; the report's profile fixes it to final.",
         set_value("Composition", "status", "draft"),
-        (rule("Composition.status", entry(0, "Composition", "status")),),
+        (
+            rule("Composition.status", entry(0, "Composition", "status")),
+            code("code-invalid", entry(0, "Composition", "status")),  # not an R4 status either
+        ),
     ),
     Broken(
         f"{SD}/collection-bundle.json",
@@ -612,7 +617,7 @@ BROKEN: tuple[Broken, ...] = (
         ALERT,
         "MessageHeader without its event (eventCoding or eventUri is required).",
         remove("MessageHeader", "eventCoding"),
-        (code("structure", entry(0, "MessageHeader")),),
+        (code("required", entry(0, "MessageHeader", "event")),),
     ),
     # --- health needs checklist ------------------------------------------------------------
     Broken(

@@ -23,6 +23,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interop.formats import control_characters
 from interop.identifiers import NHS_NUMBER_SYSTEM, TEST_BLOCK, InvalidNhsNumber, check_nhs_number
 from interop.issues import Issue, IssueCode, Severity, error
 from interop.validators.business_rules import DEFAULT_EDITION, EDITIONS
@@ -44,6 +45,10 @@ class ValidationContext:
     as_of: date = field(default_factory=date.today)
     edition: str = DEFAULT_EDITION
     production: bool = True
+    #: the largest FHIR input read (``--max-size``); JSON and XML alike
+    max_bytes: int = 64 * 1024 * 1024
+    #: FHIR JSON larger than this is validated entry by entry (``validators.large_bundle``)
+    stream_above: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.edition not in EDITIONS:
@@ -221,6 +226,7 @@ def validate_artefact(artefact: ArtefactBase, context: ValidationContext) -> lis
     from interop.validators.business_rules import check_artefact
 
     issues = check_artefact(artefact, as_of=context.as_of, edition=context.edition)
+    issues = control_characters(artefact.model_dump(mode="json"), "$") + issues
     if not context.production:
         for location, value in _artefact_nhs_numbers(artefact.model_dump(mode="json"), "$"):
             issues.extend(_nhs_number_issues(value, location, context))

@@ -14,7 +14,6 @@ from interop.validators.chain import ValidationContext, validate_artefact, valid
 #: file endings validated when a folder is given
 VALIDATED_SUFFIXES = (".json", ".xml", ".hl7")
 MAX_FILE_BYTES = 200 * 1024 * 1024
-HL7_V3_NAMESPACE = b"urn:hl7-org:v3"
 
 
 @dataclass
@@ -50,15 +49,17 @@ def collect_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def _is_cpis(data: bytes) -> bool:
-    head = data.lstrip()[:4096]
-    return head.startswith(b"<") and HL7_V3_NAMESPACE in head
-
-
 def validate_bytes(data: bytes, path: Path, context: ValidationContext | None = None) -> FileReport:
     """Validate one file's content, whatever its format (detected), through the whole chain."""
+    from interop.formats import UnknownFormat, sniff, strip_bom
+
     context = context or ValidationContext()
-    if _is_cpis(data):
+    try:
+        detected = sniff(data)
+        data = strip_bom(data)  # every reader then reads the file as it reads one without it
+    except UnknownFormat as exc:
+        return FileReport(path, issues=exc.issues, kind="unknown format")
+    if detected == "cpis":
         from interop.cpis.codec import CpisInputError, message_type, validate_cpis_xml
 
         try:
@@ -69,14 +70,11 @@ def validate_bytes(data: bytes, path: Path, context: ValidationContext | None = 
         if not issues and kind == "CP-IS upload":
             issues = _upload_nhs_numbers(data)
         return FileReport(path, issues=issues, kind=kind)
-    if data.lstrip(b"\x0b\r\n ").startswith(b"MSH"):
+    if detected == "er7":
         from interop.hl7v2.full_validation import validate_er7
 
         kind, issues = validate_er7(data)
         return FileReport(path, issues=issues, kind=kind)
-    from interop.mappings.convert import detect_format
-
-    detected = detect_format(data)
     if detected == "artefact":
         loaded = parse_artefact(data, source=str(path))
         if loaded.artefact is None:
@@ -85,11 +83,20 @@ def validate_bytes(data: bytes, path: Path, context: ValidationContext | None = 
         if loaded.ok:
             issues += validate_artefact(loaded.artefact, context)
         return FileReport(path, loaded.artefact, issues, kind=loaded.artefact.kind)
+    if detected == "fhir-json" and len(data) > context.stream_above:
+        from interop.validators.large_bundle import validate_large_bundle
+
+        issues, what = validate_large_bundle(data, context)
+        return FileReport(path, issues=issues, kind=f"{what} as FHIR JSON, entry by entry")
     from interop.fhir import FhirInputError, read_fhir_json, read_fhir_xml
+    from interop.fhir.wire import FhirLimits
 
     label = "FHIR XML" if detected == "fhir-xml" else "FHIR JSON"
+    limits = FhirLimits(max_bytes=context.max_bytes)
     try:
-        resource = read_fhir_xml(data) if detected == "fhir-xml" else read_fhir_json(data)
+        resource = (
+            read_fhir_xml(data, limits) if detected == "fhir-xml" else read_fhir_json(data, limits)
+        )
     except FhirInputError as exc:
         return FileReport(path, issues=exc.issues, kind=label)
     result = validate_resource(resource, context)
@@ -136,7 +143,8 @@ def validate_file(path: Path, context: ValidationContext | None = None) -> FileR
     """Read and validate one file."""
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            # one byte more than the limit: the readers then say the file is too large
+            data = handle.read((context.max_bytes if context else MAX_FILE_BYTES) + 1)
     except OSError as exc:
         return FileReport(path, io_error=exc.strerror or str(exc))
     return validate_bytes(data, path, context)

@@ -3,7 +3,9 @@
 A ``ConformanceRegistry`` holds StructureDefinitions, ValueSets and CodeSystems (any other
 resource type is ignored) by canonical URL and by ``url|version``. Sources compose like HAPI's
 validation support chain: ``ConformanceRegistry.toolkit()`` is the toolkit's own ``profiles/``,
-``load_folder`` adds an implementation guide (JSON and XML, recursively), and ``combine`` puts
+``load_folder`` adds an implementation guide (JSON and XML, recursively; an unpacked FHIR
+package's ``package/`` folder included), ``load_package`` one distributed as a FHIR NPM
+package (``.tgz``), and ``combine`` puts
 registries together, the first one that knows a URL winning::
 
     registry = ConformanceRegistry.toolkit().with_folders(["../shared/ukcore"])
@@ -21,6 +23,7 @@ is added, so a profile is compiled once per registry.
 from __future__ import annotations
 
 import os
+import tarfile
 from collections.abc import Iterable, Sequence
 from functools import cache
 from importlib.resources import files
@@ -41,6 +44,8 @@ CONFORMANCE_TYPES = ("StructureDefinition", "ValueSet", "CodeSystem")
 #: files of a FHIR package that are not resources
 _NOT_RESOURCES = frozenset({"package.json", ".index.json", "package-lock.json"})
 _PEEK_BYTES = 64 * 1024
+#: the most a FHIR package may hold uncompressed (UK Core is ~40 MB; R4 core ~150 MB)
+_MAX_PACKAGE_BYTES = 1024 * 1024 * 1024
 #: the bounds ``interop.fhir.wire`` puts on FHIR JSON
 _JSON_LIMITS = JsonLimits(max_bytes=MAX_XML_BYTES, max_depth=100)
 
@@ -101,7 +106,10 @@ class ConformanceRegistry:
         """
         registry = self.combine(self)
         for folder in folders:
-            registry.load_folder(folder)
+            if Path(folder).is_file():
+                registry.load_package(folder)
+            else:
+                registry.load_folder(folder)
         return registry
 
     def add(self, resource: JSON) -> bool:
@@ -153,6 +161,59 @@ class ConformanceRegistry:
                 issues.append(_unreadable(path, exc.issues))
             except OSError as exc:
                 issues.append(_unreadable(path, exc.strerror or str(exc)))
+        self.load_issues += issues
+        return issues
+
+    def load_package(self, tarball: str | Path) -> list[Issue]:
+        """Add every conformance resource of a FHIR NPM package (``.tgz``), as NHS England and
+        HL7 distribute implementation guides, read in place (nothing is extracted to disk).
+
+        Only regular files under ``package/`` are read, each within the FHIR size limit and
+        all within ``_MAX_PACKAGE_BYTES`` uncompressed, so a hostile archive (links, paths
+        outside the package, a decompression bomb) is refused or cut short with an issue.
+        """
+        if self._frozen:
+            raise RuntimeError(f"the {self.name} registry is shared; combine it with another")
+        path = Path(tarball)
+        issues: list[Issue] = []
+        try:
+            with tarfile.open(path, "r:*") as archive:
+                total = 0
+                for member in archive:
+                    name = member.name
+                    if not member.isfile() or not name.startswith("package/"):
+                        continue
+                    leaf = name.rpartition("/")[2]
+                    if leaf in _NOT_RESOURCES or not leaf.lower().endswith((".json", ".xml")):
+                        continue
+                    where = Path(f"{path}!{name}")
+                    if member.size > MAX_XML_BYTES or total + member.size > _MAX_PACKAGE_BYTES:
+                        issues.append(_unreadable(where, "larger than the limit"))
+                        continue
+                    handle = archive.extractfile(member)
+                    if handle is None:
+                        continue
+                    data = handle.read(MAX_XML_BYTES + 1)
+                    total += len(data)
+                    try:
+                        if leaf.lower().endswith(".json"):
+                            resource = _conformance_json(data)
+                        else:
+                            root_name, _, _ = _peek(data)
+                            resource = _read_xml(data) if root_name is not None else None
+                        if resource is not None:
+                            self.add(resource)
+                    except FhirInputError as exc:
+                        issues.append(_unreadable(where, exc.issues))
+        except (OSError, tarfile.TarError, EOFError) as exc:
+            issues.append(
+                Issue(
+                    Severity.ERROR,
+                    IssueCode.INVALID,
+                    str(path),
+                    f"not a readable FHIR package (.tgz): {exc}",
+                )
+            )
         self.load_issues += issues
         return issues
 

@@ -1,4 +1,4 @@
-"""Structural checking of FHIR JSON with the fhir.resources R4B models."""
+"""Structural checking of FHIR JSON: against R4 (``check_structure``) and the R4B models."""
 
 from __future__ import annotations
 
@@ -89,7 +89,21 @@ def _message(text: str) -> str:
 
 
 def check_structure(resource: Any) -> list[Issue]:
-    """Every structural problem of a FHIR JSON resource (unknown element, wrong type...)."""
+    """Every structural problem of a FHIR JSON resource against R4 itself (unknown element,
+    wrong type, cardinality, base bindings, narrative...): ``interop.fhir.r4check``.
+
+    The R4B models are not asked: they know resources R4 does not have and lack some it has
+    (EffectEvidenceSynthesis, MedicinalProduct...), and stop at the first problem of a kind.
+    """
+    from interop.fhir.r4check import check_r4
+
+    if not isinstance(resource, dict):
+        return [error(IssueCode.STRUCTURE, "", "a FHIR resource is a JSON object")]
+    return check_r4(resource)
+
+
+def check_structure_r4b(resource: Any) -> list[Issue]:
+    """The R4B models' view of a resource (what the toolkit's own builders must satisfy)."""
     if not isinstance(resource, dict):
         return [error(IssueCode.STRUCTURE, "", "a FHIR resource is a JSON object")]
     resource_type = resource.get("resourceType")

@@ -125,6 +125,15 @@ def elements_of(model: type[BaseModel]) -> dict[str, ElementInfo]:
 
 
 @cache
+def element_order(model: type[BaseModel]) -> dict[str, int]:
+    """Each child element's place in the order R4 XML fixes (the specification's element
+    order, which the models list in ``elements_sequence``)."""
+    sequence = getattr(model, "elements_sequence", None)
+    names = sequence() if callable(sequence) else list(model.model_fields)
+    return {str(name): rank for rank, name in enumerate(names)}
+
+
+@cache
 def _resource_model() -> type[BaseModel]:
     return _r4b_model("Resource")
 
@@ -249,6 +258,8 @@ class _XmlToJson:
                 element,
             )
         infos = elements_of(model)
+        ranks = element_order(model)
+        last_rank, last_name = -1, ""
         # a primitive list's values and their id/extensions (``given`` and ``_given``)
         primitive_lists: dict[str, tuple[list[Any], list[JSON | None]]] = {}
         for child in element:
@@ -282,6 +293,16 @@ class _XmlToJson:
                     child,
                 )
                 continue
+            rank = ranks.get(name, last_rank)
+            if rank < last_rank:
+                self._issue(
+                    IssueCode.STRUCTURE,
+                    f"{path}.{name}",
+                    f"'{name}' is out of order: R4 XML writes it before '{last_name}'",
+                    child,
+                )
+            elif rank > last_rank:
+                last_rank, last_name = rank, name
             if info.repeats:
                 held = primitive_lists.get(name, ([], []))[0] if info.kind == "primitive" else None
                 count = len(held) if held is not None else len(result.get(name, ()))

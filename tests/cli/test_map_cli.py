@@ -99,9 +99,14 @@ def test_missing_input_and_unwritable_output_are_exit_2(tmp_path: Path) -> None:
     [
         (b'  <?xml version="1.0"?><Bundle', "fhir-xml"),
         (b'\xef\xbb\xbf{"resourceType": "Bundle"}', "fhir"),
-        (b'{"kind": "travel-alert", "resourceType": "x"}', "artefact"),
+        # resourceType first: R4 resources may have a kind element (StructureDefinition...)
+        (b'{"kind": "travel-alert", "resourceType": "x"}', "fhir"),
+        (b'{"resourceType": "StructureDefinition", "kind": "resource"}', "fhir"),
         (b'{"kind": "travel-alert"}', "artefact"),
-        (b"garbage", "artefact"),
+        (b"\xef\xbb\xbf\x0bMSH|^~\\&|", "er7"),
+        (b"\xef\xbb\xbf<levelOne xmlns='urn:hl7-org:v3'/>", "cpis"),
+        (b"garbage", "unknown"),
+        (b"name,nhs_number\n", "unknown"),
     ],
 )
 def test_format_detection(head: bytes, expected: str) -> None:

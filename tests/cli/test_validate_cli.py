@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from lxml import etree
+from r4_package import NEEDS_UKCORE
 
 from interop.cli.main import cli
 
@@ -120,7 +120,7 @@ def test_a_profile_named_on_the_command_line_is_applied(tmp_path: Path) -> None:
     assert "error [value] Bundle.type" in out
 
 
-@pytest.mark.skipif(not UKCORE.is_dir(), reason="../shared/ukcore (UK Core R4 package) is absent")
+@NEEDS_UKCORE
 def test_ukcore_examples_validate_with_ig_and_a_mutation_is_caught(tmp_path: Path) -> None:
     example = UKCORE / "examples" / "UKCore-Observation-PatientConsciousness-Example.xml"
     profile = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Observation-ACVPU"

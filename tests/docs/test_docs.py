@@ -46,6 +46,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from r4_package import NEEDS_UKCORE
 
 from interop.cli.main import cli
 
@@ -423,7 +424,7 @@ def _ukcore_commands() -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.skipif(not UKCORE.is_dir(), reason=f"UK Core is not at {UKCORE}")
+@NEEDS_UKCORE
 def test_examples_that_read_uk_core_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     commands = _ukcore_commands()
     assert commands, "the documentation shows validation against UK Core"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from r4_package import NEEDS_UKCORE
 
 from interop.codes import CANONICAL_BASE
 from interop.fhir import check_structure, read_fhir_json
@@ -122,7 +123,7 @@ def test_profiles_ship_in_the_package() -> None:
     assert "StructureDefinition-ChildProtectionFlag.json" in shipped
 
 
-@pytest.mark.skipif(not UKCORE.is_dir(), reason="../shared/ukcore (UK Core R4 resources) is absent")
+@NEEDS_UKCORE
 def test_uk_core_bases_exist() -> None:
     available = {p.stem for p in (UKCORE / "structuredefinitions").iterdir()}
     for resource in resources().values():

@@ -18,8 +18,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fhirpathpy.parser import parse
+from r4_package import NEEDS_UKCORE
 
 from interop.fhir.wire import FhirInputError, read_fhir_json, read_fhir_xml
 from interop.fixtures import load_manifest
@@ -39,7 +39,12 @@ UKCORE = Path(__file__).resolve().parents[3] / "shared" / "ukcore"
 #: UK Core examples the toolkit's reader refuses, and why: none since the XML reader reads
 #: what is well-formed and leaves R4 structure to the structure stage (the ConditionEpisode
 #: example's two value[x] are refused there, not by an invariant)
-UKCORE_UNREADABLE: set[str] = set()
+#: UK Core examples the XML reader refuses: elements out of R4 XML order (text after status;
+#: meta after text), see test_ukcore_examples
+UKCORE_UNREADABLE: set[str] = {
+    "Extension-UKCore-CodingSCT-IllicitDrugs-Example.xml",
+    "UKCore-Observation-Lab-Albumin-Example.xml",
+}
 
 
 def read(fixture_format: str, data: bytes) -> JSON:
@@ -114,7 +119,7 @@ def test_no_issue_on_the_generated_conformance_resources() -> None:
     assert checked > 100
 
 
-@pytest.mark.skipif(not UKCORE.is_dir(), reason="../shared/ukcore (UK Core R4 examples) is absent")
+@NEEDS_UKCORE
 def test_no_false_issue_on_uk_core_examples() -> None:
     examples = sorted((UKCORE / "examples").glob("*.xml"))
     assert len(examples) == 171
@@ -131,7 +136,7 @@ def test_no_false_issue_on_uk_core_examples() -> None:
         counts["files"] += 1
         counts["errors"] += sum(i.is_error for i in issues)
         counts["warnings"] += sum(not i.is_error for i in issues)
-    assert counts == {"files": 171, "errors": 0, "warnings": 0}
+    assert counts == {"files": 171 - len(UKCORE_UNREADABLE), "errors": 0, "warnings": 0}
 
 
 # --- each mutation gives exactly the expected issue -----------------------------------------

@@ -49,13 +49,14 @@ CASES: dict[str, tuple[bytes, IssueCode, str]] = {
         IssueCode.TOO_COSTLY,
         "nesting is deeper",
     ),
-    "FHIR JSON of 50 MB": (
-        b'{"resourceType":"Patient","text":"' + b"a" * 50_000_000 + b'"}',
+    # over the default --max-size of 64 MB
+    "FHIR JSON of 70 MB": (
+        b'{"resourceType":"Patient","text":"' + b"a" * 70_000_000 + b'"}',
         IssueCode.TOO_COSTLY,
         "the limit is",
     ),
-    "FHIR XML of 50 MB": (
-        b'<Patient xmlns="http://hl7.org/fhir"><!--' + b"a" * 50_000_000 + b"--></Patient>",
+    "FHIR XML of 70 MB": (
+        b'<Patient xmlns="http://hl7.org/fhir"><!--' + b"a" * 70_000_000 + b"--></Patient>",
         IssueCode.TOO_COSTLY,
         "the limit is",
     ),

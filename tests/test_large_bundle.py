@@ -1,0 +1,114 @@
+"""Large FHIR JSON Bundles, entry by entry: the same issues as a whole parse, bounded memory,
+and every protection of the whole parse kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from r4_package import r4_package
+
+from interop.fixtures import fixtures_root, load_manifest
+from interop.validators.chain import ValidationContext
+from interop.validators.files import validate_bytes, validate_file
+
+WHOLE = ValidationContext(stream_above=10**12)
+STREAMED = ValidationContext(stream_above=0)
+ROOT = Path(str(fixtures_root()))
+BUNDLES = [
+    f.path
+    for f in load_manifest()
+    if f.format == "fhir-json"
+    and f.expect == "valid"
+    and b'"Bundle"' in (ROOT / f.path).read_bytes()
+]
+
+
+def _keys(data: bytes, context: ValidationContext) -> set[tuple[str, str, str]]:
+    report = validate_bytes(data, Path("x.json"), context)
+    return {(i.severity.value, i.code.value, i.location) for i in report.issues}
+
+
+@pytest.mark.parametrize("path", BUNDLES)
+def test_a_valid_fixture_bundle_streams_as_it_parses(path: str) -> None:
+    data = (ROOT / path).read_bytes()
+    report = validate_bytes(data, Path(path), STREAMED)
+    assert report.kind == "Bundle as FHIR JSON, entry by entry"
+    assert not report.errors, [i.describe() for i in report.errors]
+
+
+def test_entry_issues_are_located_in_the_whole_bundle() -> None:
+    bundle = json.loads((ROOT / BUNDLES[0]).read_bytes())
+    bundle["entry"][1]["resource"]["colour"] = "red"
+    bundle["entry"][-1]["resource"]["id"] = "not an id!"
+    data = json.dumps(bundle).encode()
+    streamed, whole = _keys(data, STREAMED), _keys(data, WHOLE)
+    last = len(bundle["entry"]) - 1
+    errors = {k for k in streamed if k[0] == "error"}
+    assert {k for k in whole if k[0] == "error"} == errors
+    assert any(
+        k[2].startswith("Bundle.entry[1].resource") and k[2].endswith(".colour") for k in errors
+    )
+    assert any(
+        k[2].startswith(f"Bundle.entry[{last}].resource") and k[2].endswith(".id") for k in errors
+    )
+
+
+def test_duplicate_full_urls_are_bdl_7() -> None:
+    bundle = json.loads((ROOT / BUNDLES[0]).read_bytes())
+    bundle["entry"][1]["fullUrl"] = bundle["entry"][0]["fullUrl"]
+    data = json.dumps(bundle).encode()
+    assert ("error", "invariant", "Bundle") in _keys(data, STREAMED)
+    assert ("error", "invariant", "Bundle") in _keys(data, WHOLE)
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "text"),
+    [
+        (
+            b'{"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": "a"',
+            "invalid",
+            "",
+        ),
+        (
+            b'{"resourceType": "Bundle", "type": "collection", "type": "batch"}',
+            "structure",
+            "twice",
+        ),
+        (
+            b'{"resourceType": "Bundle", "entry": [{"resource": {"a": {"a": NaN}}}]}',
+            "structure",
+            "NaN",
+        ),
+        (
+            b'{"resourceType": "Bundle", "entry": [' + b'{"a":' * 200 + b"1" + b"}" * 200 + b"]}",
+            "too-costly",
+            "deeper",
+        ),
+        (b'{"resourceType": "Patient", "id": "x"}', "structure", "is a Bundle"),
+        (b'{"resourceType": "Bundle", "type": "collection"} {}', "invalid", "Extra data"),
+        (
+            b'\xef\xbb\xbf{"resourceType": "Bundle", "type": "collection", "id": "\xff"}',
+            "invalid",
+            "not UTF-8",
+        ),
+    ],
+)
+def test_hostile_input_is_refused_entry_by_entry_too(data: bytes, code: str, text: str) -> None:
+    report = validate_bytes(data, Path("x.json"), STREAMED)
+    assert report.errors, report
+    last = report.errors[-1]
+    assert last.code.value == code, last.describe()
+    assert text in last.message
+
+
+@pytest.mark.slow
+def test_the_r4_definition_bundles_stream_as_they_parse() -> None:
+    """HL7's own Bundles (up to 35 MB): the same errors whole and entry by entry."""
+    for path in sorted(r4_package().glob("Bundle-*.json")):
+        if path.stat().st_size < 1_000_000:
+            continue
+        whole = {(i.code.value, i.location) for i in validate_file(path, WHOLE).errors}
+        streamed = {(i.code.value, i.location) for i in validate_file(path, STREAMED).errors}
+        assert streamed == whole, path.name
