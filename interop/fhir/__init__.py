@@ -9,6 +9,7 @@ imports it only in commands that need it.
 """
 
 from interop.fhir.structure import check_structure
-from interop.fhir.wire import FhirInputError, read_fhir_json, read_fhir_xml, to_xml
+from interop.fhir.wire import FhirInputError, read_fhir_json, read_fhir_xml
+from interop.fhir.xml_writer import to_xml
 
 __all__ = ["FhirInputError", "check_structure", "read_fhir_json", "read_fhir_xml", "to_xml"]

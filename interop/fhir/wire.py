@@ -124,22 +124,3 @@ def read_fhir_xml(data: bytes, limits: FhirLimits = _DEFAULT) -> dict[str, Any]:
     if issues or resource is None:
         raise FhirInputError(issues)
     return resource
-
-
-def to_xml(resource: dict[str, Any]) -> bytes:
-    """FHIR JSON to FHIR XML (UTF-8 bytes with an XML declaration), by the R4 XML rules.
-
-    The resource is validated against its R4B model first: ``FhirInputError`` for a type R4
-    does not have, pydantic's ``ValidationError`` for an invalid resource, ``FhirInputError``
-    for a narrative that is not XHTML.
-    """
-    # imported here: the writer reuses this module's hardened parser and error type
-    from interop.fhir.xml_writer import json_to_xml
-
-    cls = model_class(str(resource.get("resourceType")))
-    if cls is None:
-        raise FhirInputError(
-            [error(IssueCode.CODE_INVALID, "resourceType", "not an R4 resource type")]
-        )
-    cls.model_validate(resource)
-    return json_to_xml(resource)

@@ -10,7 +10,7 @@ repeating primitive pairs ``name[i]`` with ``_name[i]``. A datatype's or backbon
 ``contained``, ``outcome``) is wrapped in its element. The narrative ``div`` string is parsed
 with the hardened parser and embedded as XHTML.
 
-The resource is expected to have passed structure checking (``interop.fhir.wire.to_xml`` does
+The resource is expected to have passed structure checking (``to_xml`` does
 that first); what still cannot be written (a narrative that is not XHTML) is a
 ``FhirInputError`` located at its path.
 """
@@ -200,3 +200,19 @@ def json_to_xml(resource: JSON) -> bytes:
     root = _JsonToXml().resource(resource, None, "")
     written: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     return written
+
+
+def to_xml(resource: dict[str, Any]) -> bytes:
+    """FHIR JSON to FHIR XML (UTF-8 bytes with an XML declaration), by the R4 XML rules.
+
+    The resource is validated against its R4B model first: ``FhirInputError`` for a type R4
+    does not have, pydantic's ``ValidationError`` for an invalid resource, ``FhirInputError``
+    for a narrative that is not XHTML.
+    """
+    cls = model_class(str(resource.get("resourceType")))
+    if cls is None:
+        raise FhirInputError(
+            [error(IssueCode.CODE_INVALID, "resourceType", "not an R4 resource type")]
+        )
+    cls.model_validate(resource)
+    return json_to_xml(resource)

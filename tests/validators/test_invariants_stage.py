@@ -18,6 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fhirpathpy.parser import parse
 from r4_package import NEEDS_UKCORE
 
