@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 from mesh_server import fresh_mesh_sandbox, mesh_sandbox
+from pg_server import postgres_server, postgres_url, state_url
 
-__all__ = ["fresh_mesh_sandbox", "mesh_sandbox"]
+__all__ = ["fresh_mesh_sandbox", "mesh_sandbox", "postgres_server", "postgres_url", "state_url"]
 
 
 @pytest.fixture(autouse=True)
