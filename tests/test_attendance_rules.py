@@ -48,7 +48,8 @@ from interop.cpis.codec import validate_cpis_xml
 from interop.cpis.model import CpisRecord, SubjectKind
 from interop.fhir.structure import check_structure
 from interop.hl7v2.adt import HandlerOutcome
-from interop.hl7v2.er7 import hl7apy_issues, read_er7
+from interop.hl7v2.er7 import read_er7
+from interop.hl7v2.full_validation import hl7apy_issues
 from interop.mappings.fhir import artefact_to_fhir
 from interop.sandbox.fhir_server.running import running_server
 from interop.sync.ledger import Ledger, PlannedRecord, record_to_json
@@ -190,7 +191,9 @@ def test_a_child_without_a_flag_leaves_nothing_behind(tmp_path: Path) -> None:
             result = svc.handle(event_of(message))
             assert result.outcome is HandlerOutcome.NOTHING_TO_DO
         assert svc.store.rows() == []
-        assert svc.store.db.execute("SELECT COUNT(*) FROM attendance_event").fetchone() == (0,)
+        assert tuple(svc.store.db.execute("SELECT COUNT(*) FROM attendance_event").fetchone()) == (
+            0,
+        )
     finally:
         svc.close()
 
