@@ -149,8 +149,9 @@ def test_an_older_schema_is_migrated_and_a_newer_refused(state_url: str) -> None
         assert check(state).versions["test-widget"] == 2
     register("test-widget", [_V1])  # an older toolkit meets the newer state
     with open_state(state_url) as state:
-        with pytest.raises(SchemaTooNew, match="test-widget schema is version 2, newer"):
+        with pytest.raises(SchemaTooNew, match="test-widget schema is version 2, newer") as new:
             migrate(state, "test-widget")
+        assert exit_code_for(new.value) == EXIT_USAGE
         assert not check(state).ok
 
 
