@@ -335,3 +335,52 @@ def test_an_upload_of_only_bad_records_fails_whole_and_the_run_goes_on(state_url
     statuses = {key[1]: r.status for key, r in ledger.records().items()}
     assert {statuses[i] for i in bad} == {"failed"}
     assert len(sender.stored) == 1
+
+
+# --- exclusive runs: the library pieces `interop sync cpis` holds its state with -----------------
+
+
+@pytest.mark.parametrize("runs", [2, 4])
+def test_concurrent_syncs_on_one_state_send_every_record_exactly_once(
+    state_url: str, runs: int
+) -> None:
+    import threading
+
+    from interop.state import LeaseHeld, acquire_lease, open_state
+
+    open_state(state_url, create=True).close()
+    sender, export = ScriptedSender(), rows(40)
+    start = threading.Barrier(runs)
+    outcomes: list[str] = []
+
+    def one_run() -> None:
+        with open_state(state_url) as state:
+            start.wait()
+            try:
+                lease = acquire_lease(state, "cpis-sync", label="interop sync cpis")
+            except LeaseHeld:
+                outcomes.append("busy")
+                return
+            with lease, Ledger(state) as ledger:
+                run(ledger, sender, export)
+                outcomes.append("ran")
+
+    threads = [threading.Thread(target=one_run) for _ in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert "ran" in outcomes
+    assert len(outcomes) == runs
+    delivered = sender.records_delivered()
+    assert sorted(delivered) == sorted(r.flag.local_id for r in export)  # each exactly once
+
+
+def test_a_missing_ledger_is_refused_unless_created(tmp_path: Any) -> None:
+    from interop.state import StateMissing
+
+    path = tmp_path / "state.sqlite"
+    with pytest.raises(StateMissing, match="missing or empty"):
+        Ledger(path, create=False)
+    Ledger(path).close()  # created explicitly (the default keeps the old behaviour)
+    Ledger(path, create=False).close()
