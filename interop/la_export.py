@@ -194,10 +194,19 @@ class ExportReader:
     """Reads an export, yielding an ``ExportRow`` or a ``RowProblem`` for each data row."""
 
     def __init__(
-        self, default_la: ResponsibleLocalAuthority | None, is_unchanged: IsUnchanged | None = None
+        self,
+        default_la: ResponsibleLocalAuthority | None,
+        is_unchanged: IsUnchanged | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
+        progress_every: int = 10_000,
     ) -> None:
+        """``progress``: called with the line reached every ``progress_every`` lines, and
+        once at the end, so a long read of a national export shows it is moving."""
         self.default_la = default_la
         self.is_unchanged = is_unchanged
+        self.progress = progress
+        self.progress_every = progress_every
         self._la_json: dict[str, dict[str, Any]] = {}
         self._seen: dict[str, int] = {}
         # authorities named only by ODS code in the export: one object each
@@ -229,12 +238,16 @@ class ExportReader:
             try:
                 cells = next(reader)
             except StopIteration:
+                if self.progress is not None:
+                    self.progress(line)
                 return
             except csv.Error as exc:
                 line = getattr(reader, "line_num", line + 1)
                 yield RowProblem(line, None, f"not valid CSV: {exc}")
                 continue
             line = getattr(reader, "line_num", line + 1)
+            if self.progress is not None and line % self.progress_every == 0:
+                self.progress(line)
             if not any(cell.strip() for cell in cells):
                 continue  # blank lines are not rows
             outcome = self._row(line, columns, cells)

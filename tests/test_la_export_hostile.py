@@ -123,9 +123,9 @@ def test_a_very_wide_header_is_checked_in_linear_time() -> None:
         assert len(str(refused.value)) < 1000  # a few names and a count, not all of them
         return time.perf_counter() - started
 
-    small, large = header_check(2_000), header_check(40_000)
-    assert large < 1.0  # quadratic took minutes at this width
-    assert large < max(small, 0.001) * 60  # 20× the columns, far less than 400× the time
+    # counting each name against the whole header (quadratic) took well over a minute at
+    # this width; linear takes a fraction of a second, so even a loaded machine stays far below
+    assert header_check(40_000) < 5.0
 
 
 def test_rejects_are_written_without_values_and_privately(tmp_path: Path) -> None:
@@ -145,3 +145,12 @@ def test_rejects_are_written_without_values_and_privately(tmp_path: Path) -> Non
     assert written[0] == ["line", "column", "reason"]
     assert [row[:2] for row in written[1:]] == [["3", "given_name"]]
     assert not any(value in path.read_text() for value in ("9434765918", "No", "Okafor"))
+
+
+def test_progress_is_told_while_a_large_export_is_read() -> None:
+    seen: list[int] = []
+    data = export(*[(f"A{i}", *GOOD[1:]) for i in range(2_500)])
+    reader = ExportReader(LA, progress=seen.append, progress_every=1_000)
+    rows = list(reader.read_bytes(data))
+    assert len(rows) == 2_500
+    assert seen == [1_000, 2_000, 2_501]  # lines reached (the header is line 1), then the end
