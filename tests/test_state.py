@@ -67,6 +67,12 @@ def test_a_file_that_is_not_sqlite_is_unusable(tmp_path: Path) -> None:
         open_state(path, create=True)
 
 
+def test_a_state_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(StateUnusable, match="cannot open the state file"):
+        open_state(tmp_path / "a-file" / "state.sqlite", create=True)
+
+
 def test_state_files_and_folder_are_private_whatever_the_umask(tmp_path: Path) -> None:
     path = tmp_path / "new" / "folder" / "state.sqlite"
     previous = os.umask(0)

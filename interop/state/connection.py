@@ -311,7 +311,10 @@ def _open_sqlite(location: str | Path, *, create: bool) -> State:
     empty = not path.exists() or path.stat().st_size == 0
     if empty and not create:
         raise StateMissing(_missing_message(str(path)))
-    _private_file(path)
+    try:
+        _private_file(path)
+    except OSError as exc:
+        raise StateUnusable(f"{path}: cannot open the state file ({exc.strerror})") from None
     try:
         db = sqlite_connect(path)
         db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()

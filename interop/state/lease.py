@@ -141,6 +141,8 @@ class Lease:
 
     def check(self) -> None:
         """Raise ``LeaseLost`` when this run no longer holds the lease: stop before sending."""
+        if self._session is not None and self._session.connection.closed:
+            self._lost = True  # the server ended the session, and with it the advisory lock
         if self._lost:
             raise LeaseLost(
                 f"{self.state.location}: the {self.name} lease expired and another run took the"
