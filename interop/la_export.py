@@ -10,6 +10,12 @@ expectant mother. Every row is checked by the domain model (``ChildProtectionFla
 export row and an artefact obey the same rules. A bad row becomes a ``RowProblem`` naming its
 line, column and reason — never the cell's content, which may be personal data — and the other
 rows go on. A problem with the file itself (encoding, header) raises ``ExportError``.
+
+As LA staff produce it: a semicolon- or tab-separated export (Excel in many locales) is read
+when its header says so, or refused naming the separator; trailing empty columns (``;;;``)
+are ignored; a cell with a character that XML 1.0 and FHIR strings forbid (NUL, the C0
+controls but tab, CR and LF, U+FFFE/U+FFFF) rejects its row, since no upload could carry it.
+``write_rejects`` keeps every rejected row's line, column and reason for ``--rejects FILE``.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Iterator
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +49,13 @@ REQUIRED_COLUMNS = (
     "plan_end",
 )
 OPTIONAL_COLUMNS = ("expected_delivery_date", "lac_legal_basis", "la_ods_code")
+_KNOWN_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+#: the separators an export may use: Excel writes ';' where ',' is the decimal comma
+SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+#: characters XML 1.0 cannot hold and FHIR strings forbid (tab, CR and LF are allowed)
+FORBIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: names listed in one header message at most (a very wide header lists the first ones)
+_LISTED = 10
 MAX_FIELD_CHARS = 1_000
 MAX_EXPORT_BYTES = 512 * 1024 * 1024
 
@@ -120,33 +136,81 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(repr(n) if FORBIDDEN_CHARACTERS.search(n) else n for n in names[:_LISTED])
+    return shown + (f" and {len(names) - _LISTED} more" if len(names) > _LISTED else "")
+
+
 def _check_header(header: list[str] | None) -> list[str]:
+    """The column names, lower case; trailing empty ones dropped. Linear in the columns."""
     if not header:
         raise ExportError("the export is empty: it needs a header row")
     names = [h.strip().lower() for h in header]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
-    unknown = [n for n in names if n not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    while names and not names[-1]:
+        names.pop()  # Excel's trailing empty columns
+    counts = Counter(names)
+    duplicated = sorted(n for n, count in counts.items() if count > 1)
+    missing = [c for c in REQUIRED_COLUMNS if c not in counts]
+    unknown = [n for n in counts if n not in _KNOWN_COLUMNS]
     problems = []
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
     if unknown:
-        problems.append(f"unknown column(s): {', '.join(unknown)}")
+        problems.append(f"unknown column(s): {_listed(unknown)}")
     if duplicated:
-        problems.append(f"repeated column(s): {', '.join(duplicated)}")
+        problems.append(f"repeated column(s): {_listed(duplicated)}")
     if problems:
         raise ExportError("header row: " + "; ".join(problems))
     return names
+
+
+def sniff_separator(text: str) -> str:
+    """The separator of an export, from its header row: ',' unless the header reads as the
+    required columns only when split on ';' or a tab.
+
+    A header that is neither, but has more semicolons or tabs than commas, is refused naming
+    the separator, rather than reported as one long unknown column.
+    """
+    header = text.split("\n", 1)[0]
+    for separator in (";", "\t"):
+        if separator in header and "," not in header:
+            names = {n.strip().strip('"').lower() for n in header.split(separator)}
+            if all(c in names for c in REQUIRED_COLUMNS):
+                return separator
+    found = {sep: header.count(sep) for sep in SEPARATORS}
+    likely = max(found, key=lambda sep: found[sep])
+    if likely != "," and found[likely] > found[","]:
+        raise ExportError(
+            f"header row: the columns are separated by {SEPARATORS[likely]}, and do not name"
+            f" the required columns ({', '.join(REQUIRED_COLUMNS)}); save the export as CSV"
+            " with commas, or fix the header"
+        )
+    return ","
+
+
+def forbidden_character(value: str) -> str | None:
+    """The first character of ``value`` that XML 1.0 and FHIR forbid, as ``U+0000``, or None."""
+    found = FORBIDDEN_CHARACTERS.search(value)
+    return None if found is None else f"U+{ord(found.group()):04X}"
 
 
 class ExportReader:
     """Reads an export, yielding an ``ExportRow`` or a ``RowProblem`` for each data row."""
 
     def __init__(
-        self, default_la: ResponsibleLocalAuthority | None, is_unchanged: IsUnchanged | None = None
+        self,
+        default_la: ResponsibleLocalAuthority | None,
+        is_unchanged: IsUnchanged | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
+        progress_every: int = 10_000,
     ) -> None:
+        """``progress``: called with the line reached every ``progress_every`` lines, and
+        once at the end, so a long read of a national export shows it is moving."""
         self.default_la = default_la
         self.is_unchanged = is_unchanged
+        self.progress = progress
+        self.progress_every = progress_every
         self._la_json: dict[str, dict[str, Any]] = {}
         self._seen: dict[str, int] = {}
         # authorities named only by ODS code in the export: one object each
@@ -162,7 +226,8 @@ class ExportReader:
         """Every data row of an export's bytes."""
         text = _decode(data)
         csv.field_size_limit(MAX_FIELD_CHARS * 4)
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        separator = sniff_separator(text)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
         try:
             columns = _check_header(next(reader, None))
         except csv.Error as exc:
@@ -177,12 +242,16 @@ class ExportReader:
             try:
                 cells = next(reader)
             except StopIteration:
+                if self.progress is not None:
+                    self.progress(line)
                 return
             except csv.Error as exc:
                 line = getattr(reader, "line_num", line + 1)
                 yield RowProblem(line, None, f"not valid CSV: {exc}")
                 continue
             line = getattr(reader, "line_num", line + 1)
+            if self.progress is not None and line % self.progress_every == 0:
+                self.progress(line)
             if not any(cell.strip() for cell in cells):
                 continue  # blank lines are not rows
             outcome = self._row(line, columns, cells)
@@ -194,8 +263,20 @@ class ExportReader:
     def _row(
         self, line: int, columns: list[str], cells: list[str]
     ) -> ExportRow | UnchangedRow | RowProblem | list[RowProblem]:
+        if len(cells) > len(columns) and not any(c.strip() for c in cells[len(columns) :]):
+            cells = cells[: len(columns)]  # trailing empty columns, as Excel pads them
         if len(cells) != len(columns):
             return RowProblem(line, None, f"has {len(cells)} cells; the header has {len(columns)}")
+        if FORBIDDEN_CHARACTERS.search("".join(cells)):
+            return [
+                RowProblem(
+                    line,
+                    column,
+                    f"contains a control character ({code}) that XML and FHIR forbid",
+                )
+                for column, cell in zip(columns, cells, strict=True)
+                if (code := forbidden_character(cell)) is not None
+            ]
         if self.is_unchanged is not None:
             unchanged = self._unchanged(line, columns, cells)
             if unchanged is not None:
@@ -210,8 +291,10 @@ class ExportReader:
                 line, "local_id", f"repeats the local_id of line {self._seen[local_id]}"
             )
         la = self._authority(values.get("la_ods_code"))
+        la_problem = None
         if isinstance(la, RowProblem):
-            return RowProblem(line, la.column, la.message)
+            # the row's other problems are still worth telling in the same run
+            la_problem, la = RowProblem(line, la.column, la.message), _PLACEHOLDER_LA
         row_hash = _row_hash(la.ods_code, columns, cells)
         subject = {
             "nhs_number": values["nhs_number"],
@@ -237,10 +320,15 @@ class ExportReader:
                 {k: v for k, v in document.items() if v is not None}, strict=True
             )
         except ValidationError as exc:
-            return [
+            problems = [
                 RowProblem(line, _column_of(issue.location), issue.message, issue.rule_id)
                 for issue in issues_from_validation_error(exc)
             ]
+            if la_problem is not None:
+                return [la_problem, *(p for p in problems if p.column != "la_ods_code")]
+            return problems
+        if la_problem is not None:
+            return la_problem
         if local_id is not None:
             self._seen[local_id] = line
         return ExportRow(line, flag, row_hash)
@@ -292,6 +380,29 @@ class ExportReader:
             # is all that is known, and all a CP-IS upload needs
             self._named_only[code] = ResponsibleLocalAuthority(ods_code=code, name=code)
         return self._named_only[code]
+
+
+# stands in for a row's missing authority so that its other cells are still checked
+_PLACEHOLDER_LA = ResponsibleLocalAuthority(ods_code="X00", name="(none)")
+
+
+def write_rejects(path: Path, problems: Iterable[RowProblem]) -> int:
+    """Write every rejected row's line, column and reason to ``path`` (CSV, private: 0600).
+
+    The reasons never hold a cell's value, so the file holds no personal data; it is private
+    all the same, as it sits beside the export. Returns the number of problems written.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_TRUNC
+    count = 0
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("line", "column", "reason"))
+        for problem in problems:
+            rule = f" (rule {problem.rule_id})" if problem.rule_id else ""
+            writer.writerow((problem.line, problem.column or "", problem.message + rule))
+            count += 1
+    return count
 
 
 def _column_of(location: str) -> str | None:

@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 from mesh_server import fresh_mesh_sandbox, mesh_sandbox
+from pg_server import postgres_server, postgres_url, state_url
 
-__all__ = ["fresh_mesh_sandbox", "mesh_sandbox"]
+__all__ = ["fresh_mesh_sandbox", "mesh_sandbox", "postgres_server", "postgres_url", "state_url"]
 
 # deadline=None: a round trip through fhir.resources and the validator is slow on a busy
 # machine; a timing failure there would say nothing about the mapping.

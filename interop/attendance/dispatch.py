@@ -33,8 +33,10 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
@@ -238,9 +240,11 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         batch: int = 100,
         lock_path: Path | None = None,
+        claim_hold: float = 600.0,
     ) -> None:
         """``store`` is the dispatcher's own connection to the state file; ``lock_path`` the
-        file locked while this dispatcher lives (``DispatcherBusy`` when another holds it)."""
+        file locked while this dispatcher lives (``DispatcherBusy`` when another holds it);
+        ``claim_hold`` how long rows it claimed stay its own should it die mid-send."""
         self._lock_fd: int | None = None
         if lock_path is not None:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -258,6 +262,10 @@ class Dispatcher:
         self.retry_max = retry_max
         self.clock = clock
         self.batch = batch
+        self.claim_hold = claim_hold
+        # rows are claimed in the state under this name: two dispatchers (two listeners on
+        # one PostgreSQL state, or one started by hand) never attempt the same row
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -273,17 +281,21 @@ class Dispatcher:
     def _pass(self, *, stoppable: bool, everything: bool = False) -> dict[str, int]:
         with self._lock:
             attempted: set[str] = set()
-            while not (stoppable and self._stop.is_set()):
-                now = float("inf") if everything else self.clock()
-                due = self.store.due(now, self.batch)
-                rows = [r for r in due if r.row_id not in attempted]
-                if not rows:
-                    break
-                for row in rows:
-                    attempted.add(row.row_id)
-                    self._attempt(row)
-                    if stoppable and self._stop.is_set():
+            try:
+                while not (stoppable and self._stop.is_set()):
+                    now = float("inf") if everything else self.clock()
+                    due = self.store.claim_due(now, self.worker, self.batch, self.claim_hold)
+                    rows = [r for r in due if r.row_id not in attempted]
+                    if not rows:
                         break
+                    for row in rows:
+                        attempted.add(row.row_id)
+                        self._attempt(row)
+                        if stoppable and self._stop.is_set():
+                            break
+            finally:
+                # claimed but not attempted (attempted already, or stopping): give them back
+                self.store.release_claims(self.worker)
         return self.store.counts()
 
     def _attempt(self, row: OutboxRow) -> None:

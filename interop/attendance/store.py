@@ -1,4 +1,7 @@
-"""The attendance rules' state in SQLite: attendances seen, notifications given, the outbox.
+"""The attendance rules' state: attendances seen, notifications given, the outbox.
+
+It lives in the state layer (``interop.state``): a SQLite file by default, or a PostgreSQL
+database shared by several listeners.
 
 Tables (they live beside the CP-IS ledger's when both share a state file):
 
@@ -9,7 +12,8 @@ Tables (they live beside the CP-IS ledger's when both share a state file):
 - ``attendance_outbox``: one row per message and destination endpoint, ``pending`` →
   ``sending`` → ``sent``. A row's id is deterministic (the notification id and the endpoint)
   and is the MESH local id. Its payload is cleared once sent, so a sent notification leaves
-  only keys behind.
+  only keys behind. A dispatcher *claims* the rows it attempts (``claim_due``: ``claimed_by``
+  until ``claimed_until``), so two dispatchers on one state never send the same row.
 
 The child is never stored by NHS number in a key: ``child_key`` is an HMAC-SHA256 of the
 number with a random key kept in the ``meta`` table (created with the file). The pending
@@ -22,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +34,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from interop.errors import ConfigurationError
+from interop.state import (
+    Migration,
+    State,
+    StateUnusable,
+    claim_rows,
+    migrate,
+    open_state,
+    register,
+)
 
 __all__ = [
     "AttendanceStore",
@@ -81,13 +93,61 @@ CREATE TABLE IF NOT EXISTS attendance_outbox (
 CREATE INDEX IF NOT EXISTS attendance_outbox_due ON attendance_outbox (state, next_attempt);
 """
 
+_PG_SCHEMA = (
+    _SCHEMA.replace("occurred_epoch REAL", "occurred_epoch DOUBLE PRECISION")
+    .replace("next_attempt REAL", "next_attempt DOUBLE PRECISION")
+    .replace("payload BLOB", "payload BYTEA")
+)
+
+_CLAIMS = """
+ALTER TABLE attendance_outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE attendance_outbox ADD COLUMN claimed_until REAL;
+"""
+
+register(
+    "attendance",
+    [
+        Migration(1, _SCHEMA, _PG_SCHEMA),
+        Migration(2, _CLAIMS, _CLAIMS.replace("REAL", "DOUBLE PRECISION")),
+    ],
+)
+
+_OUTBOX_COLUMNS = (
+    "row_id",
+    "notification_id",
+    "kind",
+    "endpoint",
+    "channel",
+    "workflow_id",
+    "subject",
+    "payload",
+    "state",
+    "attempts",
+    "next_attempt",
+    "last_error",
+    "remote_id",
+)
+
 
 class StateError(ConfigurationError):
     """The state file cannot be used (not SQLite, a newer schema, locked)."""
 
 
+def _outbox_row(row: Sequence[object]) -> OutboxRow:
+    values = list(row)
+    if values[7] is not None:  # PostgreSQL may hand back a memoryview of the bytes
+        values[7] = bytes(values[7])  # type: ignore[call-overload]
+    return OutboxRow(*values)  # type: ignore[arg-type]
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _wall_clock(now: float) -> float:
+    """The time a claim runs from: the caller's clock, unless it asked for every row
+    (``now`` infinite), when claims still expire by the wall clock."""
+    return now if now != float("inf") else datetime.now(UTC).timestamp()
 
 
 @dataclass(frozen=True)
@@ -131,17 +191,15 @@ class Notified:
 
 
 class AttendanceStore:
-    """One connection to the state file; safe to share between threads (calls serialise)."""
+    """One connection to the state; safe to share between threads (calls serialise)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str | State, *, create: bool = True) -> None:
+        """``path``: a state file, a ``postgresql://`` URL, or a ``State`` already open;
+        ``create``: start a new state when there is none (else ``StateMissing``)."""
+        self._owns_state = not isinstance(path, State)
         try:
-            self.db = sqlite3.connect(
-                str(path), isolation_level=None, timeout=30, check_same_thread=False
-            )
-            self.db.execute("PRAGMA journal_mode=WAL")
-            # the acknowledgement follows the commit: it must be on disk
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(_SCHEMA)
+            self.db = path if isinstance(path, State) else open_state(path, create=create)
+            migrate(self.db, "attendance")
             with self.transaction():
                 version = self._meta("attendance_schema")
                 if version is None:
@@ -154,8 +212,8 @@ class AttendanceStore:
                 if key is None:
                     key = secrets.token_hex(32)
                     self._set_meta("attendance_hash_key", key)
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"{path}: not a usable state file ({exc})") from None
+        except StateUnusable as exc:
+            raise StateError(str(exc)) from None
         self._key = bytes.fromhex(key)
         self.lock = threading.RLock()
 
@@ -164,30 +222,29 @@ class AttendanceStore:
         return None if row is None else str(row[0])
 
     def _set_meta(self, key: str, value: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self.db.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
+            (key, value),
+        )
 
     def close(self) -> None:
-        """Close the connection."""
-        self.db.close()
+        """Close the connection (unless the store was given an open state)."""
+        if self._owns_state:
+            self.db.close()
 
     def child_key(self, nhs_number: str) -> str:
         """The keyed hash that stands for the child in keys and logs."""
         return hmac.new(self._key, nhs_number.encode(), hashlib.sha256).hexdigest()[:32]
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """All or nothing, holding the write lock from the start (BEGIN IMMEDIATE)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> Iterator[State]:
+        """All or nothing, holding the write lock from the start (SQLite: BEGIN IMMEDIATE)."""
+        with self.db.transaction() as db:
+            yield db
 
     # --- recording (the handler) -----------------------------------------------------------
 
-    def seen(self, db: sqlite3.Connection, event_key: str) -> bool:
+    def seen(self, db: State, event_key: str) -> bool:
         """Whether this attendance message was recorded before."""
         found = db.execute(
             "SELECT 1 FROM attendance_event WHERE event_key=?", (event_key,)
@@ -196,7 +253,7 @@ class AttendanceStore:
 
     def notified_within(
         self,
-        db: sqlite3.Connection,
+        db: State,
         kind: str,
         child_key: str,
         site_ods: str,
@@ -215,7 +272,7 @@ class AttendanceStore:
 
     def record(
         self,
-        db: sqlite3.Connection,
+        db: State,
         notified: Notified,
         child_key: str,
         site_ods: str,
@@ -238,9 +295,10 @@ class AttendanceStore:
         queued = 0
         for spec in notified.rows:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO attendance_outbox (row_id, notification_id, kind, endpoint,"
+                "INSERT INTO attendance_outbox (row_id, notification_id, kind, endpoint,"
                 " channel, workflow_id, subject, payload, state, next_attempt, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)"
+                " ON CONFLICT (row_id) DO NOTHING",
                 (
                     f"{notified.notification_id}.{spec.endpoint}",
                     notified.notification_id,
@@ -259,7 +317,7 @@ class AttendanceStore:
 
     def remember_event(
         self,
-        db: sqlite3.Connection,
+        db: State,
         event_key: str,
         child_key: str,
         event_type: str,
@@ -284,7 +342,38 @@ class AttendanceStore:
                 " AND next_attempt <= ? ORDER BY next_attempt, created_at, row_id LIMIT ?",
                 (now, limit),
             ).fetchall()
-        return [OutboxRow(*row) for row in rows]
+        return [_outbox_row(row) for row in rows]
+
+    def claim_due(
+        self, now: float, worker: str, limit: int = 100, hold: float = 600.0
+    ) -> list[OutboxRow]:
+        """Claim rows pending or in doubt whose next attempt is due, oldest first, for
+        ``worker`` for ``hold`` seconds: no other dispatcher gets them meanwhile. A claim ends
+        with ``mark_sent`` or ``mark_retry`` (or lapses, should the worker die)."""
+        with self.lock:
+            rows = claim_rows(
+                self.db,
+                table="attendance_outbox",
+                key="row_id",
+                columns=_OUTBOX_COLUMNS,
+                where="state IN ('pending', 'sending') AND next_attempt <= ?",
+                params=(now,),
+                order_by="next_attempt, created_at, row_id",
+                worker=worker,
+                now=_wall_clock(now),
+                hold=hold,
+                limit=limit,
+            )
+        return [_outbox_row(row) for row in rows]
+
+    def release_claims(self, worker: str) -> None:
+        """Give back the rows ``worker`` claimed and did not attempt (it is stopping)."""
+        with self.lock:
+            self.db.execute(
+                "UPDATE attendance_outbox SET claimed_by=NULL, claimed_until=NULL"
+                " WHERE claimed_by=?",
+                (worker,),
+            )
 
     def mark_sending(self, row_id: str) -> None:
         """Intent: this row is about to be sent (in doubt until ``mark_sent``)."""
@@ -296,7 +385,7 @@ class AttendanceStore:
         with self.lock, self.transaction() as db:
             db.execute(
                 "UPDATE attendance_outbox SET state='sent', remote_id=?, sent_at=?, payload=NULL,"
-                " last_error=NULL WHERE row_id=?",
+                " last_error=NULL, claimed_by=NULL, claimed_until=NULL WHERE row_id=?",
                 (remote_id, _now(), row_id),
             )
 
@@ -307,7 +396,7 @@ class AttendanceStore:
         with self.lock, self.transaction() as db:
             db.execute(
                 "UPDATE attendance_outbox SET state=?, last_error=?, next_attempt=?,"
-                " attempts=attempts+1 WHERE row_id=?",
+                " attempts=attempts+1, claimed_by=NULL, claimed_until=NULL WHERE row_id=?",
                 (state, error[:500], next_attempt, row_id),
             )
 
@@ -329,7 +418,7 @@ class AttendanceStore:
                 " payload, state, attempts, next_attempt, last_error, remote_id"
                 " FROM attendance_outbox ORDER BY created_at, row_id"
             ).fetchall()
-        return [OutboxRow(*row) for row in rows]
+        return [_outbox_row(row) for row in rows]
 
     def next_due(self) -> float | None:
         """When the earliest unsent row is due (epoch seconds), or None when none is left."""

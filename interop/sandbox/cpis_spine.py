@@ -1,4 +1,5 @@
-"""The CP-IS stand-in: what Spine does with an LA upload, as pure rules plus a SQLite register.
+"""The CP-IS stand-in: what Spine does with an LA upload, as pure rules plus a register kept in
+the state layer (a SQLite file, ``:memory:``, or a PostgreSQL database).
 
 ``process_upload`` answers an upload file as CP-IS would (cpis-and-nhs-api-notes.md A.2, A.3):
 - a malformed or XSD-invalid file: CPF01, no record responses;
@@ -47,6 +48,7 @@ from interop.cpis.model import (
 )
 from interop.domain.child_protection_flag import HISTORY_MONTHS, add_months
 from interop.identifiers import InvalidNhsNumber, check_nhs_number
+from interop.state import Migration, StateError, migrate, open_state, register
 
 #: The file id an acknowledgement names when the upload's own cannot be read (CPF01).
 UNKNOWN_FILE_ID = "unknown"
@@ -125,11 +127,20 @@ CREATE TABLE IF NOT EXISTS access_log (
     care_setting TEXT
 );
 """
+_PG_SCHEMA = _SCHEMA.replace(
+    "id INTEGER PRIMARY KEY AUTOINCREMENT", "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+)
+register("cpis-register", [Migration(1, _SCHEMA, _PG_SCHEMA)])
+
 _COLUMNS = (
     "nhs_number, plan_type, la_ods_code, la_name, record_id, file_id, subject_kind, "
     "date_of_birth, start_date, end_date, delete_date, expected_delivery_date, given_name, "
     "family_name, updated_at"
 )
+
+
+# every column but the key: what a newer upload of the same plan replaces
+_UPDATED = [c.strip() for c in _COLUMNS.split(",")][3:]
 
 
 def _day(text: str | None) -> date | None:
@@ -147,12 +158,12 @@ def _iso(value: date | None) -> str | None:
 
 
 class Register:
-    """CP-IS's register of current plans and its access log, in SQLite (a file or ":memory:")."""
+    """CP-IS's register of current plans and its access log: a SQLite file (created when
+    missing), ":memory:", or a ``postgresql://`` URL."""
 
     def __init__(self, path: str | Path = ":memory:") -> None:
-        self._db = sqlite3.connect(str(path))
-        self._db.executescript(_SCHEMA)
-        self._in_transaction = False
+        self._db = open_state(path, create=True)
+        migrate(self._db, "cpis-register")
 
     def close(self) -> None:
         """Close the database."""
@@ -161,12 +172,8 @@ class Register:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Group changes (a whole upload file) into one commit; rolled back on an exception."""
-        with self._db:
-            self._in_transaction = True
-            try:
-                yield
-            finally:
-                self._in_transaction = False
+        with self._db.transaction():
+            yield
 
     def apply(self, record: CpisRecord, header: UploadHeader, now: datetime) -> None:
         """Hold the record's plan (replacing the authority's earlier one), or remove it when its
@@ -181,8 +188,10 @@ class Register:
             )
         else:
             self._db.execute(
-                f"INSERT OR REPLACE INTO plan ({_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO plan ({_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (nhs_number, plan_type, la_ods_code) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in _UPDATED),
                 (
                     *key,
                     header.la_name,
@@ -199,8 +208,6 @@ class Register:
                     now.isoformat(),
                 ),
             )
-        if not self._in_transaction:
-            self._db.commit()
 
     def plans_for(self, nhs_number: str, on: date | None = None) -> list[RegisteredPlan]:
         """The plans held for an NHS number (those not yet deleted on ``on``, when given)."""
@@ -234,7 +241,7 @@ class Register:
 
     def purge(self, on: date) -> int:
         """Remove the plans whose delete date has come; return how many."""
-        with self._db:
+        with self._db.transaction():
             cursor = self._db.execute(
                 "DELETE FROM plan WHERE delete_date IS NOT NULL AND delete_date <= ?",
                 (on.isoformat(),),
@@ -244,7 +251,7 @@ class Register:
     def log_access(self, notification: AccessNotification, la_ods_code: str) -> None:
         """Record an access to a plan (the audit log of who viewed what, and when)."""
         accessor = notification.accessor
-        with self._db:
+        with self._db.transaction():
             self._db.execute(
                 "INSERT INTO access_log (message_id, nhs_number, plan_type, la_ods_code, "
                 "accessed_at, organisation_ods, sds_user_id, asid, care_setting) "
@@ -430,7 +437,7 @@ class RegisterFlags:
         """The plans the register holds on ``day``."""
         try:
             plans = self._register().plans_for(nhs_number, on=day)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, StateError) as exc:
             raise LookupFailed(f"the stand-in register cannot be read ({exc})") from None
         return [
             fact

@@ -4,6 +4,10 @@
 records, ended plans, files CP-IS asked to resubmit); ``send`` resolves any upload left in doubt
 by a crash and sends the planned ones. Both can be interrupted anywhere and re-run.
 
+An upload that cannot be built (the XML writer refuses a value that got past the checks) does
+not stop the run or stay planned: the records at fault are marked ``failed`` with the reason,
+the rest of the upload goes, and a failed record is planned again only when its row changes.
+
 The job is given its mapping (flag → CP-IS record) and its file writer rather than importing
 them, so the core depends on neither the mappings nor a particular codec.
 """
@@ -25,7 +29,14 @@ from interop.cpis.model import CpisRecord, UploadHeader
 from interop.domain import ChildProtectionFlag
 from interop.errors import InteropError
 from interop.la_export import ExportRow, IsUnchanged, UnchangedRow
-from interop.sync.ledger import Ledger, LedgerRecord, PlannedRecord, Upload, record_to_json
+from interop.sync.ledger import (
+    FAILED,
+    Ledger,
+    LedgerRecord,
+    PlannedRecord,
+    Upload,
+    record_to_json,
+)
 from interop.transport.mesh import TransportError
 
 ToRecord = Callable[[ChildProtectionFlag], CpisRecord]
@@ -35,6 +46,18 @@ CheckUpload = Callable[[bytes], list[str]]
 
 class UploadFileError(InteropError):
     """A file the job built failed its own XSD check: a fault in the toolkit, never sent."""
+
+
+#: What building an upload file raises for a value it cannot carry (lxml refuses control
+#: characters with ValueError) or a file that fails its own XSD check.
+BUILD_ERRORS: tuple[type[Exception], ...] = (ValueError, UploadFileError)
+
+
+def build_failure_reason(exc: Exception) -> str:
+    """Why a record or an upload could not be built, without its values (no personal data)."""
+    if isinstance(exc, UploadFileError):
+        return "the upload file fails the CP-IS XSD"
+    return f"the XML writer refused a value ({str(exc).split(':')[0][:200]})"
 
 
 @contextmanager
@@ -79,6 +102,7 @@ class SyncCounts:
     unchanged: int = 0
     resubmitted: int = 0
     still_rejected: list[tuple[str, str]] = field(default_factory=list)  # (local id, CPR code)
+    still_failed: list[tuple[str, str]] = field(default_factory=list)  # (local id, reason)
     not_in_export: int = 0
 
     @property
@@ -132,7 +156,8 @@ class CpisSync:
         """Whether an export row is exactly as when its record was last planned.
 
         Such a row needs neither checking nor mapping again; a row CP-IS asked to resubmit
-        does not count, as its record must go again.
+        does not count, as its record must go again. A failed record's unchanged row is
+        recognised here, so it is not planned again.
         """
         known = {
             key: record.row_hash
@@ -162,6 +187,8 @@ class CpisSync:
                 held = known[key]
                 if held.status == "rejected":
                     counts.still_rejected.append((row.local_id, held.outcome or "?"))
+                elif held.status == FAILED:
+                    counts.still_failed.append((row.local_id, held.outcome_detail or "?"))
                 else:
                     counts.unchanged += 1
                 continue
@@ -182,6 +209,9 @@ class CpisSync:
                 counts.resubmitted += 1
             elif previous.status == "rejected":
                 counts.still_rejected.append((record.record_id, previous.outcome or "?"))
+                continue
+            elif previous.status == FAILED:  # the same content would fail the same way
+                counts.still_failed.append((record.record_id, previous.outcome_detail or "?"))
                 continue
             else:
                 counts.unchanged += 1
@@ -252,6 +282,43 @@ class CpisSync:
                 written.append(path)
         return counts, written
 
+    def _salvage(self, upload: Upload, error: Exception) -> tuple[Upload, bytes] | None:
+        """After ``build_file`` failed: find the records at fault by building each alone, mark
+        them failed, and build the rest. None when nothing of the upload can be sent."""
+        cached = self._planned.get(upload.upload_id)
+        records = (
+            cached if cached is not None else list(self.ledger.upload_records(upload.upload_id))
+        )
+        header = UploadHeader(
+            file_id=upload.upload_id,
+            created=datetime.fromisoformat(upload.created_at).astimezone(UTC),
+            la_ods_code=upload.la_ods,
+            la_name=upload.la_name,
+        )
+        failures: list[tuple[str, str]] = []
+        for record in records:
+            buffer = io.BytesIO()
+            try:
+                self.write_upload(header, [record], buffer)
+                if self.check_upload is not None and self.check_upload(buffer.getvalue()):
+                    raise UploadFileError(record.record_id)
+            except BUILD_ERRORS as exc:
+                failures.append((record.record_id, build_failure_reason(exc)))
+        if not failures:  # not one record's fault: the whole upload fails, and says why
+            self.ledger.mark_failed(upload.upload_id, build_failure_reason(error))
+            return None
+        if not self.ledger.fail_records(upload.upload_id, failures):
+            return None
+        bad = {local_id for local_id, _ in failures}
+        self._planned[upload.upload_id] = [r for r in records if r.record_id not in bad]
+        kept = self.ledger.upload(upload.upload_id)
+        assert kept is not None  # it was just updated
+        try:
+            return kept, self.build_file(kept)
+        except BUILD_ERRORS as exc:  # only together do the rest fail: give up on the upload
+            self.ledger.mark_failed(upload.upload_id, build_failure_reason(exc))
+            return None
+
     def _keep_copy(self, upload_id: str, data: bytes) -> None:
         assert self.out_dir is not None
         path = self.out_dir / f"cpis-upload-{upload_id}.xml"
@@ -288,7 +355,21 @@ class CpisSync:
                     if progress:
                         progress(upload.record_count)
                     continue
-            data = self.build_file(upload)
+            try:
+                data = self.build_file(upload)
+            except BUILD_ERRORS as exc:
+                built = self._salvage(upload, exc)
+                if built is None:
+                    outcomes.append(
+                        SendOutcome(
+                            upload.upload_id,
+                            upload.record_count,
+                            None,
+                            error=build_failure_reason(exc),
+                        )
+                    )
+                    continue
+                upload, data = built
             self.ledger.mark_sending(upload.upload_id)
             try:
                 message_id = transport.send(

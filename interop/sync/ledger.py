@@ -1,4 +1,4 @@
-"""The sync ledger: what was planned, sent, acknowledged and received, in SQLite.
+"""The sync ledger: what was planned, sent, acknowledged and received, in the job's state.
 
 Every step that matters is a transaction, and intent is recorded before an action:
 
@@ -10,15 +10,19 @@ A crash between any two steps leaves the ledger saying exactly what may be in do
 still ``sending`` is resolved by tracking its local id, a reply processed but not acknowledged
 is acknowledged again without being applied twice.
 
-The ledger holds the personal data of the records it sends (it must rebuild an upload file
-exactly); protect it like the export itself.
+An upload that cannot be built (a record the XML writer refuses) is never left planned: its
+records are marked ``failed`` with the reason and the upload ``failed``, so it cannot wedge
+every later run; a failed record is planned again only when its content changes.
+
+The ledger lives in the state layer (``interop.state``): a SQLite file by default, or a
+PostgreSQL database. The ledger holds the personal data of the records it sends (it must
+rebuild an upload file exactly); protect it like the export itself.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
@@ -28,6 +32,7 @@ from typing import Any
 from interop.codes import PlanType
 from interop.cpis.model import CpisRecord, SubjectKind
 from interop.errors import ConfigurationError
+from interop.state import Migration, State, StateUnusable, migrate, open_state, register
 
 SCHEMA_VERSION = "1"
 
@@ -38,7 +43,7 @@ CREATE TABLE IF NOT EXISTS records (
     local_id TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     row_hash TEXT,                 -- the export row's cells when last planned
-    status TEXT NOT NULL,          -- queued | sent | accepted | rejected | resubmit
+    status TEXT NOT NULL,          -- queued | sent | accepted | rejected | resubmit | failed
     upload_id TEXT NOT NULL,       -- the upload carrying the latest content
     outcome TEXT,                  -- CPRxx from the acknowledgement
     outcome_detail TEXT,
@@ -50,7 +55,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     la_ods TEXT NOT NULL,
     la_name TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    state TEXT NOT NULL,           -- planned | sending | sent | acknowledged
+    state TEXT NOT NULL,           -- planned | sending | sent | acknowledged | failed
     message_id TEXT,
     record_count INTEGER NOT NULL,
     file_code TEXT,
@@ -72,6 +77,20 @@ CREATE TABLE IF NOT EXISTS inbox (
     acknowledged_at TEXT
 );
 """
+
+# PostgreSQL has no implicit rowid: an identity column keeps "oldest first" exact (both the
+# uploads and the inbox tables end with their acknowledged_at column)
+_PG_SCHEMA = _SCHEMA.replace(
+    "    acknowledged_at TEXT\n);",
+    "    acknowledged_at TEXT,\n    rowid BIGINT GENERATED ALWAYS AS IDENTITY\n);",
+)
+
+register("ledger", [Migration(1, _SCHEMA, _PG_SCHEMA)])
+
+#: The state of a record (and of an upload) that could not be built into an upload file.
+FAILED = "failed"
+#: The outcome a failed record keeps; ``outcome_detail`` holds the reason.
+BUILD_FAILED = "BUILD-FAILED"
 
 
 class LedgerError(ConfigurationError):
@@ -146,28 +165,31 @@ class Upload:
 
 
 class Ledger:
-    """The sync state in one SQLite file (or ``:memory:`` for tests)."""
+    """The sync state: a SQLite file (or ``:memory:`` for tests), a ``postgresql://`` URL, or
+    a ``State`` already open (the job that holds its lease passes it)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str | State, *, create: bool = True) -> None:
+        """``create``: start a new ledger when there is none; with False a missing or empty
+        state raises ``interop.state.StateMissing`` instead of looking like a first run."""
+        self._owns_state = not isinstance(path, State)
         try:
-            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(_SCHEMA)
+            self.db = path if isinstance(path, State) else open_state(path, create=create)
+            migrate(self.db, "ledger")
             row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"{path}: not a usable state file ({exc})") from None
-        if row is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        elif row["value"] != SCHEMA_VERSION:
+            if row is None:
+                self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        except StateUnusable as exc:
+            raise LedgerError(str(exc)) from None
+        if row is not None and row["value"] != SCHEMA_VERSION:
+            self.close()
             raise LedgerError(
-                f"{path}: state file schema {row['value']}, expected {SCHEMA_VERSION}"
+                f"{self.db.location}: state file schema {row['value']}, expected {SCHEMA_VERSION}"
             )
 
     def close(self) -> None:
-        """Close the database."""
-        self.db.close()
+        """Close the database (unless the ledger was given an open state)."""
+        if self._owns_state:
+            self.db.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -176,15 +198,10 @@ class Ledger:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[State]:
         """All or nothing: a crash inside leaves the ledger as it was before."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self.db.transaction() as db:
+            yield db
 
     # --- records ---------------------------------------------------------------------------
 
@@ -290,11 +307,51 @@ class Ledger:
         with self.transaction() as db:
             db.execute("UPDATE uploads SET state='planned' WHERE upload_id=?", (upload_id,))
 
+    def fail_records(self, upload_id: str, failures: Sequence[tuple[str, str]]) -> int:
+        """Take records the upload file cannot carry out of a planned upload.
+
+        ``failures`` are (local id, reason); each record becomes ``failed`` with its reason,
+        so it is planned again only when its content changes. Returns how many records the
+        upload keeps; an upload left with none is ``failed`` itself.
+        """
+        stamp = now_utc()
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM upload_records WHERE upload_id=? AND local_id=?",
+                [(upload_id, local_id) for local_id, _ in failures],
+            )
+            db.executemany(
+                "UPDATE records SET status='failed', outcome=?, outcome_detail=?, updated_at=?"
+                " WHERE upload_id=? AND local_id=?",
+                [(BUILD_FAILED, reason[:500], stamp, upload_id, lid) for lid, reason in failures],
+            )
+            left = int(
+                db.execute(
+                    "SELECT COUNT(*) FROM upload_records WHERE upload_id=?", (upload_id,)
+                ).fetchone()[0]
+            )
+            db.execute(
+                "UPDATE uploads SET record_count=?, state=? WHERE upload_id=?",
+                (left, "planned" if left else FAILED, upload_id),
+            )
+        return left
+
+    def mark_failed(self, upload_id: str, reason: str) -> None:
+        """The upload cannot be built at all: it and every record in it are ``failed``."""
+        stamp = now_utc()
+        with self.transaction() as db:
+            db.execute("UPDATE uploads SET state=? WHERE upload_id=?", (FAILED, upload_id))
+            db.execute(
+                "UPDATE records SET status='failed', outcome=?, outcome_detail=?, updated_at=?"
+                " WHERE upload_id=? AND status='queued'",
+                (BUILD_FAILED, reason[:500], stamp, upload_id),
+            )
+
     # --- replies ---------------------------------------------------------------------------
 
-    def inbox_entry(self, message_id: str) -> sqlite3.Row | None:
-        """A reply already received, if it was."""
-        row: sqlite3.Row | None = self.db.execute(
+    def inbox_entry(self, message_id: str) -> Any:
+        """A reply already received (a row by name and index), or None."""
+        row: Any = self.db.execute(
             "SELECT * FROM inbox WHERE message_id=?", (message_id,)
         ).fetchone()
         return row
@@ -363,7 +420,7 @@ class Ledger:
 
     @staticmethod
     def _keep_reply(
-        db: sqlite3.Connection, message_id: str, kind: str, payload: dict[str, Any], stamp: str
+        db: State, message_id: str, kind: str, payload: dict[str, Any], stamp: str
     ) -> None:
         db.execute(
             "INSERT INTO inbox (message_id, kind, received_at, payload) VALUES (?, ?, ?, ?)",

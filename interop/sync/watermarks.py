@@ -1,7 +1,8 @@
 """Where the last pull from each FHIR endpoint got to: the ``--since`` watermark.
 
-Kept in the same SQLite state file as the sync ledger (``--state``), in a table of its own
-(``fhir_watermarks``), so the ledger's schema is untouched. The watermark is the server's own
+Kept in the same state as the sync ledger (``--state``: a SQLite file or a PostgreSQL
+database, through ``interop.state``), in a table of its own (``fhir_watermarks``), so the
+ledger's schema is untouched. The watermark is the server's own
 ``meta.lastUpdated`` of the latest resource a pull saw (never this machine's clock), and it is
 stored only after the pull's output was written: a pull that fails part way is repeated from
 the same point.
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from interop.errors import ConfigurationError
+from interop.state import Migration, State, StateUnusable, migrate, open_state, register
 
 __all__ = ["WatermarkError", "Watermarks"]
 
@@ -25,25 +27,30 @@ CREATE TABLE IF NOT EXISTS fhir_watermarks (
 );
 """
 
+register("watermarks", [Migration(1, _SCHEMA)])
+
 
 class WatermarkError(ConfigurationError):
     """The state file cannot be used (not SQLite, locked, read-only)."""
 
 
 class Watermarks:
-    """The ``--since`` watermark of each endpoint, in the state file ``path``."""
+    """The ``--since`` watermark of each endpoint, in the state at ``path`` (a file, a
+    ``postgresql://`` URL, or a ``State`` already open)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str | State, *, create: bool = True) -> None:
+        """``create``: start a new state when there is none (else ``StateMissing``)."""
+        self._owns_state = not isinstance(path, State)
         try:
-            self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise WatermarkError(f"{path}: not a usable state file ({exc})") from None
+            self._db = path if isinstance(path, State) else open_state(path, create=create)
+            migrate(self._db, "watermarks")
+        except StateUnusable as exc:
+            raise WatermarkError(str(exc)) from None
 
     def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+        """Close the database (unless it was given open)."""
+        if self._owns_state:
+            self._db.close()
 
     def __enter__(self) -> Watermarks:
         return self
@@ -75,7 +82,7 @@ class Watermarks:
                 " updated_at = excluded.updated_at",
                 (endpoint, since, datetime.now(UTC).isoformat(timespec="seconds")),
             )
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, StateUnusable) as exc:
             raise WatermarkError(f"cannot store the watermark ({exc})") from None
         return since
 

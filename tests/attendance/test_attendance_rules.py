@@ -191,7 +191,9 @@ def test_a_child_without_a_flag_leaves_nothing_behind(tmp_path: Path) -> None:
             result = svc.handle(event_of(message))
             assert result.outcome is HandlerOutcome.NOTHING_TO_DO
         assert svc.store.rows() == []
-        assert svc.store.db.execute("SELECT COUNT(*) FROM attendance_event").fetchone() == (0,)
+        assert tuple(svc.store.db.execute("SELECT COUNT(*) FROM attendance_event").fetchone()) == (
+            0,
+        )
     finally:
         svc.close()
 

@@ -1,11 +1,15 @@
 """The sync job and its ledger at every point a run can stop: nothing lost, nothing twice.
 
+Each ledger test runs on both back ends of the state layer (``state_url``: a SQLite file, then
+a real PostgreSQL database).
+
 A scripted sender stands in for MESH here to inject failures at exact points (sends that
 fail before or after MESH stored them); the end-to-end tests run against a real mesh-sandbox.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, BinaryIO
@@ -98,23 +102,23 @@ def run(ledger: Ledger, sender: ScriptedSender, export: list[ExportRow]) -> list
     return sync.send(sender, recipient="X26CPIS01", workflow_id="UPLOAD")
 
 
-def test_first_run_sends_everything_once_in_files_of_the_limit() -> None:
-    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(30)
+def test_first_run_sends_everything_once_in_files_of_the_limit(state_url: str) -> None:
+    ledger, sender, export = Ledger(state_url), ScriptedSender(), rows(30)
     outcomes = run(ledger, sender, export)
     assert [o.records for o in outcomes] == [7, 7, 7, 7, 2]
     assert sorted(sender.records_delivered()) == sorted(r.flag.local_id for r in export)
 
 
-def test_an_unchanged_export_sends_nothing() -> None:
-    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(30)
+def test_an_unchanged_export_sends_nothing(state_url: str) -> None:
+    ledger, sender, export = Ledger(state_url), ScriptedSender(), rows(30)
     run(ledger, sender, export)
     counts = job(ledger).plan(export)
     assert (counts.new, counts.changed, counts.unchanged) == (0, 0, 30)
     assert job(ledger).send(sender, recipient="X", workflow_id="W") == []
 
 
-def test_a_changed_or_ended_plan_is_sent_again() -> None:
-    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(10)
+def test_a_changed_or_ended_plan_is_sent_again(state_url: str) -> None:
+    ledger, sender, export = Ledger(state_url), ScriptedSender(), rows(10)
     run(ledger, sender, export)
     first = export[0].flag
     ended = first.model_copy(update={"plan_end": date(2026, 11, 20)})
@@ -123,8 +127,10 @@ def test_a_changed_or_ended_plan_is_sent_again() -> None:
 
 
 @pytest.mark.parametrize("failure", ["refuse", "lose"])
-def test_a_failed_send_is_resolved_on_the_next_run_without_duplicates(failure: str) -> None:
-    ledger, sender, export = Ledger(":memory:"), ScriptedSender(failures=["ok", failure]), rows(21)
+def test_a_failed_send_is_resolved_on_the_next_run_without_duplicates(
+    failure: str, state_url: str
+) -> None:
+    ledger, sender, export = Ledger(state_url), ScriptedSender(failures=["ok", failure]), rows(21)
     first = run(ledger, sender, export)
     assert [o.error is None for o in first] == [True, False]
     assert ledger.uploads("sending" if failure == "lose" else "planned")
@@ -136,8 +142,8 @@ def test_a_failed_send_is_resolved_on_the_next_run_without_duplicates(failure: s
     assert len(delivered) == len(set(delivered)), "no record delivered twice"
 
 
-def test_acknowledgement_outcomes_and_rejected_records_stay_visible() -> None:
-    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(5)
+def test_acknowledgement_outcomes_and_rejected_records_stay_visible(state_url: str) -> None:
+    ledger, sender, export = Ledger(state_url), ScriptedSender(), rows(5)
     run(ledger, sender, export)
     (upload,) = ledger.uploads()
     ids = [r.flag.local_id for r in export]
@@ -151,8 +157,8 @@ def test_acknowledgement_outcomes_and_rejected_records_stay_visible() -> None:
     assert counts.to_send == 0
 
 
-def test_spine_unavailable_resubmits_the_whole_file() -> None:
-    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(5)
+def test_spine_unavailable_resubmits_the_whole_file(state_url: str) -> None:
+    ledger, sender, export = Ledger(state_url), ScriptedSender(), rows(5)
     run(ledger, sender, export)
     (upload,) = ledger.uploads()
     ledger.record_acknowledgement("ack-1", upload.upload_id, "CPF05", [], {})
@@ -160,14 +166,14 @@ def test_spine_unavailable_resubmits_the_whole_file() -> None:
     assert counts.resubmitted == 5
 
 
-def test_acknowledgement_of_an_unknown_upload_is_kept_but_changes_nothing() -> None:
-    ledger = Ledger(":memory:")
+def test_acknowledgement_of_an_unknown_upload_is_kept_but_changes_nothing(state_url: str) -> None:
+    ledger = Ledger(state_url)
     assert not ledger.record_acknowledgement("ack-9", "no-such-upload", "CPF02", [], {"x": 1})
     assert ledger.replies("acknowledgement")[0]["x"] == 1
 
 
-def test_a_planning_crash_leaves_nothing_half_recorded() -> None:
-    ledger, export = Ledger(":memory:"), rows(10)
+def test_a_planning_crash_leaves_nothing_half_recorded(state_url: str) -> None:
+    ledger, export = Ledger(state_url), rows(10)
     sync = job(ledger)
     original = ledger.plan_upload
 
@@ -217,7 +223,9 @@ class ScriptedReceiver:
         self.acknowledged.append(message_id)
 
 
-def test_a_pull_interrupted_before_acknowledging_applies_each_reply_once(tmp_path: Any) -> None:
+def test_a_pull_interrupted_before_acknowledging_applies_each_reply_once(
+    tmp_path: Any, state_url: str
+) -> None:
     from datetime import UTC, datetime
 
     from interop.codes import CpisFileResponse, CpisRecordResponse
@@ -229,7 +237,7 @@ def test_a_pull_interrupted_before_acknowledging_applies_each_reply_once(tmp_pat
     )
     from interop.sync.cpis_pull import pull
 
-    ledger, sender, export = Ledger(":memory:"), ScriptedSender(), rows(3)
+    ledger, sender, export = Ledger(state_url), ScriptedSender(), rows(3)
     run(ledger, sender, export)
     (upload,) = ledger.uploads()
     now = datetime(2026, 11, 23, tzinfo=UTC)
@@ -253,3 +261,126 @@ def test_a_pull_interrupted_before_acknowledging_applies_each_reply_once(tmp_pat
     assert {r.status for r in ledger.records().values()} == {"accepted"}
     lines = (tmp_path / "acknowledgements.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1, "the reply is written once"
+
+
+# --- an upload that cannot be built never wedges the ledger ------------------------------------
+
+
+def _with_nul_in_name(bad_ids: set[str]) -> Any:
+    """The mapping, with a NUL in the given name of some records: as if it got past the
+    export's checks (the real XML writer refuses it)."""
+
+    def to_record(flag: Any) -> CpisRecord:
+        record = simple_record(flag)
+        if flag.local_id in bad_ids:
+            return dataclasses.replace(record, given_name="Jo\x00hn", family_name="Smith")
+        return record
+
+    return to_record
+
+
+def xml_job(ledger: Ledger, bad_ids: set[str]) -> CpisSync:
+    from interop.cpis.codec import check_own_upload, write_upload
+
+    return CpisSync(
+        ledger,
+        to_record=_with_nul_in_name(bad_ids),
+        write_upload=write_upload,
+        check_upload=check_own_upload,
+        max_records_per_file=4,
+    )
+
+
+def test_a_record_the_writer_refuses_fails_alone_and_the_rest_is_sent(state_url: str) -> None:
+    ledger, sender, export = Ledger(state_url), ScriptedSender(), rows(10)
+    bad = export[5].flag.local_id
+    sync = xml_job(ledger, {bad})
+    sync.plan(export)
+    outcomes = sync.send(sender, recipient="X26CPIS01", workflow_id="UPLOAD")
+    assert [o.records for o in outcomes] == [4, 3, 2]  # the second upload lost its bad record
+    assert all(o.error is None for o in outcomes)
+    sent = {key[1]: r for key, r in ledger.records().items()}
+    assert sent[bad].status == "failed"
+    assert sent[bad].outcome_detail is not None
+    assert "XML" in sent[bad].outcome_detail
+    assert "Jo" not in sent[bad].outcome_detail  # the reason carries no personal value
+    assert sum(r.status == "sent" for r in sent.values()) == 9
+    assert ledger.uploads("planned", "sending") == []  # nothing left to wedge the next run
+
+    # the next run with the same export plans nothing and sends nothing
+    again = xml_job(ledger, {bad})
+    counts = again.plan(export)
+    assert (counts.to_send, counts.unchanged) == (0, 9)
+    assert [local_id for local_id, _ in counts.still_failed] == [bad]
+    assert again.send(sender, recipient="X", workflow_id="W") == []
+
+    # once the row is fixed, the record is planned and sent again
+    fixed = export[5].flag.model_copy(update={"plan_end": date(2026, 11, 20)})
+    fixed_export = [*export[:5], ExportRow(7, fixed), *export[6:]]
+    third = xml_job(ledger, set())
+    counts = third.plan(fixed_export)
+    assert counts.changed == 1
+    assert [o.records for o in third.send(sender, recipient="X", workflow_id="W")] == [1]
+    assert ledger.records()[(LA.ods_code, bad)].status == "sent"
+
+
+def test_an_upload_of_only_bad_records_fails_whole_and_the_run_goes_on(state_url: str) -> None:
+    ledger, sender, export = Ledger(state_url), ScriptedSender(), rows(8)
+    bad = {r.flag.local_id for r in export[:4]}  # exactly the first upload
+    sync = xml_job(ledger, bad)
+    sync.plan(export)
+    outcomes = sync.send(sender, recipient="X26CPIS01", workflow_id="UPLOAD")
+    assert [(o.records, o.error is None) for o in outcomes] == [(4, False), (4, True)]
+    assert {u.state for u in ledger.uploads()} == {"failed", "sent"}
+    statuses = {key[1]: r.status for key, r in ledger.records().items()}
+    assert {statuses[i] for i in bad} == {"failed"}
+    assert len(sender.stored) == 1
+
+
+# --- exclusive runs: the library pieces `interop sync cpis` holds its state with -----------------
+
+
+@pytest.mark.parametrize("runs", [2, 4])
+def test_concurrent_syncs_on_one_state_send_every_record_exactly_once(
+    state_url: str, runs: int
+) -> None:
+    import threading
+
+    from interop.state import LeaseHeld, acquire_lease, open_state
+
+    open_state(state_url, create=True).close()
+    sender, export = ScriptedSender(), rows(40)
+    start = threading.Barrier(runs)
+    outcomes: list[str] = []
+
+    def one_run() -> None:
+        with open_state(state_url) as state:
+            start.wait()
+            try:
+                lease = acquire_lease(state, "cpis-sync", label="interop sync cpis")
+            except LeaseHeld:
+                outcomes.append("busy")
+                return
+            with lease, Ledger(state) as ledger:
+                run(ledger, sender, export)
+                outcomes.append("ran")
+
+    threads = [threading.Thread(target=one_run) for _ in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert "ran" in outcomes
+    assert len(outcomes) == runs
+    delivered = sender.records_delivered()
+    assert sorted(delivered) == sorted(r.flag.local_id for r in export)  # each exactly once
+
+
+def test_a_missing_ledger_is_refused_unless_created(tmp_path: Any) -> None:
+    from interop.state import StateMissing
+
+    path = tmp_path / "state.sqlite"
+    with pytest.raises(StateMissing, match="missing or empty"):
+        Ledger(path, create=False)
+    Ledger(path).close()  # created explicitly (the default keeps the old behaviour)
+    Ledger(path, create=False).close()
