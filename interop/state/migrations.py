@@ -14,9 +14,12 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from interop.state.connection import State
 from interop.state.errors import SchemaTooNew
+
+if TYPE_CHECKING:  # connection imports this module when it opens a state
+    from interop.state.connection import State
 
 __all__ = [
     "Migration",
