@@ -78,7 +78,9 @@ def of_rule(issues: list[Issue], rule_id: str) -> list[Issue]:
 
 
 def case(rule_id: str, artefacts: list[ArtefactBase], as_of: str) -> list[Issue]:
-    return of_rule(check_case(artefacts, as_of=date.fromisoformat(as_of)), rule_id)
+    """The issues of ``rule_id`` on ``artefacts`` taken as the child's whole case."""
+    found = check_case(artefacts, as_of=date.fromisoformat(as_of), complete=True)
+    return of_rule(found, rule_id)
 
 
 def assert_business_warning(issue: Issue, rule_id: str, location: str) -> None:
@@ -150,6 +152,51 @@ def test_t06_not_yet_due_then_missing() -> None:
     assert_business_warning(issue, "T06", "SD-0001:$.strategy_discussion_date")
     assert "no initial conference" in issue.message
     assert "16 working days" in issue.message
+
+
+def test_t06_lone_report_says_what_it_could_not_check() -> None:
+    # the batch holds the strategy report only: the conference may simply be elsewhere
+    [issue] = of_rule(check_case([s47("2026-03-20")], as_of=date(2026, 12, 1)), "T06")
+    assert issue.severity is Severity.INFORMATION
+    assert issue.location == "SD-0001:$.strategy_discussion_date"
+    assert issue.message.startswith("not checked: no initial conference after the strategy")
+    assert "--case" in issue.message
+    # a late conference is seen in full, so it is a breach even outside a whole case
+    late = [s47("2026-03-20"), meeting("initial-conference", "2026-04-15", "HNC-0001")]
+    [issue] = of_rule(check_case(late, as_of=date(2026, 12, 1)), "T06")
+    assert issue.severity is Severity.WARNING
+
+
+def test_complete_case_by_child() -> None:
+    other = {**CHILD, "nhs_number": "9000000009"}
+    artefacts = [s47("2026-03-20"), s47("2026-03-20", "SD-0002", child=other)]
+    found = check_case(artefacts, as_of=date(2026, 12, 1), complete={"9000000009"})
+    assert {(i.location, i.severity) for i in of_rule(found, "T06")} == {
+        ("SD-0001:$.strategy_discussion_date", Severity.INFORMATION),
+        ("SD-0002:$.strategy_discussion_date", Severity.WARNING),
+    }
+
+
+def test_meeting_day_is_england_s() -> None:
+    # 23:30 UTC on 1 July is 00:30 BST on 2 July: one working day past 15 after 10 June
+    discussed = s47("2026-06-10")
+    due = meeting("initial-conference", "2026-07-01", "HNC-0001")
+    assert case("T06", [discussed, due], "2026-12-01") == []
+    late = make(
+        "health-needs-checklist",
+        local_id="HNC-0002",
+        meeting_type="initial-conference",
+        meeting_at="2026-07-01T23:30:00+00:00",
+    )
+    [issue] = case("T06", [discussed, late], "2026-12-01")
+    assert "the initial conference on 2026-07-02 is 16 working days" in issue.message
+    # in winter England is on UTC: 23:30 UTC stays the same day
+    winter = make(
+        "health-needs-checklist",
+        meeting_type="initial-conference",
+        meeting_at="2026-01-06T23:30:00+00:00",
+    )
+    assert str(winter.meeting_day) == "2026-01-06"  # type: ignore[attr-defined]
 
 
 def test_t06_needs_a_section_47_outcome() -> None:
@@ -283,7 +330,7 @@ def test_a_new_initial_conference_starts_a_new_episode() -> None:
         meeting("initial-conference", "2026-04-14", "HNC-0005"),
         meeting("core-group", "2026-04-20", "HNC-0006"),
     ]
-    assert check_case(artefacts, as_of=date(2026, 5, 1)) == []
+    assert check_case(artefacts, as_of=date(2026, 5, 1), complete=True) == []
 
 
 # --- T10 transfer-in conference within 15 working days of notice of a permanent move -------
@@ -359,7 +406,7 @@ def test_t11_only_for_child_protection_plans() -> None:
     )
     assert check_artefact(ucpp, as_of=date(2040, 1, 1)) == []
     # and a UCPP flag, about the mother, joins no child's case
-    assert check_case([ucpp, move("2026-12-14")], as_of=date(2027, 6, 1)) == []
+    assert check_case([ucpp, move("2026-12-14")], as_of=date(2027, 6, 1), complete=True) == []
 
 
 # --- B01 strategy discussion: social care, health and police at least ----------------------
@@ -468,7 +515,7 @@ def _everything_late() -> list[ArtefactBase]:
 
 
 def test_check_artefacts_reports_every_rule_and_never_personal_data() -> None:
-    issues = check_artefacts(_everything_late(), as_of=date(2027, 6, 1))
+    issues = check_artefacts(_everything_late(), as_of=date(2027, 6, 1), complete=True)
     assert {i.rule_id for i in issues} == {
         "T06", "T07", "T08", "T09", "T10", "T11", "B01", "B02", "B03",
     }  # fmt: skip

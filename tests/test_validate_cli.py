@@ -144,3 +144,22 @@ def test_the_command_offers_exactly_the_editions_the_rules_know() -> None:
     from interop.validators.business_rules import EDITIONS
 
     assert OFFERED == EDITIONS
+
+
+def test_case_folder_reports_a_missing_conference_a_lone_file_only_informs(
+    tmp_path: Path,
+) -> None:
+    s47 = FIXTURES / "artefacts" / "valid" / "strategy-discussion-health-report"
+    report = json.loads((s47 / "s47-diabetes-neglect.json").read_text())
+    report.update(strategy_discussion_date="2026-03-20")
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "report.json").write_text(json.dumps(report))
+    code, lone = run(str(case / "report.json"), "--as-of", "2026-12-01")
+    assert code == 0
+    assert "information [business-rule]" in lone
+    assert "not checked: no initial conference" in lone
+    code, whole = run("--case", str(case), "--as-of", "2026-12-01")
+    assert code == 0  # a "should": a warning
+    assert "warning [business-rule]" in whole
+    assert "no initial conference is recorded by 2026-12-01" in whole

@@ -32,7 +32,7 @@ Conventions:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -209,28 +209,42 @@ def _check_edition(edition: str) -> None:
 
 @dataclass(frozen=True)
 class _Finding:
-    """A broken rule before it becomes an Issue (the edition decides its source)."""
+    """A broken rule before it becomes an Issue (the edition decides its source).
+
+    ``unseen`` describes, for a finding that rests on something *not* being recorded (a
+    meeting that never took place), what could not be seen: such a finding is a breach only
+    when the child's whole case was checked, otherwise it is reported as information.
+    """
 
     rule_id: str
     location: str
     message: str
+    unseen: str | None = None
 
 
-def _issues(findings: Iterable[_Finding], edition: str) -> list[Issue]:
+def _issues(findings: Iterable[_Finding], edition: str, complete: bool = True) -> list[Issue]:
     issues = []
     for f in findings:
         rule = RULES[f.rule_id]
-        if rule.checkable and rule.applies_to(edition):
-            issues.append(
-                Issue(
-                    rule.severity,
-                    IssueCode.BUSINESS_RULE,
-                    f.location,
-                    f.message,
-                    rule.id,
-                    rule.source_for(edition),
-                )
+        if not (rule.checkable and rule.applies_to(edition)):
+            continue
+        severity, message = rule.severity, f.message
+        if f.unseen is not None and not complete:
+            severity = Severity.INFORMATION
+            message = (
+                f"not checked: {f.unseen} is among the files given, which may not hold the "
+                "child's whole case (validate the case folder with --case DIR to check it)"
             )
+        issues.append(
+            Issue(
+                severity,
+                IssueCode.BUSINESS_RULE,
+                f.location,
+                message,
+                rule.id,
+                rule.source_for(edition),
+            )
+        )
     return issues
 
 
@@ -328,8 +342,7 @@ def check_artefact(
 
 
 def _meeting_day(checklist: HealthNeedsChecklist) -> date:
-    # the meeting's own calendar day, in the offset it was recorded with
-    return checklist.meeting_at.date()
+    return checklist.meeting_day
 
 
 @dataclass
@@ -348,7 +361,8 @@ class _Case:
         return [m for m in self.meetings if m.meeting_type is kind]
 
 
-def _child_nhs_number(artefact: ArtefactBase) -> str | None:
+def child_nhs_number(artefact: ArtefactBase) -> str | None:
+    """The NHS number of the child an artefact is about (none for a UCPP flag: the mother's)."""
     if isinstance(artefact, ChildProtectionFlag):
         return None if artefact.plan_type is PlanType.UCPP else artefact.subject.nhs_number
     if isinstance(
@@ -382,17 +396,17 @@ def _add_to_case(case: _Case, artefact: ArtefactBase) -> None:
         case.moves.append(artefact)
 
 
-def _cases(artefacts: Iterable[ArtefactBase], as_of: date) -> list[_Case]:
+def _cases(artefacts: Iterable[ArtefactBase], as_of: date) -> dict[str, _Case]:
     by_child: dict[str, _Case] = defaultdict(lambda: _Case(as_of))
     for artefact in artefacts:
-        nhs_number = _child_nhs_number(artefact)
+        nhs_number = child_nhs_number(artefact)
         if nhs_number is not None:
             _add_to_case(by_child[nhs_number], artefact)
     for case in by_child.values():
         case.s47.sort(key=lambda r: r.strategy_discussion_date)
         case.meetings.sort(key=_meeting_day)
         case.moves.sort(key=lambda a: a.raised_on)
-    return list(by_child.values())
+    return dict(by_child)
 
 
 def _at(artefact: ArtefactBase, path: str) -> str:
@@ -431,6 +445,7 @@ def _t06_initial_conference(case: _Case) -> Iterator[_Finding]:
                 f"discussion on {discussed} that started section 47 enquiries: it was due within "
                 f"15 working days, by {due} (unless the enquiries did not substantiate the "
                 "concerns)",
+                unseen=f"no initial conference after the strategy discussion on {discussed}",
             )
 
 
@@ -498,6 +513,7 @@ def _t07_core_group(episode: _Episode, as_of: date) -> Iterator[_Finding]:
             f"no core group is recorded by {as_of}, "
             f"{working_days_between(episode.start, as_of)} working days after the initial "
             f"conference on {episode.start}: it was due within 10 working days, by {due}",
+            unseen=f"no core group after the initial conference on {episode.start}",
         )
 
 
@@ -519,6 +535,7 @@ def _t08_first_review(episode: _Episode, as_of: date) -> Iterator[_Finding]:
             _at(episode.conference, "$.meeting_at"),
             f"no review conference is recorded by {as_of} since the initial conference on "
             f"{episode.start}: the first review was due within 3 months, by {due}",
+            unseen=f"no review conference after the initial conference on {episode.start}",
         )
 
 
@@ -543,6 +560,7 @@ def _t09_later_reviews(episode: _Episode, as_of: date) -> Iterator[_Finding]:
                 _at(last, "$.meeting_at"),
                 f"no review conference is recorded by {as_of} since the review on {previous}: "
                 f"the next was due within 6 months, by {due}",
+                unseen=f"no review conference after the review on {previous}",
             )
 
 
@@ -576,6 +594,7 @@ def _t10_transfer_in(case: _Case) -> Iterator[_Finding]:
                 f"no transfer-in conference is recorded by {case.as_of}, "
                 f"{working_days_between(notified, case.as_of)} working days after the permanent "
                 f"move was notified on {notified}: it was due within 15 working days, by {due}",
+                unseen=f"no transfer-in conference after the move notified on {notified}",
             )
 
 
@@ -595,30 +614,44 @@ def _case_findings(case: _Case) -> Iterator[_Finding]:
 
 
 def check_case(
-    artefacts: Iterable[ArtefactBase], *, as_of: date, edition: str = DEFAULT_EDITION
+    artefacts: Iterable[ArtefactBase],
+    *,
+    as_of: date,
+    edition: str = DEFAULT_EDITION,
+    complete: bool | Collection[str] = False,
 ) -> list[Issue]:
     """The timescales across each child's artefacts on ``as_of`` (T06-T10).
 
     Artefacts are grouped by the child's NHS number (a UCPP flag, about the mother, is left
     out); locations are prefixed with the local id of the artefact the issue is about.
+    ``complete`` says whose case the artefacts hold in full: ``True`` for every child, or the
+    NHS numbers of those children. A late meeting is reported whatever it is, since both
+    dates are seen; a *missing* meeting is a breach only in a complete case, and otherwise an
+    information issue saying what could not be checked.
     """
     _check_edition(edition)
     issues: list[Issue] = []
-    for case in _cases(artefacts, as_of):
-        issues.extend(_issues(_case_findings(case), edition))
+    for nhs_number, case in _cases(artefacts, as_of).items():
+        whole = complete if isinstance(complete, bool) else nhs_number in complete
+        issues.extend(_issues(_case_findings(case), edition, whole))
     return issues
 
 
 def check_artefacts(
-    artefacts: Iterable[ArtefactBase], *, as_of: date, edition: str = DEFAULT_EDITION
+    artefacts: Iterable[ArtefactBase],
+    *,
+    as_of: date,
+    edition: str = DEFAULT_EDITION,
+    complete: bool | Collection[str] = False,
 ) -> list[Issue]:
-    """Every business rule: each artefact's own, prefixed by its local id, then the case rules."""
+    """Every business rule: each artefact's own, prefixed by its local id, then the case rules
+    (``complete`` as for ``check_case``)."""
     items = list(artefacts)
     issues: list[Issue] = []
     for artefact in items:
         for issue in check_artefact(artefact, as_of=as_of, edition=edition):
             issues.append(_prefixed(issue, artefact.local_id))
-    issues.extend(check_case(items, as_of=as_of, edition=edition))
+    issues.extend(check_case(items, as_of=as_of, edition=edition, complete=complete))
     return issues
 
 
