@@ -418,7 +418,10 @@ def test_b01_strategy_agencies() -> None:
 
     as_of = date(2026, 6, 1)
     assert check_artefact(report(["la-social-care", "health", "police"]), as_of=as_of) == []
-    assert check_artefact(report([]), as_of=as_of) == []  # not recorded: nothing to check
+    # not recorded: said to be unchecked, never passed over in silence
+    [unchecked] = check_artefact(report([]), as_of=as_of)
+    assert (unchecked.rule_id, unchecked.severity) == ("B01", Severity.INFORMATION)
+    assert unchecked.message.startswith("not checked: the agencies that took part")
     [issue] = check_artefact(report(["health", "education"]), as_of=as_of)
     assert_business_warning(issue, "B01", "$.participating_agencies")
     assert "la-social-care, police" in issue.message
@@ -428,15 +431,22 @@ def test_b01_strategy_agencies() -> None:
 # --- B02 every factor of the travel risk assessment ----------------------------------------
 
 
-def _alert_with_factors(factors: list[TravelRiskFactor]) -> ArtefactBase:
-    return make(
-        "travel-alert",
-        risk_assessment={
-            "assessed_on": "2026-06-02",
-            "assessed_by": PRACTITIONER,
-            "findings": [{"factor": f.value, "answer": "yes"} for f in factors],
-        },
-    )
+def _assessment(factors: list[TravelRiskFactor], **changes: Any) -> dict[str, Any]:
+    """A risk assessment recording ``factors`` and the three factors kept as text."""
+    assessment = {
+        "assessed_on": "2026-06-02",
+        "assessed_by": PRACTITIONER,
+        "expected_time_away": "Three weeks",
+        "transport_mode": "Direct flight",
+        "family_views_and_wishes": "Parents wish to visit family.",
+        "findings": [{"factor": f.value, "answer": "yes"} for f in factors],
+    }
+    assessment.update(changes)
+    return {k: v for k, v in assessment.items() if v is not None}
+
+
+def _alert_with_factors(factors: list[TravelRiskFactor], **changes: Any) -> ArtefactBase:
+    return make("travel-alert", risk_assessment=_assessment(factors), **changes)
 
 
 def test_b02_risk_assessment_factors() -> None:
@@ -456,8 +466,8 @@ def test_b02_risk_assessment_factors() -> None:
 
 def test_b03_departure_not_after_as_of() -> None:
     alert = make("travel-alert", scenario="travelled", departure_date="2026-06-10")
-    assert check_artefact(alert, as_of=date(2026, 6, 10)) == []
-    [issue] = check_artefact(alert, as_of=date(2026, 6, 9))
+    assert of_rule(check_artefact(alert, as_of=date(2026, 6, 10)), "B03") == []
+    [issue] = of_rule(check_artefact(alert, as_of=date(2026, 6, 9)), "B03")
     assert issue.severity is Severity.ERROR
     assert issue.code is IssueCode.BUSINESS_RULE
     assert (issue.rule_id, issue.location) == ("B03", "$.departure_date")
@@ -517,7 +527,7 @@ def _everything_late() -> list[ArtefactBase]:
 def test_check_artefacts_reports_every_rule_and_never_personal_data() -> None:
     issues = check_artefacts(_everything_late(), as_of=date(2027, 6, 1), complete=True)
     assert {i.rule_id for i in issues} == {
-        "T06", "T07", "T08", "T09", "T10", "T11", "B01", "B02", "B03",
+        "T06", "T07", "T08", "T09", "T10", "T11", "B01", "B02", "B03", "B07",
     }  # fmt: skip
     for issue in issues:
         assert issue.code is IssueCode.BUSINESS_RULE

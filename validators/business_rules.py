@@ -4,7 +4,8 @@ Consistency rules that need no date (C01-C16) are the domain models' own (intero
 this stage checks what depends on the day the check is run (``as_of``) or on several artefacts
 about the same child:
 
-- ``check_artefact`` runs the rules about one artefact (T11, B01-B03);
+- ``check_artefact`` runs the rules about one artefact (T11, B01; the travel protocol's and
+  missing-child briefing's B02-B09 in ``interop.validators.travel_rules``);
 - ``check_case`` groups artefacts by the child's NHS number and runs the timescales between
   them (T06-T10). A UCPP flag's subject is the expectant mother, so it belongs to no child.
 
@@ -43,7 +44,6 @@ from interop.codes import (
     Permanence,
     PlanType,
     StrategyOutcome,
-    TravelScenario,
 )
 from interop.domain import (
     ArtefactBase,
@@ -55,6 +55,12 @@ from interop.domain import (
 )
 from interop.domain.child_protection_flag import add_months
 from interop.issues import Issue, IssueCode, Severity
+from interop.validators.findings import Finding
+from interop.validators.travel_rules import (
+    IMMEDIATE_WORKING_DAYS,
+    RETROSPECTIVE_WORKING_DAYS,
+    travel_findings,
+)
 from interop.validators.working_days import add_working_days, working_days_between
 
 #: Working Together editions a rule can be checked against, oldest first.
@@ -179,7 +185,11 @@ RULES: dict[str, BusinessRule] = {
         ),
         _rule(
             "B02",
-            "A travel risk assessment considers and documents every factor of the protocol.",
+            "A travel risk assessment considers and documents every factor of the protocol: "
+            "the expected time away, healthcare at the destination and how to reach it, "
+            "insurance, supplies for the whole trip, the mode of transport and managing the "
+            "child's needs on the way, prior arrangements, and the family's understanding of "
+            "the risks, views and wishes.",
             f"{TRAVEL} L38-47",
         ),
         _rule(
@@ -188,6 +198,48 @@ RULES: dict[str, BusinessRule] = {
             "departure date is not after the day of the check.",
             f"{TRAVEL} L34, L59; DOMAIN.md consistency rules",
             severity=Severity.ERROR,
+        ),
+        _rule(
+            "B04",
+            "After a risk assessment finds a significant risk of harm, contact with children's "
+            "social care is immediate: the toolkit expects the referral on the day of the "
+            f"assessment or within {IMMEDIATE_WORKING_DAYS} working day.",
+            f"{TRAVEL} L32, L50-52",
+            severity=Severity.ERROR,
+        ),
+        _rule(
+            "B05",
+            "The referral to children's social care is not dated before the alert it follows.",
+            f"{TRAVEL} L27, L50-52",
+            severity=Severity.ERROR,
+        ),
+        _rule(
+            "B06",
+            "Planned travel is risk assessed before the child departs.",
+            f"{TRAVEL} L30, L38",
+            severity=Severity.ERROR,
+        ),
+        _rule(
+            "B07",
+            "A child who travelled without a prior assessment has a retrospective risk "
+            "assessment as soon as possible: the toolkit expects it within "
+            f"{RETROSPECTIVE_WORKING_DAYS} working days of the alert.",
+            f"{TRAVEL} L34, L59",
+            severity=Severity.ERROR,
+        ),
+        _rule(
+            "B08",
+            "A significant-risk outcome for planned travel is for a family choosing not to "
+            "follow the health professionals' advice or make appropriate travel arrangements.",
+            f"{TRAVEL} L32, L50",
+        ),
+        _rule(
+            "B09",
+            "A missing child's case is closed only after the reasonable efforts to locate the "
+            "family: two home visits (by appointment and speculative), a letter, housing, the "
+            "police missing persons unit, Child Benefit checks, inter-agency networks and "
+            "missing alerts to other local authorities.",
+            "003_a5c554465bdd92c7.txt L31-44",
         ),
     )
 }
@@ -207,28 +259,13 @@ def _check_edition(edition: str) -> None:
         raise ValueError(f"unknown Working Together edition {edition!r}; one of {EDITIONS}")
 
 
-@dataclass(frozen=True)
-class _Finding:
-    """A broken rule before it becomes an Issue (the edition decides its source).
-
-    ``unseen`` describes, for a finding that rests on something *not* being recorded (a
-    meeting that never took place), what could not be seen: such a finding is a breach only
-    when the child's whole case was checked, otherwise it is reported as information.
-    """
-
-    rule_id: str
-    location: str
-    message: str
-    unseen: str | None = None
-
-
-def _issues(findings: Iterable[_Finding], edition: str, complete: bool = True) -> list[Issue]:
+def _issues(findings: Iterable[Finding], edition: str, complete: bool = True) -> list[Issue]:
     issues = []
     for f in findings:
         rule = RULES[f.rule_id]
         if not (rule.checkable and rule.applies_to(edition)):
             continue
-        severity, message = rule.severity, f.message
+        severity, message = f.severity or rule.severity, f.message
         if f.unseen is not None and not complete:
             severity = Severity.INFORMATION
             message = (
@@ -259,20 +296,20 @@ def eighteenth_birthday(date_of_birth: date) -> date:
         return date(date_of_birth.year + 18, 3, 1)
 
 
-def _t11_plan_ends_by_18(flag: ChildProtectionFlag, as_of: date) -> Iterator[_Finding]:
+def _t11_plan_ends_by_18(flag: ChildProtectionFlag, as_of: date) -> Iterator[Finding]:
     if flag.plan_type is not PlanType.CPP:
         return
     birthday = eighteenth_birthday(flag.subject.date_of_birth)
     # the year only: the full birthday would give the child's date of birth away
     if flag.plan_end is not None and flag.plan_end > birthday:
-        yield _Finding(
+        yield Finding(
             "T11",
             "$.plan_end",
             f"the child protection plan ends on {flag.plan_end}, after the child's 18th "
             f"birthday (in {birthday.year}): a plan should end by the 18th birthday",
         )
     elif flag.plan_end is None and birthday < as_of:
-        yield _Finding(
+        yield Finding(
             "T11",
             "$.plan_end",
             f"the child protection plan (from {flag.plan_start}) has no end date on {as_of}, "
@@ -282,12 +319,19 @@ def _t11_plan_ends_by_18(flag: ChildProtectionFlag, as_of: date) -> Iterator[_Fi
         )
 
 
-def _b01_strategy_agencies(report: StrategyDiscussionHealthReport) -> Iterator[_Finding]:
+def _b01_strategy_agencies(report: StrategyDiscussionHealthReport) -> Iterator[Finding]:
     if not report.participating_agencies:
-        return  # not recorded: nothing to check
+        yield Finding(
+            "B01",
+            "$.participating_agencies",
+            "not checked: the agencies that took part in the strategy discussion on "
+            f"{report.strategy_discussion_date} are not recorded",
+            severity=Severity.INFORMATION,
+        )
+        return
     missing = [a for a in STRATEGY_MINIMUM if a not in report.participating_agencies]
     if missing:
-        yield _Finding(
+        yield Finding(
             "B01",
             "$.participating_agencies",
             f"the strategy discussion on {report.strategy_discussion_date} did not involve "
@@ -296,38 +340,13 @@ def _b01_strategy_agencies(report: StrategyDiscussionHealthReport) -> Iterator[_
         )
 
 
-def _b02_risk_factors(alert: TravelAlert) -> Iterator[_Finding]:
-    if alert.risk_assessment is None:
-        return
-    missing = alert.risk_assessment.missing_factors()
-    if missing:
-        yield _Finding(
-            "B02",
-            "$.risk_assessment.findings",
-            f"the risk assessment of {alert.risk_assessment.assessed_on} does not record "
-            f"{len(missing)} factor(s) of the protocol: {', '.join(f.value for f in missing)}",
-        )
-
-
-def _b03_departed(alert: TravelAlert, as_of: date) -> Iterator[_Finding]:
-    departed = alert.departure_date
-    if alert.scenario is TravelScenario.TRAVELLED and departed is not None and departed > as_of:
-        yield _Finding(
-            "B03",
-            "$.departure_date",
-            f"the child is recorded as having travelled, but the departure date {departed} "
-            f"is after {as_of}",
-        )
-
-
-def _artefact_findings(artefact: ArtefactBase, as_of: date) -> Iterator[_Finding]:
+def _artefact_findings(artefact: ArtefactBase, as_of: date) -> Iterator[Finding]:
     if isinstance(artefact, ChildProtectionFlag):
         yield from _t11_plan_ends_by_18(artefact, as_of)
     elif isinstance(artefact, StrategyDiscussionHealthReport):
         yield from _b01_strategy_agencies(artefact)
     elif isinstance(artefact, TravelAlert):
-        yield from _b02_risk_factors(artefact)
-        yield from _b03_departed(artefact, as_of)
+        yield from travel_findings(artefact, as_of)
 
 
 def check_artefact(
@@ -413,7 +432,7 @@ def _at(artefact: ArtefactBase, path: str) -> str:
     return f"{artefact.local_id}:{path}"
 
 
-def _t06_initial_conference(case: _Case) -> Iterator[_Finding]:
+def _t06_initial_conference(case: _Case) -> Iterator[Finding]:
     previous = date.min
     for conference in case.of_type(MeetingType.INITIAL_CONFERENCE):
         held = _meeting_day(conference)
@@ -423,7 +442,7 @@ def _t06_initial_conference(case: _Case) -> Iterator[_Finding]:
             discussed = started[0].strategy_discussion_date
             due = add_working_days(discussed, 15)
             if held > due:
-                yield _Finding(
+                yield Finding(
                     "T06",
                     _at(conference, "$.meeting_at"),
                     f"the initial conference on {held} is "
@@ -437,7 +456,7 @@ def _t06_initial_conference(case: _Case) -> Iterator[_Finding]:
         discussed = waiting[0].strategy_discussion_date
         due = add_working_days(discussed, 15)
         if case.as_of > due:
-            yield _Finding(
+            yield Finding(
                 "T06",
                 _at(waiting[0], "$.strategy_discussion_date"),
                 f"no initial conference is recorded by {case.as_of}, "
@@ -493,13 +512,13 @@ def _episodes(case: _Case) -> list[_Episode]:
     return episodes
 
 
-def _t07_core_group(episode: _Episode, as_of: date) -> Iterator[_Finding]:
+def _t07_core_group(episode: _Episode, as_of: date) -> Iterator[Finding]:
     due = add_working_days(episode.start, 10)
     if episode.core_groups:
         first = episode.core_groups[0]
         held = _meeting_day(first)
         if held > due:
-            yield _Finding(
+            yield Finding(
                 "T07",
                 _at(first, "$.meeting_at"),
                 f"the first core group on {held} is {working_days_between(episode.start, held)} "
@@ -507,7 +526,7 @@ def _t07_core_group(episode: _Episode, as_of: date) -> Iterator[_Finding]:
                 f"within 10 working days, by {due}",
             )
     elif as_of > due and episode.open_on(due):
-        yield _Finding(
+        yield Finding(
             "T07",
             _at(episode.conference, "$.meeting_at"),
             f"no core group is recorded by {as_of}, "
@@ -517,20 +536,20 @@ def _t07_core_group(episode: _Episode, as_of: date) -> Iterator[_Finding]:
         )
 
 
-def _t08_first_review(episode: _Episode, as_of: date) -> Iterator[_Finding]:
+def _t08_first_review(episode: _Episode, as_of: date) -> Iterator[Finding]:
     due = add_months(episode.start, 3)
     if episode.reviews:
         first = episode.reviews[0]
         held = _meeting_day(first)
         if held > due:
-            yield _Finding(
+            yield Finding(
                 "T08",
                 _at(first, "$.meeting_at"),
                 f"the first review conference on {held} is more than 3 months after the "
                 f"initial conference on {episode.start}: it was due by {due}",
             )
     elif as_of > due and episode.open_on(due):
-        yield _Finding(
+        yield Finding(
             "T08",
             _at(episode.conference, "$.meeting_at"),
             f"no review conference is recorded by {as_of} since the initial conference on "
@@ -539,12 +558,12 @@ def _t08_first_review(episode: _Episode, as_of: date) -> Iterator[_Finding]:
         )
 
 
-def _t09_later_reviews(episode: _Episode, as_of: date) -> Iterator[_Finding]:
+def _t09_later_reviews(episode: _Episode, as_of: date) -> Iterator[Finding]:
     for before, after in zip(episode.reviews, episode.reviews[1:], strict=False):
         previous, held = _meeting_day(before), _meeting_day(after)
         due = add_months(previous, 6)
         if held > due:
-            yield _Finding(
+            yield Finding(
                 "T09",
                 _at(after, "$.meeting_at"),
                 f"the review conference on {held} is more than 6 months after the previous "
@@ -555,7 +574,7 @@ def _t09_later_reviews(episode: _Episode, as_of: date) -> Iterator[_Finding]:
         previous = _meeting_day(last)
         due = add_months(previous, 6)
         if as_of > due and episode.open_on(due):
-            yield _Finding(
+            yield Finding(
                 "T09",
                 _at(last, "$.meeting_at"),
                 f"no review conference is recorded by {as_of} since the review on {previous}: "
@@ -570,7 +589,7 @@ def _on_plan_when_notified(case: _Case, notified: date) -> bool:
     return any(_meeting_day(m) <= notified for m in case.meetings)
 
 
-def _t10_transfer_in(case: _Case) -> Iterator[_Finding]:
+def _t10_transfer_in(case: _Case) -> Iterator[Finding]:
     transfers = case.of_type(MeetingType.TRANSFER_IN_CONFERENCE)
     for alert in case.moves:
         notified = alert.raised_on
@@ -579,7 +598,7 @@ def _t10_transfer_in(case: _Case) -> Iterator[_Finding]:
         if after:
             held = _meeting_day(after[0])
             if held > due:
-                yield _Finding(
+                yield Finding(
                     "T10",
                     _at(after[0], "$.meeting_at"),
                     f"the transfer-in conference on {held} is "
@@ -588,7 +607,7 @@ def _t10_transfer_in(case: _Case) -> Iterator[_Finding]:
                     f"15 working days, by {due}",
                 )
         elif case.as_of > due and _on_plan_when_notified(case, notified):
-            yield _Finding(
+            yield Finding(
                 "T10",
                 _at(alert, "$.raised_on"),
                 f"no transfer-in conference is recorded by {case.as_of}, "
@@ -598,14 +617,14 @@ def _t10_transfer_in(case: _Case) -> Iterator[_Finding]:
             )
 
 
-_EPISODE_RULES: tuple[Callable[[_Episode, date], Iterator[_Finding]], ...] = (
+_EPISODE_RULES: tuple[Callable[[_Episode, date], Iterator[Finding]], ...] = (
     _t07_core_group,
     _t08_first_review,
     _t09_later_reviews,
 )
 
 
-def _case_findings(case: _Case) -> Iterator[_Finding]:
+def _case_findings(case: _Case) -> Iterator[Finding]:
     yield from _t06_initial_conference(case)
     for episode in _episodes(case):
         for rule in _EPISODE_RULES:

@@ -39,7 +39,11 @@ class CareNeedsWithoutPlan(DomainModel):
 
 
 class MultiAgencyActions(DomainModel):
-    """The multi-agency action plan of the checklist (001 L422-427)."""
+    """The multi-agency action plan of the checklist (001 L422-427).
+
+    Each row is conditional ("If parents/carers are having difficulty...") and the checklist
+    says no "must": an action is recorded when its situation arises, never required.
+    """
 
     parents_having_difficulty: LongText | None = Field(
         default=None,
@@ -107,17 +111,5 @@ class HealthNeedsChecklist(ArtefactBase):
             "without a health care plan, give the medication, therapies, equipment and "
             "appointments, and whether the child is at risk of serious deterioration",
         )
-        if self.diagnosed_needs:
-            for field in (
-                "parents_having_difficulty",
-                "child_refuses_to_engage",
-                "sudden_deterioration",
-            ):
-                v.check(
-                    getattr(self.actions, field) is not None,
-                    "C14",
-                    f"actions.{field}",
-                    "a child with diagnosed needs has this multi-agency action agreed",
-                )
         v.raise_if_any()
         return self

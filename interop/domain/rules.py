@@ -103,9 +103,8 @@ RULES: dict[str, Rule] = {
             "C14",
             "A health needs checklist for a child with health needs but no health care plan "
             "available gives the medication, therapies, equipment and appointments and says "
-            "whether the child is at risk of serious deterioration; a child with diagnosed "
-            "needs has the three multi-agency actions agreed.",
-            "001_0e453bf333ba50fc.txt L417-427",
+            "whether the child is at risk of serious deterioration.",
+            "001_0e453bf333ba50fc.txt L417-420",
         ),
         Rule(
             "C15",
