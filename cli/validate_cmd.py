@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from interop.validators.files import FileReport
 
 #: the editions of interop.validators.business_rules (kept here so --help imports no rules)
-EDITIONS = ("2013", "2023", "2026")
+EDITIONS = ("2013", "2026")
 
 
 @click.command()

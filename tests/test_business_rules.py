@@ -97,12 +97,14 @@ def assert_business_warning(issue: Issue, rule_id: str, location: str) -> None:
 def test_registry() -> None:
     for rule_id in ("T06", "T07", "T08", "T09", "T10", "T11"):
         assert RULES[rule_id].severity is Severity.WARNING  # every timescale is a "should"
-        assert RULES[rule_id].source.startswith("002_7a8cd4b31029ee68.txt L")
+        assert RULES[rule_id].lines.startswith("002_7a8cd4b31029ee68.txt L")
+        assert RULES[rule_id].source.startswith("Working Together to Safeguard Children 2026")
     assert RULES["B03"].severity is Severity.ERROR
     for rule_id in ("T01", "T04"):
         assert not RULES[rule_id].checkable
         assert RULES[rule_id].note == "not checkable from the toolkit's artefacts"
-    assert all(r.editions == {"2013", "2023", "2026"} for r in RULES.values())
+    # only editions whose text is among the sources: 2026 replaced 2023 (002 L202)
+    assert all(r.editions == {"2013", "2026"} for r in RULES.values())
 
 
 # --- T06 initial conference within 15 working days of the s47 strategy discussion ----------
@@ -484,10 +486,19 @@ def test_edition_sources() -> None:
     as_of = date(2026, 12, 1)
     [wt2026] = check_case(late, as_of=as_of)
     [wt2013] = check_case(late, as_of=as_of, edition="2013")
-    [wt2023] = check_case(late, as_of=as_of, edition="2023")
-    assert wt2026.rule_source == "002_7a8cd4b31029ee68.txt L1816"
-    assert wt2013.rule_source == "004_ceaca56681b35788.txt L2001"
-    assert wt2023.rule_source == wt2026.rule_source  # no 2023 text in the corpus
+    assert RULES["T06"].lines_for("2026") == "002_7a8cd4b31029ee68.txt L1816"
+    assert RULES["T06"].lines_for("2013") == "004_ceaca56681b35788.txt L2001"
+    # users read the document's name and section, never a corpus file
+    assert wt2026.rule_source == (
+        "Working Together to Safeguard Children 2026 (March 2026 edition, HM Government), "
+        "chapter 3, 'Outcome of section 47 enquiries'"
+    )
+    assert wt2013.rule_source == (
+        "Working Together to Safeguard Children 2013 (March 2013 edition, HM Government), "
+        "chapter 1, 'Outcome of section 47 enquiries'"
+    )
+    with pytest.raises(ValueError, match="2023"):  # no 2023 text among the sources
+        check_case(late, as_of=as_of, edition="2023")
     assert {r.id for r in rules_for("2013")} == set(RULES)
 
 

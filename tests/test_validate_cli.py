@@ -79,10 +79,13 @@ def test_edition_chooses_the_text_a_timescale_is_quoted_from() -> None:
     # the child turns 18 in February 2032 with the plan still open: T11, a "should"
     code, out = run(str(FLAG), "--as-of", "2032-03-01", "--edition", "2026")
     assert code == 0
-    assert "rule T11; 002_7a8cd4b31029ee68.txt" in out
+    assert "rule T11; Working Together to Safeguard Children 2026 (" in out
     code, out = run(str(FLAG), "--as-of", "2032-03-01", "--edition", "2013")
     assert code == 0
-    assert "rule T11; 004_ceaca56681b35788.txt" in out
+    assert "rule T11; Working Together to Safeguard Children 2013 (" in out
+    assert ".txt" not in out
+    code, _ = run(str(FLAG), "--edition", "2023")  # no 2023 text among the sources
+    assert code == 2
 
 
 def test_an_unknown_edition_is_a_usage_error() -> None:

@@ -55,6 +55,7 @@ from interop.domain import (
 )
 from interop.domain.child_protection_flag import add_months
 from interop.issues import Issue, IssueCode, Severity
+from interop.sources import CONVENTION, for_people
 from interop.validators.findings import Finding
 from interop.validators.travel_rules import (
     IMMEDIATE_WORKING_DAYS,
@@ -63,14 +64,16 @@ from interop.validators.travel_rules import (
 )
 from interop.validators.working_days import add_working_days, working_days_between
 
-#: Working Together editions a rule can be checked against, oldest first.
-EDITIONS: tuple[str, ...] = ("2013", "2023", "2026")
+#: Working Together editions a rule can be checked against, oldest first: those whose text is
+#: among the sources (2023 is not: the 2026 edition replaced it, 002 L202).
+EDITIONS: tuple[str, ...] = ("2013", "2026")
 DEFAULT_EDITION = "2026"
 _ALL = frozenset(EDITIONS)
 
 WT2026 = "002_7a8cd4b31029ee68.txt"  # Working Together 2026
 WT2013 = "004_ceaca56681b35788.txt"  # Lincolnshire pack: Working Together 2013 at L1414-2973
 TRAVEL = "000_f1e2ca509ebfd4fe.txt"  # Leeds out-of-area travel protocol (edition-independent)
+MISSING = "003_a5c554465bdd92c7.txt"  # LSCB briefing: children in need who moved away
 NOT_CHECKABLE = "not checkable from the toolkit's artefacts"
 
 
@@ -78,18 +81,26 @@ NOT_CHECKABLE = "not checkable from the toolkit's artefacts"
 class BusinessRule:
     """A rule of the guidance: id, what it says, where, how bad, which editions it belongs to.
 
-    ``source`` is the 2026 text (or the local protocol); ``edition_sources`` gives another
-    edition's own text where the corpus has it. A rule with a ``note`` of ``NOT_CHECKABLE`` is
+    ``lines`` cites the 2026 text (or the local protocol) by corpus file and line, for
+    maintainers; ``edition_lines`` another edition's own text. ``words`` are words the cited
+    lines contain (tests/test_citations.py checks them). Users see ``source``: the document
+    by its name, chapter and section. A rule with a ``note`` of ``NOT_CHECKABLE`` is
     registered for completeness and never reported.
     """
 
     id: str
     text: str
-    source: str
+    lines: str
     severity: Severity
     editions: frozenset[str]
-    edition_sources: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    edition_lines: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     note: str | None = None
+    words: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        """Where the rule is written (the 2026 edition), as a reader finds it."""
+        return for_people(self.lines)
 
     @property
     def checkable(self) -> bool:
@@ -100,22 +111,28 @@ class BusinessRule:
         """Whether the rule is in ``edition`` of Working Together."""
         return edition in self.editions
 
+    def lines_for(self, edition: str) -> str:
+        """The corpus file and lines of the rule in ``edition`` (the local protocol's when the
+        rule is not Working Together's)."""
+        return self.edition_lines.get(edition, self.lines)
+
     def source_for(self, edition: str) -> str:
-        """Where the rule is written in ``edition`` (the 2026 text when the corpus has no other)."""
-        return self.edition_sources.get(edition, self.source)
+        """Where the rule is written in ``edition``, as a reader finds it."""
+        return for_people(self.lines_for(edition))
 
 
 def _rule(
     rule_id: str,
     text: str,
-    source: str,
+    lines: str,
     *,
+    words: tuple[str, ...],
     severity: Severity = Severity.WARNING,
     wt2013: str | None = None,
     note: str | None = None,
 ) -> BusinessRule:
-    sources = {"2013": f"{WT2013} {wt2013}"} if wt2013 else {}
-    return BusinessRule(rule_id, text, source, severity, _ALL, sources, note)
+    edition_lines = {"2013": f"{WT2013} {wt2013}"} if wt2013 else {}
+    return BusinessRule(rule_id, text, lines, severity, _ALL, edition_lines, note, words)
 
 
 RULES: dict[str, BusinessRule] = {
@@ -127,6 +144,7 @@ RULES: dict[str, BusinessRule] = {
             f"{WT2026} L1119",
             wt2013="L1805, L1851",
             note=NOT_CHECKABLE,
+            words=("one working day", "referral"),
         ),
         _rule(
             "T04",
@@ -135,6 +153,7 @@ RULES: dict[str, BusinessRule] = {
             f"{WT2026} L1134",
             wt2013="L1807",
             note=NOT_CHECKABLE,
+            words=("45 working days",),
         ),
         _rule(
             "T06",
@@ -142,24 +161,28 @@ RULES: dict[str, BusinessRule] = {
             "strategy discussion at which section 47 enquiries were started.",
             f"{WT2026} L1816",
             wt2013="L2001",
+            words=("initial child protection conference",),
         ),
         _rule(
             "T07",
             "The core group first meets within 10 working days of the initial conference.",
             f"{WT2026} L1917",
             wt2013="L2032",
+            words=("10 working days", "initial child protection conference"),
         ),
         _rule(
             "T08",
             "The first review conference is held within 3 months of the initial conference.",
             f"{WT2026} L1911, L1936",
             wt2013="L2027, L2040",
+            words=("review", "months"),
         ),
         _rule(
             "T09",
             "Later review conferences are held no more than 6 months apart while the plan lasts.",
             f"{WT2026} L1911, L1936",
             wt2013="L2027, L2040",
+            words=("intervals", "months"),
         ),
         _rule(
             "T10",
@@ -169,19 +192,22 @@ RULES: dict[str, BusinessRule] = {
             "followed by a transfer-in conference checklist.",
             f"{WT2026} L1956",
             wt2013="L2052",
+            words=("15 working days", "moved permanently"),
         ),
         _rule(
             "T11",
             "A child protection plan ends by the child's 18th birthday.",
             f"{WT2026} L1957",
             wt2013="L2053",
+            words=("18",),
         ),
         _rule(
             "B01",
             "A strategy discussion involves, as a minimum, local authority social care, health "
             "and the police.",
             f"{WT2026} L1677",
-            wt2013="L1927",
+            wt2013="L1935",
+            words=("as a minimum", "police"),
         ),
         _rule(
             "B02",
@@ -191,13 +217,15 @@ RULES: dict[str, BusinessRule] = {
             "child's needs on the way, prior arrangements, and the family's understanding of "
             "the risks, views and wishes.",
             f"{TRAVEL} L38-47",
+            words=("risk assessment", "views and wishes"),
         ),
         _rule(
             "B03",
             "A retrospective travel assessment is about a journey that has already begun: the "
             "departure date is not after the day of the check.",
-            f"{TRAVEL} L34, L59; DOMAIN.md consistency rules",
+            f"{TRAVEL} L34, L59; {CONVENTION}",
             severity=Severity.ERROR,
+            words=("retrospective",),
         ),
         _rule(
             "B04",
@@ -206,18 +234,21 @@ RULES: dict[str, BusinessRule] = {
             f"assessment or within {IMMEDIATE_WORKING_DAYS} working day.",
             f"{TRAVEL} L32, L50-52",
             severity=Severity.ERROR,
+            words=("immediate", "significant"),
         ),
         _rule(
             "B05",
             "The referral to children's social care is not dated before the alert it follows.",
             f"{TRAVEL} L27, L50-52",
             severity=Severity.ERROR,
+            words=("aware", "immediate"),
         ),
         _rule(
             "B06",
             "Planned travel is risk assessed before the child departs.",
             f"{TRAVEL} L30, L38",
             severity=Severity.ERROR,
+            words=("risk assessment", "journey"),
         ),
         _rule(
             "B07",
@@ -226,12 +257,14 @@ RULES: dict[str, BusinessRule] = {
             f"{RETROSPECTIVE_WORKING_DAYS} working days of the alert.",
             f"{TRAVEL} L34, L59",
             severity=Severity.ERROR,
+            words=("retrospective", "as soon as possible"),
         ),
         _rule(
             "B08",
             "A significant-risk outcome for planned travel is for a family choosing not to "
             "follow the health professionals' advice or make appropriate travel arrangements.",
             f"{TRAVEL} L32, L50",
+            words=("significant risk", "not to follow"),
         ),
         _rule(
             "B09",
@@ -239,7 +272,8 @@ RULES: dict[str, BusinessRule] = {
             "family: two home visits (by appointment and speculative), a letter, housing, the "
             "police missing persons unit, Child Benefit checks, inter-agency networks and "
             "missing alerts to other local authorities.",
-            "003_a5c554465bdd92c7.txt L31-44",
+            f"{MISSING} L31-44",
+            words=("reasonable efforts", "Head of Service"),
         ),
     )
 }

@@ -33,11 +33,11 @@ EXPECTED_EFFORTS: tuple[LocateEffort, ...] = tuple(
     e for e in LocateEffort if e is not LocateEffort.LEADS_FOLLOWED_UP
 )
 
-#: The factors of 000 L39-47 the risk assessment records as text, with their paths.
+#: The factors the risk assessment records as text (000 L39, L45, L30 and L47), by field.
 _TEXT_FACTORS: tuple[tuple[str, str], ...] = (
-    ("expected_time_away", "the expected length of time away (L39)"),
-    ("transport_mode", "the mode of transport (L45)"),
-    ("family_views_and_wishes", "the family's views and wishes (L30, L47)"),
+    ("expected_time_away", "the expected length of time away"),
+    ("transport_mode", "the mode of transport"),
+    ("family_views_and_wishes", "the family's views and wishes"),
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -26,6 +26,15 @@ from interop.codes import (
 from interop.domain.rules import Violations
 from interop.identifiers import NhsNumber, OdsCode
 from interop.privacy import mask_date_of_birth, mask_name, mask_nhs_number
+from interop.sources import for_people
+
+
+def _schema_for_people(schema: dict[str, Any], model: type[Any]) -> None:
+    # field descriptions cite the guidance by corpus file and line (002 L1724) for
+    # maintainers; a JSON Schema's reader gets the document by name, chapter and section
+    for holder in (schema, *schema.get("properties", {}).values()):
+        if isinstance(holder, dict) and isinstance(holder.get("description"), str):
+            holder["description"] = for_people(holder["description"])
 
 
 class DomainModel(BaseModel):
@@ -36,6 +45,7 @@ class DomainModel(BaseModel):
         frozen=True,
         str_strip_whitespace=True,
         validate_default=True,
+        json_schema_extra=_schema_for_people,
     )
 
 
