@@ -101,7 +101,7 @@ def validate(
         config = load_config_or_exit(config_path, need=())
         production = config.environment.name == "production"
     if not paths and not cases:
-        raise click.UsageError("give files or folders to validate, or --case DIR")
+        raise click.UsageError("Missing argument 'PATHS...': files or folders, or --case DIR")
     day = as_of.date() if hasattr(as_of, "date") else date.today()
     context = ValidationContext(igs, profiles, day, edition, production)
     reports = _validate(paths, cases, context)

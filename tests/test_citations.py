@@ -132,3 +132,36 @@ def test_sources_page_matches_the_documents() -> None:
     )
     for document in DOCUMENTS.values():
         assert f"## {document.title}" in current
+
+
+def _assert_names_no_unshipped_file(text: str, where: str) -> None:
+    found = UNSHIPPED.search(text)
+    assert found is None, f"{where} names {found.group(0)!r}, which users do not have"
+
+
+def test_what_users_see_names_no_file_they_do_not_have(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from interop.cli.main import cli
+    from interop.domain import ARTEFACT_KINDS
+
+    runner = CliRunner()
+    result = runner.invoke(cli, ["conformance", "run", "--report", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    _assert_names_no_unshipped_file(result.output, "interop conformance run")
+    for report in ("report.html", "junit.xml"):
+        page = (tmp_path / report).read_text(encoding="utf-8")
+        _assert_names_no_unshipped_file(page, report)
+        assert "rules.md" not in page  # no link to a page the report's reader lacks
+    assert 'id="rule-c01"' in (tmp_path / "report.html").read_text(encoding="utf-8")
+    valid = ROOT / "fixtures" / "artefacts"
+    for output_format in ("text", "json"):
+        args = ["validate", "--as-of", "2027-06-01", "--format", output_format, str(valid)]
+        result = runner.invoke(cli, args)
+        assert "rule" in result.output
+        _assert_names_no_unshipped_file(result.output, f"interop validate --format {output_format}")
+    for kind in ARTEFACT_KINDS:
+        result = runner.invoke(cli, ["schema", kind])
+        _assert_names_no_unshipped_file(result.output, f"interop schema {kind}")
+    for resource in (ROOT / "profiles").glob("*.json"):
+        _assert_names_no_unshipped_file(resource.read_text(encoding="utf-8"), resource.name)

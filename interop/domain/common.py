@@ -155,7 +155,7 @@ class ResponsibleLocalAuthority(DomainModel):
     """The local authority responsible for a child, as CP-IS shows it to health staff.
 
     CP-IS holds an emergency (out-of-hours) contact for every authority and an office-hours
-    number where one is given (cpis-and-nhs-api-notes.md A.2). The authority registers them
+    number where one is given (as CP-IS asks of local authorities). The authority registers them
     with CP-IS once, at onboarding: an LA's case-management export and its CP-IS uploads do
     not carry them, so a flag read from such an export may have neither number.
     """
