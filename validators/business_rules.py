@@ -14,18 +14,22 @@ Conventions:
 - Working days exclude weekends and England and Wales bank holidays; the trigger day is day 0
   (``interop.validators.working_days``). "Within 3 months" counts calendar months, clamped to
   the month's last day.
+  A meeting's day is its date in England (Europe/London), whatever offset it was recorded in.
 - "Must" in the guidance is an error, "should" a warning. Every timescale here is a "should".
 - "As of": an artefact dated after ``as_of`` (a meeting, a strategy discussion, an alert raised)
   has not happened yet and is left out. A deadline that has not passed on ``as_of`` gives
-  nothing; once it has passed with no meeting recorded, a warning says so.
+  nothing; once it has passed with no meeting recorded, a warning says so, but only when the
+  artefacts are the child's whole case (``complete``): otherwise the meeting may simply be in
+  a file not given, and an information issue says what could not be checked.
 - The toolkit has no record of a conference's decision, so "the child is the subject of a child
   protection plan" (which T07-T09 need before a missing meeting is reported) is read from the
   artefacts: a CPP flag starting on or after the initial conference, a core group or review
   conference, or a health treatment plan linked to a started CPP. Without such evidence only
   late meetings are reported, never missing ones. A CPP flag's end date ends the duty to meet.
-- Rules are tagged with the Working Together editions they apply to (2013, 2023, 2026). The
-  timescales are the same in the three (2013: 004; 2026: 002; 2023 from the research notes,
-  whose text is not in the corpus); an issue quotes the source of the edition checked.
+- Rules are tagged with the Working Together editions they apply to: 2013 (004) and 2026
+  (002), the editions whose text is among the sources (2026 replaced 2023, 002 L202). The
+  timescales are the same in both; an issue cites the edition checked, by the document's name
+  and section (``interop.sources``), while the table keeps file and line for maintainers.
 - Messages give dates and working-day counts, never a name or an NHS number; a date of birth
   shows only as the year of the 18th birthday.
 """
