@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from interop.validators.conformance import ConformanceResult
 
 _REPORT_HELP = "Write junit.xml and report.html into this folder (made when absent)."
-_RULES_HELP = "Where report.html links rule ids to (#<rule id> is appended)."
+_RULES_HELP = (
+    "Link rule ids in report.html to this page, such as an absolute URL of docs/rules.md "
+    "(#<rule id> is appended); by default to the report's own Rules cited section."
+)
 
 
 @click.group(cls=InteropGroup)
@@ -45,7 +48,7 @@ def _finish(result: ConformanceResult, what: str, report_dir: Path | None) -> No
 
 @conformance.command()
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), help=_REPORT_HELP)
-@click.option("--rules-page", default="docs/rules.md", show_default=True, help=_RULES_HELP)
+@click.option("--rules-page", default="", help=_RULES_HELP)
 def run(report_dir: Path | None, rules_page: str) -> None:
     """Validate every shipped fixture and compare with its manifest entry.
 
@@ -70,7 +73,7 @@ def run(report_dir: Path | None, rules_page: str) -> None:
 @conformance.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), help=_REPORT_HELP)
-@click.option("--rules-page", default="docs/rules.md", show_default=True, help=_RULES_HELP)
+@click.option("--rules-page", default="", help=_RULES_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="Print every issue under its file.")
 def check(paths: tuple[Path, ...], report_dir: Path | None, rules_page: str, verbose: bool) -> None:
     """Validate your own files (and every file validate accepts in the folders given).

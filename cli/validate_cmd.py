@@ -16,11 +16,19 @@ if TYPE_CHECKING:
     from interop.validators.files import FileReport
 
 #: the editions of interop.validators.business_rules (kept here so --help imports no rules)
-EDITIONS = ("2013", "2023", "2026")
+EDITIONS = ("2013", "2026")
 
 
 @click.command(cls=InteropCommand)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--case",
+    "cases",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="A folder holding a child's whole case: its files are validated too, and a meeting "
+    "missing from it is reported (repeatable).",
+)
 @click.option(
     "--ig",
     "igs",
@@ -74,6 +82,7 @@ EDITIONS = ("2013", "2023", "2026")
 @click.option("-q", "--quiet", is_flag=True, help="Print only files with problems.")
 def validate(
     paths: tuple[Path, ...],
+    cases: tuple[Path, ...],
     igs: tuple[Path, ...],
     profiles: tuple[str, ...],
     output_format: str,
@@ -106,9 +115,11 @@ def validate(
 
         config = load_config_or_exit(config_path, need=())
         production = config.environment.name == "production"
+    if not paths and not cases:
+        raise click.UsageError("Missing argument 'PATHS...': files or folders, or --case DIR")
     day = as_of.date() if hasattr(as_of, "date") else date.today()
     context = ValidationContext(igs, profiles, day, edition, production, max_mb * 1024 * 1024)
-    reports = _validate(paths, context)
+    reports = _validate(paths, cases, context)
     if not reports:
         click.echo("no files to validate (folders are searched for *.json, *.xml, *.hl7)", err=True)
         raise SystemExit(2)
@@ -118,15 +129,19 @@ def validate(
     raise SystemExit(2 if unreadable else 1 if failed else 0)
 
 
-def _validate(paths: tuple[Path, ...], context: ValidationContext) -> list[FileReport]:
+def _validate(
+    paths: tuple[Path, ...], cases: tuple[Path, ...], context: ValidationContext
+) -> list[FileReport]:
     from interop.validators.files import validate_bytes, validate_paths
-    from interop.validators.rules_across import add_case_issues
+    from interop.validators.rules_across import add_case_issues, children_of
 
     reports: list[FileReport] = []
     if any(str(p) == "-" for p in paths):
         reports.append(validate_bytes(sys.stdin.buffer.read(), Path("-"), context))
     reports.extend(validate_paths((p for p in paths if str(p) != "-"), context))
-    add_case_issues(reports, context)
+    case_reports = list(validate_paths(cases, context))
+    reports.extend(case_reports)
+    add_case_issues(reports, context, complete=children_of(case_reports))
     return reports
 
 

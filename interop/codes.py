@@ -12,8 +12,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, ClassVar, Self
 
+from interop.sources import for_people
+
 #: The toolkit's canonical base: every CodeSystem, ValueSet and profile it publishes lives below.
 CANONICAL_BASE = "https://fhir.safeguarding-interop.org"
+
+
+#: CP-IS as users know it (its specification is NHS England's, not among the guidance files)
+CPIS = "Child Protection - Information Sharing (CP-IS), NHS England"
 
 
 class CodedEnum(StrEnum):
@@ -25,8 +31,10 @@ class CodedEnum(StrEnum):
     #: last segment of the code system's canonical URL (``{CANONICAL_BASE}/CodeSystem/{slug}``)
     slug: ClassVar[str]
     label: ClassVar[str]
-    #: where the codes come from (guidance file and line, or a national standard)
+    #: where the codes come from, for people (the document by name, chapter and section)
     source: ClassVar[str]
+    #: the same as written in the code: guidance corpus file and line, for maintainers
+    source_lines: ClassVar[str]
     #: the system URL when the code system is national, not the toolkit's own
     external_system: ClassVar[str | None]
 
@@ -36,14 +44,15 @@ class CodedEnum(StrEnum):
         cls, *, slug: str, label: str, source: str, external_system: str | None = None
     ) -> None:
         super().__init_subclass__()
-        cls.slug, cls.label, cls.source = slug, label, source
+        cls.slug, cls.label = slug, label
+        cls.source_lines, cls.source = source, for_people(source)
         cls.external_system = external_system
 
     def __new__(cls, code: str, display: str, definition: str = "") -> Self:
         member = str.__new__(cls, code)
         member._value_ = code
         member.display = display
-        member.definition = definition or display
+        member.definition = for_people(definition) if definition else display
         return member
 
     @classmethod
@@ -75,7 +84,7 @@ class PlanType(
     CodedEnum,
     slug="plan-type",
     label="Child protection plan type (CP-IS)",
-    source="CPIS.md; CP-IS ObservationType CPPI/LACI/UCPI",
+    source=f"{CPIS}: ObservationType CPPI/LACI/UCPI",
 ):
     """CP-IS plan types, with the CP-IS observation codes each maps to."""
 
@@ -105,7 +114,7 @@ class PlanType(
 
     @property
     def snomed_code(self) -> str | None:
-        """SNOMED CT concept for the plan, where NHS England publishes one (CPIS.md)."""
+        """SNOMED CT concept for the plan, where NHS England publishes one (CP-IS)."""
         return _SNOMED.get(self)
 
     @classmethod
@@ -125,7 +134,7 @@ class LacLegalBasis(
     CodedEnum,
     slug="lac-legal-basis",
     label="Looked after child legal basis",
-    source="cpis-and-nhs-api-notes.md A.1 (CP-IS care bases); Children Act 1989",
+    source=f"{CPIS}: legal basis of a looked after child's care; Children Act 1989",
 ):
     """The Children Act 1989 basis on which a child is looked after."""
 
@@ -173,8 +182,8 @@ class AbuseCategory(
     slug="abuse-category",
     label="Child protection plan category of abuse",
     source=(
-        "NHS Data Dictionary CHILD PROTECTION PLAN REASON CODE (cpis-and-nhs-api-notes.md L143); "
-        "multiple as in the CIN census (lincolnshire-2013-pack-notes.md L332)"
+        "NHS Data Dictionary, CHILD PROTECTION PLAN REASON CODE; several per plan as in the "
+        "Department for Education's children in need census"
     ),
 ):
     """Category of abuse of a child protection plan (NHS Data Dictionary codes 01-04)."""
@@ -284,7 +293,7 @@ class HealthInformationSource(
     CodedEnum,
     slug="health-information-source",
     label="Health information source for a strategy discussion",
-    source="002_7a8cd4b31029ee68.txt L1723",
+    source="002_7a8cd4b31029ee68.txt L1724",
 ):
     """Health services whose information health coordinates for a strategy discussion."""
 
@@ -304,7 +313,7 @@ class AttendanceSetting(
     CodedEnum,
     slug="attendance-setting",
     label="Unscheduled care setting",
-    source="001_0e453bf333ba50fc.txt L382; CPIS.md (unscheduled care settings)",
+    source=f"001_0e453bf333ba50fc.txt L382; {CPIS}: unscheduled care settings",
 ):
     """Unscheduled care settings (recent A&E and out-of-hours attendances)."""
 
@@ -578,7 +587,8 @@ class ContactPurpose(
     CodedEnum,
     slug="contact-purpose",
     label="Purpose of a local authority contact number",
-    source="cpis-and-nhs-api-notes.md A.2 (emergency contact mandatory, work-place optional)",
+    source=f"{CPIS}: local authority contact details (emergency contact mandatory, work-place "
+    "optional)",
 ):
     """Which of a local authority's numbers a contact point is."""
 
@@ -650,13 +660,13 @@ class ReportSection(
     MEDICAL_ASSESSMENT = (
         "medical-assessment",
         "Advice on medical assessments",
-        "Advice on medical assessments such as a child protection medical (002 L1721).",
+        "Advice on medical assessments such as a child protection medical (002 L1722).",
     )
     PRACTITIONERS = (
         "practitioners",
         "Health practitioners currently involved",
         "GP, community and hospital staff involved, and the health services whose information "
-        "was coordinated (001 L389-391; 002 L1723).",
+        "was coordinated (001 L389-391; 002 L1724).",
     )
     OUTCOME = ("outcome", "Outcome of the strategy discussion", "Met s17 / s47 (001 L393-397).")
     ACTION_PLAN = ("action-plan", "Action plan", "What, who and by when (001 L399).")
@@ -757,7 +767,7 @@ class CpisFileResponse(
     CodedEnum,
     slug="cpis-file-response",
     label="CP-IS upload file response (CP-ISUploadFileResponse)",
-    source="CPIS.md; cpis-and-nhs-api-notes.md A.2 [S7][S9]",
+    source=f"{CPIS}: CP-ISUploadFileResponse",
 ):
     """The acknowledgement of a whole CP-IS upload file."""
 
@@ -773,7 +783,7 @@ class CpisRecordResponse(
     CodedEnum,
     slug="cpis-record-response",
     label="CP-IS upload record response (CP-ISUploadRecordResponse)",
-    source="CPIS.md; cpis-and-nhs-api-notes.md A.2 [S6]",
+    source=f"{CPIS}: CP-ISUploadRecordResponse",
 ):
     """The acknowledgement of one record of a CP-IS upload."""
 
@@ -795,7 +805,7 @@ class CpisRecordResponseDetail(
     CodedEnum,
     slug="cpis-record-response-detail",
     label="CP-IS upload record response detail (toolkit stand-in)",
-    source="cpis-and-nhs-api-notes.md A.2 [S6] (CPR07 is qualified by a "
+    source=f"{CPIS}: CP-ISUploadRecordResponse (CPR07 is qualified by a "
     "CP-ISUploadRecordResponseDetail code, whose codes are not public)",
 ):
     """Why a record got CPR07, in the toolkit's stand-in for CP-IS."""

@@ -2,7 +2,7 @@
 
 The Bundle (type ``collection``) holds:
 - ``Flag`` (profile ChildProtectionFlag): code = PatientFlagCategory ``CP-IS`` + the plan type
-  (+ SNOMED where NHS England publishes one), period = the plan, author = the LA (CPIS.md);
+  (+ SNOMED where NHS England publishes one), period = the plan, author = the LA (CP-IS);
 - ``CareTeam`` (profile ChildProtectionCareTeam), the shape the CP-IS FHIR API returns:
   category = plan type, period, managing organisation = the LA with its office-hours and
   emergency-duty numbers;
@@ -15,6 +15,7 @@ Flag and the CareTeam, so either reads back into the whole artefact.
 from __future__ import annotations
 
 from interop.codes import (
+    CPIS,
     AbuseCategory,
     ContactPurpose,
     LacLegalBasis,
@@ -240,14 +241,14 @@ _PLAN_EXTENSIONS = (
         "Expected date of delivery (unborn child protection plan)",
         ("Flag", "CareTeam"),
         "date",
-        source="CPIS.md (UnbornChildSubject)",
+        source=f"{CPIS}: UnbornChildSubject",
     ),
     ExtensionDef(
         "delete-date",
         "Date CP-IS deletes the record (CPPDD/LACDD/UCPDD)",
         ("Flag", "CareTeam"),
         "date",
-        source="CPIS.md",
+        source=f"{CPIS}: delete dates CPPDD, LACDD, UCPDD",
     ),
     ExtensionDef(
         "plan-end-reason",

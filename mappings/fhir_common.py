@@ -294,8 +294,26 @@ def profiles_of(resource: Any) -> list[str]:
     return [p for p in claimed if isinstance(p, str)] if isinstance(claimed, list) else []
 
 
+#: The confidentiality label of every safeguarding resource the toolkit emits: HL7's
+#: "restricted" (v3 Confidentiality R), information about a child's protection that a server
+#: shares only with those entitled to it. The child's Patient and the directory resources
+#: (organisations, practitioners) are shared more widely and carry no label.
+CONFIDENTIALITY = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+    "code": "R",
+    "display": "restricted",
+}
+UNLABELLED = frozenset({"Patient", "Organization", "Practitioner", "PractitionerRole"})
+
+
 def entry(resource: JSON) -> JSON:
-    """A Bundle entry for a resource."""
+    """A Bundle entry for a resource; a safeguarding resource gets its confidentiality label
+    (``meta.security``) here, once for every mapping."""
+    if resource.get("resourceType") not in UNLABELLED:
+        meta = resource.setdefault("meta", {})
+        labels = meta.setdefault("security", [])
+        if CONFIDENTIALITY not in labels:
+            labels.append(dict(CONFIDENTIALITY))
     return {"fullUrl": full_url(resource), "resource": resource}
 
 

@@ -25,6 +25,7 @@ from interop.mappings.fhir_common import (
 )
 from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef, SliceDef
 from interop.mappings.forms import all_forms
+from interop.sources import for_people
 
 FHIR_VERSION = "4.0.1"
 CORE = "http://hl7.org/fhir/StructureDefinition/"
@@ -381,4 +382,16 @@ def render_all() -> dict[str, JSON]:
     for form in questionnaires:
         files[f"Questionnaire-{form['id']}.json"] = form
     files["CapabilityStatement-safeguarding-interop-server.json"] = capability_statement(profiles)
-    return {path: _without_none(resource) for path, resource in sorted(files.items())}
+    return {path: _for_people(_without_none(resource)) for path, resource in sorted(files.items())}
+
+
+def _for_people(value: Any) -> Any:
+    # the definitions cite the guidance by corpus file and line; whoever reads the published
+    # resources has the documents, not the files: every text names the document instead
+    if isinstance(value, str):
+        return for_people(value)
+    if isinstance(value, dict):
+        return {k: _for_people(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_for_people(v) for v in value]
+    return value

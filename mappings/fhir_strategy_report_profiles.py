@@ -90,7 +90,7 @@ EXTENSIONS: tuple[ExtensionDef, ...] = (
         "Advice on medical assessments",
         _SECTION,
         "string",
-        source="002_7a8cd4b31029ee68.txt L1721",
+        source="002_7a8cd4b31029ee68.txt L1722",
     ),
     ExtensionDef(
         "information-source",

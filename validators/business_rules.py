@@ -4,7 +4,8 @@ Consistency rules that need no date (C01-C16) are the domain models' own (intero
 this stage checks what depends on the day the check is run (``as_of``) or on several artefacts
 about the same child:
 
-- ``check_artefact`` runs the rules about one artefact (T11, B01-B03);
+- ``check_artefact`` runs the rules about one artefact (T11, B01; the travel protocol's and
+  missing-child briefing's B02-B09 in ``interop.validators.travel_rules``);
 - ``check_case`` groups artefacts by the child's NHS number and runs the timescales between
   them (T06-T10). A UCPP flag's subject is the expectant mother, so it belongs to no child.
 
@@ -13,18 +14,22 @@ Conventions:
 - Working days exclude weekends and England and Wales bank holidays; the trigger day is day 0
   (``interop.validators.working_days``). "Within 3 months" counts calendar months, clamped to
   the month's last day.
+  A meeting's day is its date in England (Europe/London), whatever offset it was recorded in.
 - "Must" in the guidance is an error, "should" a warning. Every timescale here is a "should".
 - "As of": an artefact dated after ``as_of`` (a meeting, a strategy discussion, an alert raised)
   has not happened yet and is left out. A deadline that has not passed on ``as_of`` gives
-  nothing; once it has passed with no meeting recorded, a warning says so.
+  nothing; once it has passed with no meeting recorded, a warning says so, but only when the
+  artefacts are the child's whole case (``complete``): otherwise the meeting may simply be in
+  a file not given, and an information issue says what could not be checked.
 - The toolkit has no record of a conference's decision, so "the child is the subject of a child
   protection plan" (which T07-T09 need before a missing meeting is reported) is read from the
   artefacts: a CPP flag starting on or after the initial conference, a core group or review
   conference, or a health treatment plan linked to a started CPP. Without such evidence only
   late meetings are reported, never missing ones. A CPP flag's end date ends the duty to meet.
-- Rules are tagged with the Working Together editions they apply to (2013, 2023, 2026). The
-  timescales are the same in the three (2013: 004; 2026: 002; 2023 from the research notes,
-  whose text is not in the corpus); an issue quotes the source of the edition checked.
+- Rules are tagged with the Working Together editions they apply to: 2013 (004) and 2026
+  (002), the editions whose text is among the sources (2026 replaced 2023, 002 L202). The
+  timescales are the same in both; an issue cites the edition checked, by the document's name
+  and section (``interop.sources``), while the table keeps file and line for maintainers.
 - Messages give dates and working-day counts, never a name or an NHS number; a date of birth
   shows only as the year of the 18th birthday.
 """
@@ -32,7 +37,7 @@ Conventions:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -43,7 +48,6 @@ from interop.codes import (
     Permanence,
     PlanType,
     StrategyOutcome,
-    TravelScenario,
 )
 from interop.domain import (
     ArtefactBase,
@@ -55,16 +59,25 @@ from interop.domain import (
 )
 from interop.domain.child_protection_flag import add_months
 from interop.issues import Issue, IssueCode, Severity
+from interop.sources import CONVENTION, for_people
+from interop.validators.findings import Finding
+from interop.validators.travel_rules import (
+    IMMEDIATE_WORKING_DAYS,
+    RETROSPECTIVE_WORKING_DAYS,
+    travel_findings,
+)
 from interop.validators.working_days import add_working_days, working_days_between
 
-#: Working Together editions a rule can be checked against, oldest first.
-EDITIONS: tuple[str, ...] = ("2013", "2023", "2026")
+#: Working Together editions a rule can be checked against, oldest first: those whose text is
+#: among the sources (2023 is not: the 2026 edition replaced it, 002 L202).
+EDITIONS: tuple[str, ...] = ("2013", "2026")
 DEFAULT_EDITION = "2026"
 _ALL = frozenset(EDITIONS)
 
 WT2026 = "002_7a8cd4b31029ee68.txt"  # Working Together 2026
 WT2013 = "004_ceaca56681b35788.txt"  # Lincolnshire pack: Working Together 2013 at L1414-2973
 TRAVEL = "000_f1e2ca509ebfd4fe.txt"  # Leeds out-of-area travel protocol (edition-independent)
+MISSING = "003_a5c554465bdd92c7.txt"  # LSCB briefing: children in need who moved away
 NOT_CHECKABLE = "not checkable from the toolkit's artefacts"
 
 
@@ -72,18 +85,26 @@ NOT_CHECKABLE = "not checkable from the toolkit's artefacts"
 class BusinessRule:
     """A rule of the guidance: id, what it says, where, how bad, which editions it belongs to.
 
-    ``source`` is the 2026 text (or the local protocol); ``edition_sources`` gives another
-    edition's own text where the corpus has it. A rule with a ``note`` of ``NOT_CHECKABLE`` is
+    ``lines`` cites the 2026 text (or the local protocol) by corpus file and line, for
+    maintainers; ``edition_lines`` another edition's own text. ``words`` are words the cited
+    lines contain (tests/test_citations.py checks them). Users see ``source``: the document
+    by its name, chapter and section. A rule with a ``note`` of ``NOT_CHECKABLE`` is
     registered for completeness and never reported.
     """
 
     id: str
     text: str
-    source: str
+    lines: str
     severity: Severity
     editions: frozenset[str]
-    edition_sources: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    edition_lines: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     note: str | None = None
+    words: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        """Where the rule is written (the 2026 edition), as a reader finds it."""
+        return for_people(self.lines)
 
     @property
     def checkable(self) -> bool:
@@ -94,22 +115,28 @@ class BusinessRule:
         """Whether the rule is in ``edition`` of Working Together."""
         return edition in self.editions
 
+    def lines_for(self, edition: str) -> str:
+        """The corpus file and lines of the rule in ``edition`` (the local protocol's when the
+        rule is not Working Together's)."""
+        return self.edition_lines.get(edition, self.lines)
+
     def source_for(self, edition: str) -> str:
-        """Where the rule is written in ``edition`` (the 2026 text when the corpus has no other)."""
-        return self.edition_sources.get(edition, self.source)
+        """Where the rule is written in ``edition``, as a reader finds it."""
+        return for_people(self.lines_for(edition))
 
 
 def _rule(
     rule_id: str,
     text: str,
-    source: str,
+    lines: str,
     *,
+    words: tuple[str, ...],
     severity: Severity = Severity.WARNING,
     wt2013: str | None = None,
     note: str | None = None,
 ) -> BusinessRule:
-    sources = {"2013": f"{WT2013} {wt2013}"} if wt2013 else {}
-    return BusinessRule(rule_id, text, source, severity, _ALL, sources, note)
+    edition_lines = {"2013": f"{WT2013} {wt2013}"} if wt2013 else {}
+    return BusinessRule(rule_id, text, lines, severity, _ALL, edition_lines, note, words)
 
 
 RULES: dict[str, BusinessRule] = {
@@ -121,6 +148,7 @@ RULES: dict[str, BusinessRule] = {
             f"{WT2026} L1119",
             wt2013="L1805, L1851",
             note=NOT_CHECKABLE,
+            words=("one working day", "referral"),
         ),
         _rule(
             "T04",
@@ -129,6 +157,7 @@ RULES: dict[str, BusinessRule] = {
             f"{WT2026} L1134",
             wt2013="L1807",
             note=NOT_CHECKABLE,
+            words=("45 working days",),
         ),
         _rule(
             "T06",
@@ -136,24 +165,28 @@ RULES: dict[str, BusinessRule] = {
             "strategy discussion at which section 47 enquiries were started.",
             f"{WT2026} L1816",
             wt2013="L2001",
+            words=("initial child protection conference",),
         ),
         _rule(
             "T07",
             "The core group first meets within 10 working days of the initial conference.",
             f"{WT2026} L1917",
             wt2013="L2032",
+            words=("10 working days", "initial child protection conference"),
         ),
         _rule(
             "T08",
             "The first review conference is held within 3 months of the initial conference.",
             f"{WT2026} L1911, L1936",
             wt2013="L2027, L2040",
+            words=("review", "months"),
         ),
         _rule(
             "T09",
             "Later review conferences are held no more than 6 months apart while the plan lasts.",
             f"{WT2026} L1911, L1936",
             wt2013="L2027, L2040",
+            words=("intervals", "months"),
         ),
         _rule(
             "T10",
@@ -163,31 +196,88 @@ RULES: dict[str, BusinessRule] = {
             "followed by a transfer-in conference checklist.",
             f"{WT2026} L1956",
             wt2013="L2052",
+            words=("15 working days", "moved permanently"),
         ),
         _rule(
             "T11",
             "A child protection plan ends by the child's 18th birthday.",
             f"{WT2026} L1957",
             wt2013="L2053",
+            words=("18",),
         ),
         _rule(
             "B01",
             "A strategy discussion involves, as a minimum, local authority social care, health "
             "and the police.",
             f"{WT2026} L1677",
-            wt2013="L1927",
+            wt2013="L1935",
+            words=("as a minimum", "police"),
         ),
         _rule(
             "B02",
-            "A travel risk assessment considers and documents every factor of the protocol.",
+            "A travel risk assessment considers and documents every factor of the protocol: "
+            "the expected time away, healthcare at the destination and how to reach it, "
+            "insurance, supplies for the whole trip, the mode of transport and managing the "
+            "child's needs on the way, prior arrangements, and the family's understanding of "
+            "the risks, views and wishes.",
             f"{TRAVEL} L38-47",
+            words=("risk assessment", "views and wishes"),
         ),
         _rule(
             "B03",
             "A retrospective travel assessment is about a journey that has already begun: the "
             "departure date is not after the day of the check.",
-            f"{TRAVEL} L34, L59; DOMAIN.md consistency rules",
+            f"{TRAVEL} L34, L59; {CONVENTION}",
             severity=Severity.ERROR,
+            words=("retrospective",),
+        ),
+        _rule(
+            "B04",
+            "After a risk assessment finds a significant risk of harm, contact with children's "
+            "social care is immediate: the toolkit expects the referral on the day of the "
+            f"assessment or within {IMMEDIATE_WORKING_DAYS} working day.",
+            f"{TRAVEL} L32, L50-52",
+            severity=Severity.ERROR,
+            words=("immediate", "significant"),
+        ),
+        _rule(
+            "B05",
+            "The referral to children's social care is not dated before the alert it follows.",
+            f"{TRAVEL} L27, L50-52",
+            severity=Severity.ERROR,
+            words=("aware", "immediate"),
+        ),
+        _rule(
+            "B06",
+            "Planned travel is risk assessed before the child departs.",
+            f"{TRAVEL} L30, L38",
+            severity=Severity.ERROR,
+            words=("risk assessment", "journey"),
+        ),
+        _rule(
+            "B07",
+            "A child who travelled without a prior assessment has a retrospective risk "
+            "assessment as soon as possible: the toolkit expects it within "
+            f"{RETROSPECTIVE_WORKING_DAYS} working days of the alert.",
+            f"{TRAVEL} L34, L59",
+            severity=Severity.ERROR,
+            words=("retrospective", "as soon as possible"),
+        ),
+        _rule(
+            "B08",
+            "A significant-risk outcome for planned travel is for a family choosing not to "
+            "follow the health professionals' advice or make appropriate travel arrangements.",
+            f"{TRAVEL} L32, L50",
+            words=("significant risk", "not to follow"),
+        ),
+        _rule(
+            "B09",
+            "A missing child's case is closed only after the reasonable efforts to locate the "
+            "family: two home visits (by appointment and speculative), a letter, housing, the "
+            "police missing persons unit, Child Benefit checks, inter-agency networks and "
+            "missing alerts to other local authorities.",
+            f"{MISSING} L31-44",
+            words=("reasonable efforts", "Head of Service"),
         ),
     )
 }
@@ -207,30 +297,29 @@ def _check_edition(edition: str) -> None:
         raise ValueError(f"unknown Working Together edition {edition!r}; one of {EDITIONS}")
 
 
-@dataclass(frozen=True)
-class _Finding:
-    """A broken rule before it becomes an Issue (the edition decides its source)."""
-
-    rule_id: str
-    location: str
-    message: str
-
-
-def _issues(findings: Iterable[_Finding], edition: str) -> list[Issue]:
+def _issues(findings: Iterable[Finding], edition: str, complete: bool = True) -> list[Issue]:
     issues = []
     for f in findings:
         rule = RULES[f.rule_id]
-        if rule.checkable and rule.applies_to(edition):
-            issues.append(
-                Issue(
-                    rule.severity,
-                    IssueCode.BUSINESS_RULE,
-                    f.location,
-                    f.message,
-                    rule.id,
-                    rule.source_for(edition),
-                )
+        if not (rule.checkable and rule.applies_to(edition)):
+            continue
+        severity, message = f.severity or rule.severity, f.message
+        if f.unseen is not None and not complete:
+            severity = Severity.INFORMATION
+            message = (
+                f"not checked: {f.unseen} is among the files given, which may not hold the "
+                "child's whole case (validate the case folder with --case DIR to check it)"
             )
+        issues.append(
+            Issue(
+                severity,
+                IssueCode.BUSINESS_RULE,
+                f.location,
+                message,
+                rule.id,
+                rule.source_for(edition),
+            )
+        )
     return issues
 
 
@@ -245,20 +334,20 @@ def eighteenth_birthday(date_of_birth: date) -> date:
         return date(date_of_birth.year + 18, 3, 1)
 
 
-def _t11_plan_ends_by_18(flag: ChildProtectionFlag, as_of: date) -> Iterator[_Finding]:
+def _t11_plan_ends_by_18(flag: ChildProtectionFlag, as_of: date) -> Iterator[Finding]:
     if flag.plan_type is not PlanType.CPP:
         return
     birthday = eighteenth_birthday(flag.subject.date_of_birth)
     # the year only: the full birthday would give the child's date of birth away
     if flag.plan_end is not None and flag.plan_end > birthday:
-        yield _Finding(
+        yield Finding(
             "T11",
             "$.plan_end",
             f"the child protection plan ends on {flag.plan_end}, after the child's 18th "
             f"birthday (in {birthday.year}): a plan should end by the 18th birthday",
         )
     elif flag.plan_end is None and birthday < as_of:
-        yield _Finding(
+        yield Finding(
             "T11",
             "$.plan_end",
             f"the child protection plan (from {flag.plan_start}) has no end date on {as_of}, "
@@ -268,12 +357,19 @@ def _t11_plan_ends_by_18(flag: ChildProtectionFlag, as_of: date) -> Iterator[_Fi
         )
 
 
-def _b01_strategy_agencies(report: StrategyDiscussionHealthReport) -> Iterator[_Finding]:
+def _b01_strategy_agencies(report: StrategyDiscussionHealthReport) -> Iterator[Finding]:
     if not report.participating_agencies:
-        return  # not recorded: nothing to check
+        yield Finding(
+            "B01",
+            "$.participating_agencies",
+            "not checked: the agencies that took part in the strategy discussion on "
+            f"{report.strategy_discussion_date} are not recorded",
+            severity=Severity.INFORMATION,
+        )
+        return
     missing = [a for a in STRATEGY_MINIMUM if a not in report.participating_agencies]
     if missing:
-        yield _Finding(
+        yield Finding(
             "B01",
             "$.participating_agencies",
             f"the strategy discussion on {report.strategy_discussion_date} did not involve "
@@ -282,38 +378,13 @@ def _b01_strategy_agencies(report: StrategyDiscussionHealthReport) -> Iterator[_
         )
 
 
-def _b02_risk_factors(alert: TravelAlert) -> Iterator[_Finding]:
-    if alert.risk_assessment is None:
-        return
-    missing = alert.risk_assessment.missing_factors()
-    if missing:
-        yield _Finding(
-            "B02",
-            "$.risk_assessment.findings",
-            f"the risk assessment of {alert.risk_assessment.assessed_on} does not record "
-            f"{len(missing)} factor(s) of the protocol: {', '.join(f.value for f in missing)}",
-        )
-
-
-def _b03_departed(alert: TravelAlert, as_of: date) -> Iterator[_Finding]:
-    departed = alert.departure_date
-    if alert.scenario is TravelScenario.TRAVELLED and departed is not None and departed > as_of:
-        yield _Finding(
-            "B03",
-            "$.departure_date",
-            f"the child is recorded as having travelled, but the departure date {departed} "
-            f"is after {as_of}",
-        )
-
-
-def _artefact_findings(artefact: ArtefactBase, as_of: date) -> Iterator[_Finding]:
+def _artefact_findings(artefact: ArtefactBase, as_of: date) -> Iterator[Finding]:
     if isinstance(artefact, ChildProtectionFlag):
         yield from _t11_plan_ends_by_18(artefact, as_of)
     elif isinstance(artefact, StrategyDiscussionHealthReport):
         yield from _b01_strategy_agencies(artefact)
     elif isinstance(artefact, TravelAlert):
-        yield from _b02_risk_factors(artefact)
-        yield from _b03_departed(artefact, as_of)
+        yield from travel_findings(artefact, as_of)
 
 
 def check_artefact(
@@ -328,8 +399,7 @@ def check_artefact(
 
 
 def _meeting_day(checklist: HealthNeedsChecklist) -> date:
-    # the meeting's own calendar day, in the offset it was recorded with
-    return checklist.meeting_at.date()
+    return checklist.meeting_day
 
 
 @dataclass
@@ -348,7 +418,8 @@ class _Case:
         return [m for m in self.meetings if m.meeting_type is kind]
 
 
-def _child_nhs_number(artefact: ArtefactBase) -> str | None:
+def child_nhs_number(artefact: ArtefactBase) -> str | None:
+    """The NHS number of the child an artefact is about (none for a UCPP flag: the mother's)."""
     if isinstance(artefact, ChildProtectionFlag):
         return None if artefact.plan_type is PlanType.UCPP else artefact.subject.nhs_number
     if isinstance(
@@ -382,24 +453,24 @@ def _add_to_case(case: _Case, artefact: ArtefactBase) -> None:
         case.moves.append(artefact)
 
 
-def _cases(artefacts: Iterable[ArtefactBase], as_of: date) -> list[_Case]:
+def _cases(artefacts: Iterable[ArtefactBase], as_of: date) -> dict[str, _Case]:
     by_child: dict[str, _Case] = defaultdict(lambda: _Case(as_of))
     for artefact in artefacts:
-        nhs_number = _child_nhs_number(artefact)
+        nhs_number = child_nhs_number(artefact)
         if nhs_number is not None:
             _add_to_case(by_child[nhs_number], artefact)
     for case in by_child.values():
         case.s47.sort(key=lambda r: r.strategy_discussion_date)
         case.meetings.sort(key=_meeting_day)
         case.moves.sort(key=lambda a: a.raised_on)
-    return list(by_child.values())
+    return dict(by_child)
 
 
 def _at(artefact: ArtefactBase, path: str) -> str:
     return f"{artefact.local_id}:{path}"
 
 
-def _t06_initial_conference(case: _Case) -> Iterator[_Finding]:
+def _t06_initial_conference(case: _Case) -> Iterator[Finding]:
     previous = date.min
     for conference in case.of_type(MeetingType.INITIAL_CONFERENCE):
         held = _meeting_day(conference)
@@ -409,7 +480,7 @@ def _t06_initial_conference(case: _Case) -> Iterator[_Finding]:
             discussed = started[0].strategy_discussion_date
             due = add_working_days(discussed, 15)
             if held > due:
-                yield _Finding(
+                yield Finding(
                     "T06",
                     _at(conference, "$.meeting_at"),
                     f"the initial conference on {held} is "
@@ -423,7 +494,7 @@ def _t06_initial_conference(case: _Case) -> Iterator[_Finding]:
         discussed = waiting[0].strategy_discussion_date
         due = add_working_days(discussed, 15)
         if case.as_of > due:
-            yield _Finding(
+            yield Finding(
                 "T06",
                 _at(waiting[0], "$.strategy_discussion_date"),
                 f"no initial conference is recorded by {case.as_of}, "
@@ -431,6 +502,7 @@ def _t06_initial_conference(case: _Case) -> Iterator[_Finding]:
                 f"discussion on {discussed} that started section 47 enquiries: it was due within "
                 f"15 working days, by {due} (unless the enquiries did not substantiate the "
                 "concerns)",
+                unseen=f"no initial conference after the strategy discussion on {discussed}",
             )
 
 
@@ -478,13 +550,13 @@ def _episodes(case: _Case) -> list[_Episode]:
     return episodes
 
 
-def _t07_core_group(episode: _Episode, as_of: date) -> Iterator[_Finding]:
+def _t07_core_group(episode: _Episode, as_of: date) -> Iterator[Finding]:
     due = add_working_days(episode.start, 10)
     if episode.core_groups:
         first = episode.core_groups[0]
         held = _meeting_day(first)
         if held > due:
-            yield _Finding(
+            yield Finding(
                 "T07",
                 _at(first, "$.meeting_at"),
                 f"the first core group on {held} is {working_days_between(episode.start, held)} "
@@ -492,42 +564,44 @@ def _t07_core_group(episode: _Episode, as_of: date) -> Iterator[_Finding]:
                 f"within 10 working days, by {due}",
             )
     elif as_of > due and episode.open_on(due):
-        yield _Finding(
+        yield Finding(
             "T07",
             _at(episode.conference, "$.meeting_at"),
             f"no core group is recorded by {as_of}, "
             f"{working_days_between(episode.start, as_of)} working days after the initial "
             f"conference on {episode.start}: it was due within 10 working days, by {due}",
+            unseen=f"no core group after the initial conference on {episode.start}",
         )
 
 
-def _t08_first_review(episode: _Episode, as_of: date) -> Iterator[_Finding]:
+def _t08_first_review(episode: _Episode, as_of: date) -> Iterator[Finding]:
     due = add_months(episode.start, 3)
     if episode.reviews:
         first = episode.reviews[0]
         held = _meeting_day(first)
         if held > due:
-            yield _Finding(
+            yield Finding(
                 "T08",
                 _at(first, "$.meeting_at"),
                 f"the first review conference on {held} is more than 3 months after the "
                 f"initial conference on {episode.start}: it was due by {due}",
             )
     elif as_of > due and episode.open_on(due):
-        yield _Finding(
+        yield Finding(
             "T08",
             _at(episode.conference, "$.meeting_at"),
             f"no review conference is recorded by {as_of} since the initial conference on "
             f"{episode.start}: the first review was due within 3 months, by {due}",
+            unseen=f"no review conference after the initial conference on {episode.start}",
         )
 
 
-def _t09_later_reviews(episode: _Episode, as_of: date) -> Iterator[_Finding]:
+def _t09_later_reviews(episode: _Episode, as_of: date) -> Iterator[Finding]:
     for before, after in zip(episode.reviews, episode.reviews[1:], strict=False):
         previous, held = _meeting_day(before), _meeting_day(after)
         due = add_months(previous, 6)
         if held > due:
-            yield _Finding(
+            yield Finding(
                 "T09",
                 _at(after, "$.meeting_at"),
                 f"the review conference on {held} is more than 6 months after the previous "
@@ -538,11 +612,12 @@ def _t09_later_reviews(episode: _Episode, as_of: date) -> Iterator[_Finding]:
         previous = _meeting_day(last)
         due = add_months(previous, 6)
         if as_of > due and episode.open_on(due):
-            yield _Finding(
+            yield Finding(
                 "T09",
                 _at(last, "$.meeting_at"),
                 f"no review conference is recorded by {as_of} since the review on {previous}: "
                 f"the next was due within 6 months, by {due}",
+                unseen=f"no review conference after the review on {previous}",
             )
 
 
@@ -552,7 +627,7 @@ def _on_plan_when_notified(case: _Case, notified: date) -> bool:
     return any(_meeting_day(m) <= notified for m in case.meetings)
 
 
-def _t10_transfer_in(case: _Case) -> Iterator[_Finding]:
+def _t10_transfer_in(case: _Case) -> Iterator[Finding]:
     transfers = case.of_type(MeetingType.TRANSFER_IN_CONFERENCE)
     for alert in case.moves:
         notified = alert.raised_on
@@ -561,7 +636,7 @@ def _t10_transfer_in(case: _Case) -> Iterator[_Finding]:
         if after:
             held = _meeting_day(after[0])
             if held > due:
-                yield _Finding(
+                yield Finding(
                     "T10",
                     _at(after[0], "$.meeting_at"),
                     f"the transfer-in conference on {held} is "
@@ -570,23 +645,24 @@ def _t10_transfer_in(case: _Case) -> Iterator[_Finding]:
                     f"15 working days, by {due}",
                 )
         elif case.as_of > due and _on_plan_when_notified(case, notified):
-            yield _Finding(
+            yield Finding(
                 "T10",
                 _at(alert, "$.raised_on"),
                 f"no transfer-in conference is recorded by {case.as_of}, "
                 f"{working_days_between(notified, case.as_of)} working days after the permanent "
                 f"move was notified on {notified}: it was due within 15 working days, by {due}",
+                unseen=f"no transfer-in conference after the move notified on {notified}",
             )
 
 
-_EPISODE_RULES: tuple[Callable[[_Episode, date], Iterator[_Finding]], ...] = (
+_EPISODE_RULES: tuple[Callable[[_Episode, date], Iterator[Finding]], ...] = (
     _t07_core_group,
     _t08_first_review,
     _t09_later_reviews,
 )
 
 
-def _case_findings(case: _Case) -> Iterator[_Finding]:
+def _case_findings(case: _Case) -> Iterator[Finding]:
     yield from _t06_initial_conference(case)
     for episode in _episodes(case):
         for rule in _EPISODE_RULES:
@@ -595,30 +671,44 @@ def _case_findings(case: _Case) -> Iterator[_Finding]:
 
 
 def check_case(
-    artefacts: Iterable[ArtefactBase], *, as_of: date, edition: str = DEFAULT_EDITION
+    artefacts: Iterable[ArtefactBase],
+    *,
+    as_of: date,
+    edition: str = DEFAULT_EDITION,
+    complete: bool | Collection[str] = False,
 ) -> list[Issue]:
     """The timescales across each child's artefacts on ``as_of`` (T06-T10).
 
     Artefacts are grouped by the child's NHS number (a UCPP flag, about the mother, is left
     out); locations are prefixed with the local id of the artefact the issue is about.
+    ``complete`` says whose case the artefacts hold in full: ``True`` for every child, or the
+    NHS numbers of those children. A late meeting is reported whatever it is, since both
+    dates are seen; a *missing* meeting is a breach only in a complete case, and otherwise an
+    information issue saying what could not be checked.
     """
     _check_edition(edition)
     issues: list[Issue] = []
-    for case in _cases(artefacts, as_of):
-        issues.extend(_issues(_case_findings(case), edition))
+    for nhs_number, case in _cases(artefacts, as_of).items():
+        whole = complete if isinstance(complete, bool) else nhs_number in complete
+        issues.extend(_issues(_case_findings(case), edition, whole))
     return issues
 
 
 def check_artefacts(
-    artefacts: Iterable[ArtefactBase], *, as_of: date, edition: str = DEFAULT_EDITION
+    artefacts: Iterable[ArtefactBase],
+    *,
+    as_of: date,
+    edition: str = DEFAULT_EDITION,
+    complete: bool | Collection[str] = False,
 ) -> list[Issue]:
-    """Every business rule: each artefact's own, prefixed by its local id, then the case rules."""
+    """Every business rule: each artefact's own, prefixed by its local id, then the case rules
+    (``complete`` as for ``check_case``)."""
     items = list(artefacts)
     issues: list[Issue] = []
     for artefact in items:
         for issue in check_artefact(artefact, as_of=as_of, edition=edition):
             issues.append(_prefixed(issue, artefact.local_id))
-    issues.extend(check_case(items, as_of=as_of, edition=edition))
+    issues.extend(check_case(items, as_of=as_of, edition=edition, complete=complete))
     return issues
 
 

@@ -29,6 +29,7 @@ from interop import __version__
 from interop.codes import CANONICAL_BASE
 from interop.issues import Issue
 from interop.privacy import mask_nhs_numbers_in
+from interop.sources import for_people
 from interop.validators.files import FileReport
 from interop.validators.rule_codes import RULE_SYSTEM
 
@@ -40,20 +41,13 @@ SOURCE_FILE_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ext-source-file"
 READ_AS_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ext-read-as"
 LINE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line"
 COLUMN_EXTENSION = "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col"
-#: where the HTML report links a rule id to (``#<rule id, lower case>`` is appended)
-DEFAULT_RULES_PAGE = "docs/rules.md"
+#: where the HTML report links a rule id to (``#<rule id, lower case>`` is appended); empty:
+#: to the report's own "Rules cited" section, so that a report read anywhere (sent by email,
+#: written by a wheel install with no docs/ beside it) still says what each rule is
+DEFAULT_RULES_PAGE = ""
 
 #: the toolkit's own rule ids (C01, T06, B01, NHS, NHS-TEST), documented in the rules page
 GUIDANCE_RULE_ID = re.compile(r"[A-Z]{1,4}\d{0,3}(?:-[A-Z]+)?")
-#: the guidance files rule sources cite, by their number (see the shared guidance folder)
-GUIDANCE_TITLES = {
-    "000": "Leeds protocol: children with complex medical needs travelling",
-    "001": "LLR procedure: children with long-term health needs",
-    "002": "Working Together to Safeguard Children 2026",
-    "003": "Leeds protocol, short form",
-    "004": "Lincolnshire partnership pack 2013 (Working Together 2013)",
-}
-_GUIDANCE_CITATION = re.compile(r"\b(\d{3})_[0-9a-f]{16}\.txt(?:\s+(L[\d\s,L\-–]+\d))?")
 #: a ten-digit number, spaced 3-3-4 or not: masked wherever it appears in a report
 #: characters XML 1.0 cannot hold (controls, lone surrogates from undecodable file names)
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -301,19 +295,9 @@ def _e(value: str) -> str:
 
 
 def readable_source(source: str) -> str:
-    """A rule source with guidance file names given their titles:
-    ``001_0e45….txt L31-44`` → ``LLR procedure: … , lines 31-44 (001)``."""
-
-    def title(match: re.Match[str]) -> str:
-        number, lines = match.group(1), match.group(2)
-        name = GUIDANCE_TITLES.get(number, f"guidance document {number}")
-        where = ""
-        if lines:
-            where = ", line" + ("s " if re.search(r"[-–,]", lines) else " ")
-            where += lines.replace("L", "").strip()
-        return f"{name}{where} ({number})"
-
-    return _GUIDANCE_CITATION.sub(title, source)
+    """A rule source as a reader finds it: a guidance file and line cited by the code
+    (``001_0e45….txt L31-44``) becomes the document's title, edition, publisher and section."""
+    return for_people(source)
 
 
 def _rule_cell(issue: Issue, rules_page: str) -> str:
@@ -321,7 +305,8 @@ def _rule_cell(issue: Issue, rules_page: str) -> str:
         return "&mdash;"
     if GUIDANCE_RULE_ID.fullmatch(issue.rule_id):
         anchor = issue.rule_id.lower()
-        page = html.escape(f"{rules_page}#{anchor}", quote=True)
+        target = f"{rules_page}#{anchor}" if rules_page else f"#rule-{anchor}"
+        page = html.escape(target, quote=True)
         cell = f'<a href="{page}">{_e(issue.rule_id)}</a>'
     else:  # a profile element or a FHIRPath invariant: its source is a StructureDefinition
         cell = f"<code>{_e(issue.rule_id)}</code>"
@@ -426,13 +411,33 @@ def html_report(
     out.append("</tbody></table><h2>Issues by file</h2>")
     for index, case in enumerate(cases, 1):
         out.extend(_file_section(index, case, rules_page))
+    out.extend(_rules_cited(cases))
     out.append(
-        '<p class="meta">Severity, code and location follow FHIR OperationOutcome. Rule ids link '
-        "to the rules' documentation; their sources cite the guidance by document and line. "
-        "NHS numbers are masked; no file content is shown.</p>"
+        '<p class="meta">Severity, code and location follow FHIR OperationOutcome. Each rule '
+        "cited is stated under Rules cited, with its source: the guidance document by title, "
+        "edition, publisher and section. NHS numbers are masked; no file content is shown.</p>"
     )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def _rules_cited(cases: Sequence[CaseResult]) -> list[str]:
+    from interop.validators.rule_codes import rule_catalogue
+
+    catalogue = rule_catalogue()
+    cited = sorted({i.rule_id for c in cases for i in c.issues if i.rule_id in catalogue})
+    if not cited:
+        return []
+    out = ["<h2>Rules cited</h2><table><thead><tr><th>Rule</th><th>What it says</th>"]
+    out.append("<th>Source</th></tr></thead><tbody>")
+    for rule_id in cited:
+        text, source = catalogue[rule_id]
+        out.append(
+            f'<tr id="rule-{_e(rule_id.lower())}"><td>{_e(rule_id)}</td><td>{_e(text)}</td>'
+            f'<td class="src">{_e(source)}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    return out
 
 
 # --- interop validate --format ---------------------------------------------------------------

@@ -20,6 +20,15 @@ from interop.validators.chain import NHS_RULE_SOURCE
 RULE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/validation-rule"
 
 
+def rule_catalogue() -> dict[str, tuple[str, str]]:
+    """Every toolkit rule id with its text and its source as a reader finds it (for reports
+    that must stand alone, such as the HTML report)."""
+    return {
+        concept["code"]: (concept["display"], concept["definition"].split("Source: ", 1)[-1])
+        for concept in rule_code_system()["concept"]
+    }
+
+
 def rule_code_system() -> dict[str, Any]:
     """The CodeSystem resource (R4)."""
     concepts = [

@@ -32,7 +32,7 @@ class ChildProtectionFlag(ArtefactBase):
     """A child protection plan, looked after status or unborn child protection plan.
 
     For an unborn child protection plan (UCPP) the ``subject`` is the expectant mother, and the
-    expected delivery date is required (CPIS.md: UnbornChildSubject with a Mother role).
+    expected delivery date is required (CP-IS: UnbornChildSubject with a Mother role).
     """
 
     kind: Literal["child-protection-flag"] = "child-protection-flag"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -26,6 +26,15 @@ from interop.codes import (
 from interop.domain.rules import Violations
 from interop.identifiers import NhsNumber, OdsCode
 from interop.privacy import mask_date_of_birth, mask_name, mask_nhs_number
+from interop.sources import for_people
+
+
+def _schema_for_people(schema: dict[str, Any], model: type[Any]) -> None:
+    # field descriptions cite the guidance by corpus file and line (002 L1724) for
+    # maintainers; a JSON Schema's reader gets the document by name, chapter and section
+    for holder in (schema, *schema.get("properties", {}).values()):
+        if isinstance(holder, dict) and isinstance(holder.get("description"), str):
+            holder["description"] = for_people(holder["description"])
 
 
 class DomainModel(BaseModel):
@@ -36,6 +45,7 @@ class DomainModel(BaseModel):
         frozen=True,
         str_strip_whitespace=True,
         validate_default=True,
+        json_schema_extra=_schema_for_people,
     )
 
 
@@ -145,7 +155,7 @@ class ResponsibleLocalAuthority(DomainModel):
     """The local authority responsible for a child, as CP-IS shows it to health staff.
 
     CP-IS holds an emergency (out-of-hours) contact for every authority and an office-hours
-    number where one is given (cpis-and-nhs-api-notes.md A.2). The authority registers them
+    number where one is given (as CP-IS asks of local authorities). The authority registers them
     with CP-IS once, at onboarding: an LA's case-management export and its CP-IS uploads do
     not carry them, so a flag read from such an export may have neither number.
     """

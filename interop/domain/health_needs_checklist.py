@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, Field, model_validator
 
@@ -16,6 +18,10 @@ from interop.domain.common import (
     ShortText,
 )
 from interop.domain.rules import Violations
+
+#: The guidance's days are England's: a meeting's day is its date in Europe/London, whatever
+#: UTC offset the time was recorded with (23:30 UTC in summer is 00:30 the next day).
+ENGLAND = ZoneInfo("Europe/London")
 
 
 class CareNeedsWithoutPlan(DomainModel):
@@ -33,7 +39,11 @@ class CareNeedsWithoutPlan(DomainModel):
 
 
 class MultiAgencyActions(DomainModel):
-    """The multi-agency action plan of the checklist (001 L422-427)."""
+    """The multi-agency action plan of the checklist (001 L422-427).
+
+    Each row is conditional ("If parents/carers are having difficulty...") and the checklist
+    says no "must": an action is recorded when its situation arises, never required.
+    """
 
     parents_having_difficulty: LongText | None = Field(
         default=None,
@@ -75,10 +85,15 @@ class HealthNeedsChecklist(ArtefactBase):
     actions: MultiAgencyActions = Field(default_factory=MultiAgencyActions)
     completed_by: ShortText | None = None
 
+    @property
+    def meeting_day(self) -> date:
+        """The meeting's calendar day in England (Europe/London)."""
+        return self.meeting_at.astimezone(ENGLAND).date()
+
     def summary(self) -> str:
         """Meeting and the checklist's key answers; the child masked."""
         return (
-            f"{self.meeting_type.value} {self.meeting_at.date()}, diagnosed needs "
+            f"{self.meeting_type.value} {self.meeting_day}, diagnosed needs "
             f"{'yes' if self.diagnosed_needs else 'no'}, care plan available "
             f"{'yes' if self.care_plan_available else 'no'}; child {self.child.masked()}"
         )
@@ -96,17 +111,5 @@ class HealthNeedsChecklist(ArtefactBase):
             "without a health care plan, give the medication, therapies, equipment and "
             "appointments, and whether the child is at risk of serious deterioration",
         )
-        if self.diagnosed_needs:
-            for field in (
-                "parents_having_difficulty",
-                "child_refuses_to_engage",
-                "sudden_deterioration",
-            ):
-                v.check(
-                    getattr(self.actions, field) is not None,
-                    "C14",
-                    f"actions.{field}",
-                    "a child with diagnosed needs has this multi-agency action agreed",
-                )
         v.raise_if_any()
         return self

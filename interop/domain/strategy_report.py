@@ -99,12 +99,12 @@ class StrategyDiscussionHealthReport(ArtefactBase):
     )
     information_sources: list[HealthInformationSource] = Field(
         default_factory=list,
-        description="Health services whose information was coordinated (002 L1723)",
+        description="Health services whose information was coordinated (002 L1724)",
     )
     medical_assessment_advice: LongText | None = Field(
         default=None,
         description="Advice on medical assessments, e.g. a child protection medical "
-        "(002 L1721; 001 L169)",
+        "(002 L1722; 001 L169)",
     )
     participating_agencies: list[Agency] = Field(
         default_factory=list,

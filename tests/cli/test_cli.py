@@ -139,7 +139,13 @@ def test_schema_documents_codes_and_sources() -> None:
     plan_type = schema["$defs"]["PlanType"]
     assert plan_type["enum"] == ["CPP", "LAC", "UCPP"]
     assert "CPP = Child protection plan" in plan_type["description"]
-    assert "002_7a8cd4b31029ee68.txt L1953-1957" in schema["$defs"]["PlanEndReason"]["description"]
+    # the source as a reader knows it: the document, edition, publisher and section
+    description = schema["$defs"]["PlanEndReason"]["description"]
+    assert (
+        "Working Together to Safeguard Children 2026 (March 2026 edition, HM Government), "
+        "chapter 3, 'Discontinuing the child protection plan'"
+    ) in description
+    assert ".txt" not in description
 
 
 @pytest.mark.integration

@@ -79,10 +79,13 @@ def test_edition_chooses_the_text_a_timescale_is_quoted_from() -> None:
     # the child turns 18 in February 2032 with the plan still open: T11, a "should"
     code, out = run(str(FLAG), "--as-of", "2032-03-01", "--edition", "2026")
     assert code == 0
-    assert "rule T11; 002_7a8cd4b31029ee68.txt" in out
+    assert "rule T11; Working Together to Safeguard Children 2026 (" in out
     code, out = run(str(FLAG), "--as-of", "2032-03-01", "--edition", "2013")
     assert code == 0
-    assert "rule T11; 004_ceaca56681b35788.txt" in out
+    assert "rule T11; Working Together to Safeguard Children 2013 (" in out
+    assert ".txt" not in out
+    code, _ = run(str(FLAG), "--edition", "2023")  # no 2023 text among the sources
+    assert code == 2
 
 
 def test_an_unknown_edition_is_a_usage_error() -> None:
@@ -144,3 +147,22 @@ def test_the_command_offers_exactly_the_editions_the_rules_know() -> None:
     from interop.validators.business_rules import EDITIONS
 
     assert OFFERED == EDITIONS
+
+
+def test_case_folder_reports_a_missing_conference_a_lone_file_only_informs(
+    tmp_path: Path,
+) -> None:
+    s47 = FIXTURES / "artefacts" / "valid" / "strategy-discussion-health-report"
+    report = json.loads((s47 / "s47-diabetes-neglect.json").read_text())
+    report.update(strategy_discussion_date="2026-03-20")
+    case = tmp_path / "case"
+    case.mkdir()
+    (case / "report.json").write_text(json.dumps(report))
+    code, lone = run(str(case / "report.json"), "--as-of", "2026-12-01")
+    assert code == 0
+    assert "information [business-rule]" in lone
+    assert "not checked: no initial conference" in lone
+    code, whole = run("--case", str(case), "--as-of", "2026-12-01")
+    assert code == 0  # a "should": a warning
+    assert "warning [business-rule]" in whole
+    assert "no initial conference is recorded by 2026-12-01" in whole

@@ -78,7 +78,9 @@ def of_rule(issues: list[Issue], rule_id: str) -> list[Issue]:
 
 
 def case(rule_id: str, artefacts: list[ArtefactBase], as_of: str) -> list[Issue]:
-    return of_rule(check_case(artefacts, as_of=date.fromisoformat(as_of)), rule_id)
+    """The issues of ``rule_id`` on ``artefacts`` taken as the child's whole case."""
+    found = check_case(artefacts, as_of=date.fromisoformat(as_of), complete=True)
+    return of_rule(found, rule_id)
 
 
 def assert_business_warning(issue: Issue, rule_id: str, location: str) -> None:
@@ -95,12 +97,14 @@ def assert_business_warning(issue: Issue, rule_id: str, location: str) -> None:
 def test_registry() -> None:
     for rule_id in ("T06", "T07", "T08", "T09", "T10", "T11"):
         assert RULES[rule_id].severity is Severity.WARNING  # every timescale is a "should"
-        assert RULES[rule_id].source.startswith("002_7a8cd4b31029ee68.txt L")
+        assert RULES[rule_id].lines.startswith("002_7a8cd4b31029ee68.txt L")
+        assert RULES[rule_id].source.startswith("Working Together to Safeguard Children 2026")
     assert RULES["B03"].severity is Severity.ERROR
     for rule_id in ("T01", "T04"):
         assert not RULES[rule_id].checkable
         assert RULES[rule_id].note == "not checkable from the toolkit's artefacts"
-    assert all(r.editions == {"2013", "2023", "2026"} for r in RULES.values())
+    # only editions whose text is among the sources: 2026 replaced 2023 (002 L202)
+    assert all(r.editions == {"2013", "2026"} for r in RULES.values())
 
 
 # --- T06 initial conference within 15 working days of the s47 strategy discussion ----------
@@ -150,6 +154,51 @@ def test_t06_not_yet_due_then_missing() -> None:
     assert_business_warning(issue, "T06", "SD-0001:$.strategy_discussion_date")
     assert "no initial conference" in issue.message
     assert "16 working days" in issue.message
+
+
+def test_t06_lone_report_says_what_it_could_not_check() -> None:
+    # the batch holds the strategy report only: the conference may simply be elsewhere
+    [issue] = of_rule(check_case([s47("2026-03-20")], as_of=date(2026, 12, 1)), "T06")
+    assert issue.severity is Severity.INFORMATION
+    assert issue.location == "SD-0001:$.strategy_discussion_date"
+    assert issue.message.startswith("not checked: no initial conference after the strategy")
+    assert "--case" in issue.message
+    # a late conference is seen in full, so it is a breach even outside a whole case
+    late = [s47("2026-03-20"), meeting("initial-conference", "2026-04-15", "HNC-0001")]
+    [issue] = of_rule(check_case(late, as_of=date(2026, 12, 1)), "T06")
+    assert issue.severity is Severity.WARNING
+
+
+def test_complete_case_by_child() -> None:
+    other = {**CHILD, "nhs_number": "9000000009"}
+    artefacts = [s47("2026-03-20"), s47("2026-03-20", "SD-0002", child=other)]
+    found = check_case(artefacts, as_of=date(2026, 12, 1), complete={"9000000009"})
+    assert {(i.location, i.severity) for i in of_rule(found, "T06")} == {
+        ("SD-0001:$.strategy_discussion_date", Severity.INFORMATION),
+        ("SD-0002:$.strategy_discussion_date", Severity.WARNING),
+    }
+
+
+def test_meeting_day_is_england_s() -> None:
+    # 23:30 UTC on 1 July is 00:30 BST on 2 July: one working day past 15 after 10 June
+    discussed = s47("2026-06-10")
+    due = meeting("initial-conference", "2026-07-01", "HNC-0001")
+    assert case("T06", [discussed, due], "2026-12-01") == []
+    late = make(
+        "health-needs-checklist",
+        local_id="HNC-0002",
+        meeting_type="initial-conference",
+        meeting_at="2026-07-01T23:30:00+00:00",
+    )
+    [issue] = case("T06", [discussed, late], "2026-12-01")
+    assert "the initial conference on 2026-07-02 is 16 working days" in issue.message
+    # in winter England is on UTC: 23:30 UTC stays the same day
+    winter = make(
+        "health-needs-checklist",
+        meeting_type="initial-conference",
+        meeting_at="2026-01-06T23:30:00+00:00",
+    )
+    assert str(winter.meeting_day) == "2026-01-06"  # type: ignore[attr-defined]
 
 
 def test_t06_needs_a_section_47_outcome() -> None:
@@ -283,7 +332,7 @@ def test_a_new_initial_conference_starts_a_new_episode() -> None:
         meeting("initial-conference", "2026-04-14", "HNC-0005"),
         meeting("core-group", "2026-04-20", "HNC-0006"),
     ]
-    assert check_case(artefacts, as_of=date(2026, 5, 1)) == []
+    assert check_case(artefacts, as_of=date(2026, 5, 1), complete=True) == []
 
 
 # --- T10 transfer-in conference within 15 working days of notice of a permanent move -------
@@ -359,7 +408,7 @@ def test_t11_only_for_child_protection_plans() -> None:
     )
     assert check_artefact(ucpp, as_of=date(2040, 1, 1)) == []
     # and a UCPP flag, about the mother, joins no child's case
-    assert check_case([ucpp, move("2026-12-14")], as_of=date(2027, 6, 1)) == []
+    assert check_case([ucpp, move("2026-12-14")], as_of=date(2027, 6, 1), complete=True) == []
 
 
 # --- B01 strategy discussion: social care, health and police at least ----------------------
@@ -371,7 +420,10 @@ def test_b01_strategy_agencies() -> None:
 
     as_of = date(2026, 6, 1)
     assert check_artefact(report(["la-social-care", "health", "police"]), as_of=as_of) == []
-    assert check_artefact(report([]), as_of=as_of) == []  # not recorded: nothing to check
+    # not recorded: said to be unchecked, never passed over in silence
+    [unchecked] = check_artefact(report([]), as_of=as_of)
+    assert (unchecked.rule_id, unchecked.severity) == ("B01", Severity.INFORMATION)
+    assert unchecked.message.startswith("not checked: the agencies that took part")
     [issue] = check_artefact(report(["health", "education"]), as_of=as_of)
     assert_business_warning(issue, "B01", "$.participating_agencies")
     assert "la-social-care, police" in issue.message
@@ -381,15 +433,22 @@ def test_b01_strategy_agencies() -> None:
 # --- B02 every factor of the travel risk assessment ----------------------------------------
 
 
-def _alert_with_factors(factors: list[TravelRiskFactor]) -> ArtefactBase:
-    return make(
-        "travel-alert",
-        risk_assessment={
-            "assessed_on": "2026-06-02",
-            "assessed_by": PRACTITIONER,
-            "findings": [{"factor": f.value, "answer": "yes"} for f in factors],
-        },
-    )
+def _assessment(factors: list[TravelRiskFactor], **changes: Any) -> dict[str, Any]:
+    """A risk assessment recording ``factors`` and the three factors kept as text."""
+    assessment = {
+        "assessed_on": "2026-06-02",
+        "assessed_by": PRACTITIONER,
+        "expected_time_away": "Three weeks",
+        "transport_mode": "Direct flight",
+        "family_views_and_wishes": "Parents wish to visit family.",
+        "findings": [{"factor": f.value, "answer": "yes"} for f in factors],
+    }
+    assessment.update(changes)
+    return {k: v for k, v in assessment.items() if v is not None}
+
+
+def _alert_with_factors(factors: list[TravelRiskFactor], **changes: Any) -> ArtefactBase:
+    return make("travel-alert", risk_assessment=_assessment(factors), **changes)
 
 
 def test_b02_risk_assessment_factors() -> None:
@@ -409,8 +468,8 @@ def test_b02_risk_assessment_factors() -> None:
 
 def test_b03_departure_not_after_as_of() -> None:
     alert = make("travel-alert", scenario="travelled", departure_date="2026-06-10")
-    assert check_artefact(alert, as_of=date(2026, 6, 10)) == []
-    [issue] = check_artefact(alert, as_of=date(2026, 6, 9))
+    assert of_rule(check_artefact(alert, as_of=date(2026, 6, 10)), "B03") == []
+    [issue] = of_rule(check_artefact(alert, as_of=date(2026, 6, 9)), "B03")
     assert issue.severity is Severity.ERROR
     assert issue.code is IssueCode.BUSINESS_RULE
     assert (issue.rule_id, issue.location) == ("B03", "$.departure_date")
@@ -427,10 +486,19 @@ def test_edition_sources() -> None:
     as_of = date(2026, 12, 1)
     [wt2026] = check_case(late, as_of=as_of)
     [wt2013] = check_case(late, as_of=as_of, edition="2013")
-    [wt2023] = check_case(late, as_of=as_of, edition="2023")
-    assert wt2026.rule_source == "002_7a8cd4b31029ee68.txt L1816"
-    assert wt2013.rule_source == "004_ceaca56681b35788.txt L2001"
-    assert wt2023.rule_source == wt2026.rule_source  # no 2023 text in the corpus
+    assert RULES["T06"].lines_for("2026") == "002_7a8cd4b31029ee68.txt L1816"
+    assert RULES["T06"].lines_for("2013") == "004_ceaca56681b35788.txt L2001"
+    # users read the document's name and section, never a corpus file
+    assert wt2026.rule_source == (
+        "Working Together to Safeguard Children 2026 (March 2026 edition, HM Government), "
+        "chapter 3, 'Outcome of section 47 enquiries'"
+    )
+    assert wt2013.rule_source == (
+        "Working Together to Safeguard Children 2013 (March 2013 edition, HM Government), "
+        "chapter 1, 'Outcome of section 47 enquiries'"
+    )
+    with pytest.raises(ValueError, match="2023"):  # no 2023 text among the sources
+        check_case(late, as_of=as_of, edition="2023")
     assert {r.id for r in rules_for("2013")} == set(RULES)
 
 
@@ -468,9 +536,9 @@ def _everything_late() -> list[ArtefactBase]:
 
 
 def test_check_artefacts_reports_every_rule_and_never_personal_data() -> None:
-    issues = check_artefacts(_everything_late(), as_of=date(2027, 6, 1))
+    issues = check_artefacts(_everything_late(), as_of=date(2027, 6, 1), complete=True)
     assert {i.rule_id for i in issues} == {
-        "T06", "T07", "T08", "T09", "T10", "T11", "B01", "B02", "B03",
+        "T06", "T07", "T08", "T09", "T10", "T11", "B01", "B02", "B03", "B07",
     }  # fmt: skip
     for issue in issues:
         assert issue.code is IssueCode.BUSINESS_RULE

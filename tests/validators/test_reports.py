@@ -239,7 +239,11 @@ def test_html_is_self_contained_with_summary_files_and_rule_links() -> None:
         assert page.count(name) >= 2, "in the summary table and as its section's heading"
     assert '<a href="../docs/rules.md#c01">C01</a>' in page
     assert '<a href="../docs/rules.md#t09">T09</a>' in page
-    assert "LLR procedure: children with long-term health needs, lines 31-44 (001)" in page
+    assert (
+        "Procedure for safeguarding children with long-term chronic health needs who require "
+        "&#x27;additional child safeguards&#x27; (multi-agency procedure, Leicester"
+    ) in page
+    assert "001_0e453bf333ba50fc.txt" not in page
     # a profile rule is no guidance rule: its StructureDefinition is linked instead
     assert "rules.md#bundle" not in page
     assert 'href="https://fhir.safeguarding-interop.org/StructureDefinition/Example"' in page
@@ -258,9 +262,22 @@ def test_html_parses_as_html() -> None:
 def test_readable_source_names_the_guidance_and_keeps_the_rest() -> None:
     assert readable_source(WT_SOURCE) == (
         "Working Together 2023 ch.4 para 42 "
-        "(Working Together to Safeguard Children 2026, line 123 (002))"
+        "(Working Together to Safeguard Children 2026 (March 2026 edition, HM Government), "
+        "the opening section)"
     )
     assert readable_source("CPIS.md Identifiers") == "CPIS.md Identifiers"
+
+
+def test_html_report_stands_alone_with_the_rules_it_cites() -> None:
+    # by default rule ids link inside the page, to a section stating each rule and its source:
+    # the report is read where no docs/ folder exists (sent on, or from a wheel install)
+    page = html_report("Conformance check", _cases())
+    assert '<a href="#rule-c01">C01</a>' in page
+    assert '<a href="#rule-t09">T09</a>' in page
+    assert "rules.md" not in page
+    assert '<tr id="rule-t09"><td>T09</td><td>Later review conferences are held' in page
+    assert "chapter 3, &#x27;Child protection review conference&#x27;" in page
+    assert '<tr id="rule-c01">' in page
 
 
 def test_safe_text_keeps_ordinary_text_and_dates() -> None:
