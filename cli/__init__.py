@@ -2,3 +2,7 @@
 
 Installed as ``interop.cli``; the entry point is ``interop.cli.main:main``.
 """
+
+__all__ = [
+    "main",
+]

@@ -8,3 +8,12 @@
 - ``settings``: the ``[attendance]`` configuration section;
 - ``wiring``: the service built from a configuration.
 """
+
+__all__ = [
+    "dispatch",
+    "service",
+    "settings",
+    "sources",
+    "store",
+    "wiring",
+]

@@ -105,6 +105,7 @@ __all__ = [
     "SignedJwtSettings",
     "StandInConfig",
     "StandInSettings",
+    "attendance",
     "load_config",
     "load_stand_in_config",
 ]

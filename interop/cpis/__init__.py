@@ -4,3 +4,10 @@
 HL7 v3 XML messages (REPC_MT000002GB01 upload, ..003 acknowledgement, ..004 access to service
 notification, ..005 inactive NHS number notification).
 """
+
+__all__ = [
+    "codec",
+    "messages",
+    "model",
+    "upload",
+]

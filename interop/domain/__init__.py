@@ -61,4 +61,10 @@ __all__ = [
     "SocialWorkerContact",
     "StrategyDiscussionHealthReport",
     "TravelAlert",
+    "child_protection_flag",
+    "common",
+    "rules",
+    "strategy_report",
+    "travel_alert",
+    "treatment_plan",
 ]

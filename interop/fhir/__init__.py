@@ -12,4 +12,12 @@ from interop.fhir.structure import check_structure
 from interop.fhir.wire import FhirInputError, read_fhir_json, read_fhir_xml
 from interop.fhir.xml_writer import to_xml
 
-__all__ = ["FhirInputError", "check_structure", "read_fhir_json", "read_fhir_xml", "to_xml"]
+__all__ = [
+    "FhirInputError",
+    "check_structure",
+    "read_fhir_json",
+    "read_fhir_xml",
+    "structure",
+    "to_xml",
+    "wire",
+]

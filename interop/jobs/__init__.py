@@ -43,4 +43,5 @@ __all__ = [
     "pull_cpis_replies",
     "push_artefacts",
     "run_cpis_sync",
+    "state",
 ]

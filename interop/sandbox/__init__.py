@@ -14,3 +14,11 @@ The simulators and the conformance step are given the mappings and checks they u
 ``Toolkit`` (``interop.cli.demo_cmd.demo_toolkit()`` builds the real one).
 Nothing here is imported by ``interop --help``.
 """
+
+__all__ = [
+    "cpis_spine",
+    "cpis_standin",
+    "demo",
+    "fhir_server",
+    "mesh",
+]

@@ -34,6 +34,12 @@ __all__ = [
     "SentMessage",
     "TransportError",
     "TransportErrorKind",
+    "bundles",
+    "cpis_api",
+    "directory",
+    "fhir_client",
+    "mesh",
+    "mllp",
 ]
 
 _FROM_MESH = frozenset(

@@ -14,6 +14,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from interop.mappings.forms.engine import Form
 
+__all__ = [
+    "all_forms",
+    "health_needs_checklist",
+    "strategy_report",
+    "travel_alert",
+]
+
 
 def all_forms() -> tuple[Form, ...]:
     """Every form of the toolkit."""

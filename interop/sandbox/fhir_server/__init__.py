@@ -14,3 +14,9 @@ Not a production server (no authentication, no access control): synthetic data o
 ``interop serve`` (``interop.cli.serve_cmd``) runs it from the command line. Importing this
 package imports nothing heavy: the modules are imported where used.
 """
+
+__all__ = [
+    "app",
+    "running",
+    "store",
+]
