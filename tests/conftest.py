@@ -40,6 +40,12 @@ def _profile_name() -> str:
 
 settings.load_profile(_profile_name())
 
+
+def pytest_report_header() -> str:
+    """Say in the log which profile ran, and so how many examples a property test tried."""
+    return f"hypothesis profile {_profile_name()!r}: max_examples={settings().max_examples}"
+
+
 # The shared mesh-sandbox fixtures start a real server, so whatever uses them is integration
 # even where the test file does not say so.
 _REAL_SERVER_FIXTURES = frozenset({"mesh_sandbox", "fresh_mesh_sandbox"})
