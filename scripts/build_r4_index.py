@@ -22,9 +22,11 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,11 +55,15 @@ def fetch_package(cache: Path | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     tarball = folder / TARBALL
     if not tarball.exists():
-        subprocess.run(
-            ["npm", "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", str(folder)],
-            check=True,
-            capture_output=True,
-        )
+        # fetched beside the cache and renamed in one step: parallel test workers never see
+        # (or write over) half a file
+        with tempfile.TemporaryDirectory(dir=folder) as scratch:
+            subprocess.run(
+                ["npm", "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", scratch],
+                check=True,
+                capture_output=True,
+            )
+            os.replace(Path(scratch) / TARBALL, tarball)
     digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
     if digest != SHA256:
         raise SystemExit(f"{tarball}: SHA-256 {digest} is not the expected {SHA256}")
@@ -69,8 +75,13 @@ def unpacked(cache: Path | None = None) -> Path:
     tarball = fetch_package(cache)
     target = tarball.parent / f"{PACKAGE}-{VERSION}"
     if not (target / "package" / "package.json").exists():
+        scratch = Path(tempfile.mkdtemp(dir=tarball.parent))
         with tarfile.open(tarball) as archive:
-            archive.extractall(target, filter="data")
+            archive.extractall(scratch, filter="data")
+        try:
+            scratch.rename(target)  # atomic: another worker may have won the race
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)
     return target / "package"
 
 

@@ -60,7 +60,9 @@ def test_every_resource_gives_only_its_genuine_errors(shard: int) -> None:
     )
     assert sorted((found - expected).elements()) == [], "errors R4 does not make"
     assert sorted((expected - found).elements()) == [], "genuine errors no longer found"
-    assert set(kinds) == {"FHIR JSON"}  # never an artefact, whatever elements it has
+    # never an artefact, whatever elements it has (the largest Bundles entry by entry)
+    assert set(kinds) <= {"FHIR JSON", "FHIR JSON, entry by entry"}
+    assert kinds["FHIR JSON"] > 0
 
 
 def test_every_genuine_error_has_a_reason() -> None:

@@ -16,7 +16,7 @@ Outcomes, by binding strength:
 * ``required``: a code outside an expandable value set is an error (``code-invalid``), and so
   is a CodeableConcept without any coding. A code the registry cannot decide (SNOMED CT, a
   filter, a CodeSystem or ValueSet not loaded) is one warning (``not-supported``) naming why,
-  and so is a Coding without a system.
+  once per file and value set (not once per element), and a Coding without a system is one.
 * ``extensible``: a code outside an expandable value set is a warning; anything undecidable is
   silent (other codes are allowed anyway).
 * ``preferred`` and ``example``: nothing.
@@ -288,6 +288,8 @@ class _BindingChecker:
 
     def __init__(self, registry: ConformanceRegistry) -> None:
         self.registry = registry
+        #: value sets already said to be undecidable: once per file, not once per element
+        self.undecided: set[str] = set()
 
     def __call__(
         self, binding: Binding, location: str, value: Any, rule_id: str, source: str
@@ -311,6 +313,10 @@ class _BindingChecker:
                 )
             ]
         if required and verdict in (_Verdict.UNKNOWN, _Verdict.NO_SYSTEM):
+            if verdict is _Verdict.UNKNOWN:
+                if value_set in self.undecided:
+                    return []
+                self.undecided.add(value_set)
             why = (
                 "a Coding needs a system"
                 if verdict is _Verdict.NO_SYSTEM
@@ -321,7 +327,8 @@ class _BindingChecker:
                     Severity.WARNING,
                     IssueCode.NOT_SUPPORTED,
                     where,
-                    f"{shown} could not be checked against {value_set}: {why}",
+                    f"{shown} could not be checked against {value_set}: {why}"
+                    + ("; said once per file" if verdict is _Verdict.UNKNOWN else ""),
                     rule_id,
                     source,
                 )

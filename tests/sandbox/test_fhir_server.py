@@ -586,7 +586,8 @@ def test_cpis_unscheduled_access_records_an_audit_event_only_when_true(
     events = audit_events()
     assert len(events) == 1
     event = events[0]
-    assert check_structure(event) == []
+    # the CP-IS subtype is outside R4's extensible audit-event-sub-type: a warning, no error
+    assert [i for i in check_structure(event) if i.is_error] == []
     assert event["agent"][0]["who"]["identifier"]["value"] == "RR8"
     assert event["entity"][0]["what"]["identifier"] == {"system": NHS, "value": nhs}
     assert event["entity"][1]["what"]["reference"] == f"CareTeam/{care_team['id']}"

@@ -324,3 +324,17 @@ def test_a_value_of_a_type_the_element_does_not_allow_is_left_to_the_profile_sta
     extension["valueString"] = "99"
     del extension["valueCoding"]
     assert terminology_stage(doc, ctx) == []
+
+
+def test_an_undecidable_value_set_is_one_warning_per_file(terms: ConformanceRegistry) -> None:
+    """SNOMED CT cannot be expanded offline: said once per file, not once per element."""
+    url = "https://example.org/StructureDefinition/required-code-snomed"
+    flags = []
+    for code in ("22298006", "38341003", "73211009"):
+        one = flag({"coding": [{"system": SNOMED, "code": code}]})
+        one["meta"] = {"profile": [url]}
+        flags.append({"resource": one})
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": flags}
+    issues = terminology_stage(bundle, Ctx(terms))
+    assert [(i.severity.value, i.code.value) for i in issues] == [("warning", "not-supported")]
+    assert "once per file" in issues[0].message

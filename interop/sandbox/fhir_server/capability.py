@@ -129,7 +129,8 @@ def _resource_entry(resource_type: str) -> JSON:
         "conditionalRead": "not-supported",
         "conditionalUpdate": True,
         "conditionalDelete": "not-supported",
-        "searchParam": _search_params(resource_type),
+        # R4 JSON has no empty arrays: a type with no search parameter has no searchParam
+        **({"searchParam": params} if (params := _search_params(resource_type)) else {}),
     }
 
 
