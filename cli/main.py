@@ -35,6 +35,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "map_",
         "Convert an artefact between artefact JSON, FHIR JSON/XML and CP-IS.",
     ),
+    "pds": (
+        "pds_cmd",
+        "pds",
+        "PDS: trace a child (NHS number current, alive, not restricted, details match).",
+    ),
     "pull": (
         "pull_cmd",
         "pull",

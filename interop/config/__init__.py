@@ -71,6 +71,7 @@ from interop.config.models import (
     SignedJwtSettings,
     StandInSettings,
 )
+from interop.config.national import OdsSettings, PdsSettings
 from interop.config.values import Secret
 
 # the names the documentation checks read (tests/test_docs.py)
@@ -99,7 +100,9 @@ __all__ = [
     "EnvironmentSettings",
     "LocalAuthoritySettings",
     "MeshSettings",
+    "OdsSettings",
     "OrganisationRole",
+    "PdsSettings",
     "PushMode",
     "Secret",
     "SignedJwtSettings",

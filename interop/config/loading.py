@@ -29,6 +29,7 @@ from interop.config.models import (
     StandInSettings,
     endpoint_name_problem,
 )
+from interop.config.national import OdsSettings, PdsSettings
 from interop.config.values import ReadContext, read_table, unknown_keys
 from interop.domain.common import ResponsibleLocalAuthority
 from interop.identifiers import check_ods_code
@@ -44,6 +45,8 @@ SECTIONS = (
     "directory",
     "audit",
     "attendance",
+    "pds",
+    "ods",
 )
 STAND_IN_SECTIONS = ("mesh", "cpis", "environment", "stand_in")
 
@@ -74,6 +77,9 @@ class Config:
     directory: Mapping[str, DirectoryEntry] = field(default_factory=dict)
     audit: AuditSettings | None = None
     attendance: AttendanceSettings | None = None
+    #: ``[pds]`` and ``[ods]`` (``interop.config.national``)
+    pds: PdsSettings | None = None
+    ods: OdsSettings | None = None
 
     @property
     def authority(self) -> LocalAuthoritySettings:
@@ -280,6 +286,7 @@ class _Reader:
                 audit = self.read(AuditSettings, table, "audit", defaults=log)
         if present_or_needed("attendance"):
             attendance = self.attendance(self.section("attendance", required=True))
+        pds, ods = self.national(need, names, endpoints)
         if self.problems or not environment_read or self.environment is None:
             return None
         return Config(
@@ -293,7 +300,39 @@ class _Reader:
             directory=directory,
             audit=audit,
             attendance=attendance,
+            pds=pds,
+            ods=ods,
         )
+
+    def national(
+        self, need: frozenset[str], names: list[str], endpoints: Mapping[str, EndpointSettings]
+    ) -> tuple[PdsSettings | None, OdsSettings | None]:
+        """``[pds]`` and ``[ods]``, each naming a FHIR endpoint of ``[endpoints]``."""
+        found: dict[str, PdsSettings | OdsSettings] = {}
+        sections: tuple[tuple[str, type[PdsSettings | OdsSettings], dict[str, str]], ...] = (
+            ("pds", PdsSettings, {}),
+            ("ods", OdsSettings, {"cache": "ods-cache.json"}),
+        )
+        for name, cls, defaults in sections:
+            if name not in need and name not in self.document:
+                continue
+            table = self.section(name, required=True)
+            settings = self.read(cls, table, name, defaults=defaults) if table else None
+            if settings is None:
+                continue
+            endpoint = settings.endpoint
+            known = endpoints.get(endpoint)
+            if endpoint not in names:
+                message = f"no such endpoint{did_you_mean(endpoint, names)} in [endpoints]"
+                self.problems.append(ConfigProblem(f"{name}.endpoint", message))
+            elif known is not None and known.kind != "fhir":
+                message = f"endpoint {endpoint} is a {known.kind} endpoint, not fhir"
+                self.problems.append(ConfigProblem(f"{name}.endpoint", message))
+            found[name] = settings
+        pds, ods = found.get("pds"), found.get("ods")
+        assert pds is None or isinstance(pds, PdsSettings)
+        assert ods is None or isinstance(ods, OdsSettings)
+        return pds, ods
 
     def stand_in_config(self) -> StandInConfig | None:
         self.known_sections(STAND_IN_SECTIONS)

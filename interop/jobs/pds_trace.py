@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 from interop.errors import RemoteError
 
 if TYPE_CHECKING:
-    from interop.config import EndpointSettings
+    from interop.config import EndpointSettings, PdsSettings
     from interop.transport.fhir_client import FhirClient
     from interop.transport.pds import PdsPatient
 
@@ -38,6 +38,7 @@ __all__ = [
     "judge",
     "pds_find",
     "pds_trace",
+    "policy_of",
     "trace_with",
 ]
 
@@ -88,6 +89,14 @@ class TraceResult:
     def restricted(self) -> bool:
         """Whether PDS holds the record as sensitive (no address or GP may be shown)."""
         return self.patient is not None and self.patient.restricted
+
+
+def policy_of(settings: PdsSettings | None) -> TracePolicy:
+    """The trace policy ``[pds]`` sets (the defaults without one: hold mismatches, replace
+    superseded numbers)."""
+    if settings is None:
+        return TracePolicy()
+    return TracePolicy(mismatch=settings.mismatch, superseded=settings.superseded)
 
 
 def _plain(text: str) -> str:
@@ -205,4 +214,5 @@ def pds_find(
     if patient is None:
         return TraceResult("", "held", None, reasons=("PDS found nobody matching",))
     expected = Expected(given_name=given, family_name=family, date_of_birth=birthdate)
-    return judge(patient.nhs_number, patient, expected)
+    found = judge(patient.nhs_number, patient, expected)
+    return TraceResult("", found.status, found.nhs_number, patient, found.reasons, found.warnings)

@@ -548,6 +548,8 @@ def test_every_configuration_key_is_documented(tmp_path: Path) -> None:
         "[audit]": _keys("[audit]\nzz = 1\n", "audit.zz"),
         "[stand_in]": _keys("[mesh]\n[cpis]\n[stand_in]\nzz = 1\n", "stand_in.zz"),
         "[attendance]": set(ATTENDANCE_KEYS),
+        "[pds]": _keys("[pds]\nzz = 1\n", "pds.zz"),
+        "[ods]": _keys("[ods]\nzz = 1\n", "ods.zz"),
     }
     sections = _keys("[zz]\n", "zz")
     assert {s.strip("[]").split(".")[0] for s in accepted} >= sections
