@@ -11,8 +11,8 @@ from interop.sandbox.national import (
     PDS_PATH,
     NationalServices,
     running_national_services,
-    test_organisations,
-    test_patients,
+    stand_in_organisations,
+    stand_in_patients,
 )
 
 
@@ -28,6 +28,6 @@ class National:
 
 @pytest.fixture(scope="module")
 def national() -> Iterator[National]:
-    services = NationalServices(test_patients(), test_organisations())
+    services = NationalServices(stand_in_patients(), stand_in_organisations())
     with running_national_services(services) as host:
         yield National(services, host)

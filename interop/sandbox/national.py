@@ -43,7 +43,7 @@ __all__ = [
     "PdsRecord",
     "create_national_app",
     "running_national_services",
-    "test_patients",
+    "stand_in_patients",
 ]
 
 JSON = dict[str, Any]
@@ -95,7 +95,7 @@ class OdsOrganisation:
     closed: date | None = None
 
 
-def test_patients() -> list[PdsRecord]:
+def stand_in_patients() -> list[PdsRecord]:
     """The stand-in's fixed test patients: the PDS sandbox's numbers and the cases that matter
     before sharing (a superseded number, a sensitive record, a deceased child). Synthetic."""
     return [
@@ -113,7 +113,7 @@ def test_patients() -> list[PdsRecord]:
     ]
 
 
-def test_organisations() -> list[OdsOrganisation]:
+def stand_in_organisations() -> list[OdsOrganisation]:
     """The stand-in's fixed organisations (ODS codes as in the toolkit's examples)."""
     return [
         OdsOrganisation("RR8", "LEEDS TEACHING HOSPITALS NHS TRUST", "RO197"),
@@ -150,8 +150,9 @@ def _json(body: JSON, status: int = 200, headers: dict[str, str] | None = None) 
     return Response(content, status, headers=headers, media_type=_FHIR_JSON)
 
 
-def _patient(record: PdsRecord) -> JSON:
-    """The record as PDS shapes a Patient (restricted: no address, telecom or GP)."""
+def _patient(record: PdsRecord, *, leak: bool = False) -> JSON:
+    """The record as PDS shapes a Patient (restricted: no address, telecom or GP, unless
+    ``leak``: a misbehaving server, for the tests that the client never keeps them)."""
     patient: JSON = {
         "resourceType": "Patient",
         "id": record.nhs_number,
@@ -172,7 +173,7 @@ def _patient(record: PdsRecord) -> JSON:
     }
     if record.deceased:
         patient["deceasedDateTime"] = f"{record.deceased.isoformat()}T00:00:00+00:00"
-    if not record.sensitive:
+    if leak or not record.sensitive:
         patient["address"] = [{"use": "home", "line": ["1 Synthetic Street"],
                                "postalCode": record.postcode}]  # fmt: skip
         if record.gp:
@@ -214,8 +215,12 @@ class NationalServices:
         self,
         patients: Iterable[PdsRecord] = (),
         organisations: Iterable[OdsOrganisation] = (),
+        *,
+        leak_restricted: bool = False,
     ) -> None:
         self._lock = threading.Lock()
+        #: answer restricted records with their address and GP (a misbehaving PDS, for tests)
+        self.leak_restricted = leak_restricted
         self.patients = {p.nhs_number: p for p in patients}
         self.organisations = {o.ods_code: o for o in organisations}
         #: how many requests each service answered (tests check a trace really happened)
@@ -251,7 +256,7 @@ class NationalServices:
             record = self.patients.get(record.superseded_by)
         if record is None:
             return _outcome(404, "not-found", "RESOURCE_NOT_FOUND", "Resource not found")
-        return _json(_patient(record), headers={"ETag": 'W/"2"'})
+        return _json(_patient(record, leak=self.leak_restricted), headers={"ETag": 'W/"2"'})
 
     async def pds_search(self, request: Request) -> Response:
         self._count("pds")
@@ -282,7 +287,7 @@ class NationalServices:
             {
                 "fullUrl": f"{request.base_url}{PDS_PATH.lstrip('/')}/Patient/{p.nhs_number}",
                 "search": {"score": 1},
-                "resource": _patient(p),
+                "resource": _patient(p, leak=self.leak_restricted),
             }
             for p in matches
         ]
