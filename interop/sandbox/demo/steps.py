@@ -372,13 +372,16 @@ def lookup(journey: Journey) -> StepResult:
         name="CP-IS FHIR API", kind="fhir", url=world.fhir_base, ods_code=TRUST_ODS
     )
     found = cpis_lookup(
-        cpis_api, number, unscheduled=True, reason=reason, history=True, audit=audit
-    )
+        cpis_api, number, unscheduled=True, reason=reason, history=True, audit=audit,
+        already_traced=True,
+    )  # fmt: skip
     teams, events = found.teams, found.events
     rejected = []
     mistyped = number[:-1] + str((int(number[-1]) + 1) % 10)
     try:
-        cpis_lookup(cpis_api, mistyped, unscheduled=True, reason=reason, audit=audit)
+        cpis_lookup(
+            cpis_api, mistyped, unscheduled=True, reason=reason, audit=audit, already_traced=True
+        )
         refused = False
     except InvalidNhsNumber as exc:
         refused = True
