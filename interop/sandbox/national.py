@@ -117,6 +117,8 @@ def stand_in_organisations() -> list[OdsOrganisation]:
     """The stand-in's fixed organisations (ODS codes as in the toolkit's examples)."""
     return [
         OdsOrganisation("RR8", "LEEDS TEACHING HOSPITALS NHS TRUST", "RO197"),
+        OdsOrganisation("X26", "TEST BOROUGH COUNCIL", "RO141"),
+        OdsOrganisation("LA465", "LEICESTER CITY COUNCIL", "RO141"),
         OdsOrganisation("Y12345", "SYNTHETIC GP PRACTICE", "RO76"),
         OdsOrganisation("RXX", "A CLOSED TRUST", "RO197", active=False, closed=date(2020, 3, 31)),
     ]
