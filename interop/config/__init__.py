@@ -72,7 +72,7 @@ from interop.config.models import (
     SignedJwtSettings,
     StandInSettings,
 )
-from interop.config.national import OdsSettings, PdsSettings
+from interop.config.national import OdsSettings, PatientFlagsSettings, PdsSettings
 from interop.config.values import Secret
 
 # the names the documentation checks read (tests/test_docs.py)
@@ -104,6 +104,7 @@ __all__ = [
     "MeshSettings",
     "OdsSettings",
     "OrganisationRole",
+    "PatientFlagsSettings",
     "PdsSettings",
     "PushMode",
     "Secret",

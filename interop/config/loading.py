@@ -29,7 +29,7 @@ from interop.config.models import (
     StandInSettings,
     endpoint_name_problem,
 )
-from interop.config.national import OdsSettings, PdsSettings
+from interop.config.national import OdsSettings, PatientFlagsSettings, PdsSettings
 from interop.config.values import ReadContext, read_table, unknown_keys
 from interop.domain.common import ResponsibleLocalAuthority
 from interop.identifiers import check_ods_code
@@ -47,10 +47,12 @@ SECTIONS = (
     "attendance",
     "pds",
     "ods",
+    "patient_flags",
 )
 STAND_IN_SECTIONS = ("mesh", "cpis", "environment", "stand_in")
 
 _Table = Mapping[str, Any]
+_National = PdsSettings | OdsSettings | PatientFlagsSettings
 _S = TypeVar("_S")
 
 
@@ -80,6 +82,7 @@ class Config:
     #: ``[pds]`` and ``[ods]`` (``interop.config.national``)
     pds: PdsSettings | None = None
     ods: OdsSettings | None = None
+    patient_flags: PatientFlagsSettings | None = None
 
     @property
     def authority(self) -> LocalAuthoritySettings:
@@ -286,7 +289,7 @@ class _Reader:
                 audit = self.read(AuditSettings, table, "audit", defaults=log)
         if present_or_needed("attendance"):
             attendance = self.attendance(self.section("attendance", required=True))
-        pds, ods = self.national(need, names, endpoints)
+        pds, ods, flags = self.national(need, names, endpoints)
         if self.problems or not environment_read or self.environment is None:
             return None
         return Config(
@@ -302,16 +305,18 @@ class _Reader:
             attendance=attendance,
             pds=pds,
             ods=ods,
+            patient_flags=flags,
         )
 
     def national(
         self, need: frozenset[str], names: list[str], endpoints: Mapping[str, EndpointSettings]
-    ) -> tuple[PdsSettings | None, OdsSettings | None]:
-        """``[pds]`` and ``[ods]``, each naming a FHIR endpoint of ``[endpoints]``."""
-        found: dict[str, PdsSettings | OdsSettings] = {}
-        sections: tuple[tuple[str, type[PdsSettings | OdsSettings], dict[str, str]], ...] = (
+    ) -> tuple[PdsSettings | None, OdsSettings | None, PatientFlagsSettings | None]:
+        """``[pds]``, ``[ods]`` and ``[patient_flags]``, each naming a FHIR endpoint."""
+        found: dict[str, PdsSettings | OdsSettings | PatientFlagsSettings] = {}
+        sections: tuple[tuple[str, type[_National], dict[str, str]], ...] = (
             ("pds", PdsSettings, {}),
             ("ods", OdsSettings, {"cache": "ods-cache.json"}),
+            ("patient_flags", PatientFlagsSettings, {}),
         )
         for name, cls, defaults in sections:
             if name not in need and name not in self.document:
@@ -329,10 +334,11 @@ class _Reader:
                 message = f"endpoint {endpoint} is a {known.kind} endpoint, not fhir"
                 self.problems.append(ConfigProblem(f"{name}.endpoint", message))
             found[name] = settings
-        pds, ods = found.get("pds"), found.get("ods")
+        pds, ods, flags = found.get("pds"), found.get("ods"), found.get("patient_flags")
         assert pds is None or isinstance(pds, PdsSettings)
         assert ods is None or isinstance(ods, OdsSettings)
-        return pds, ods
+        assert flags is None or isinstance(flags, PatientFlagsSettings)
+        return pds, ods, flags
 
     def stand_in_config(self) -> StandInConfig | None:
         self.known_sections(STAND_IN_SECTIONS)

@@ -6,6 +6,10 @@ is held back with its reason) or ``"warn"``; a ``superseded`` number is ``"repla
 current one (default) or ``"hold"``s the record back; ``before_upload`` (default true) makes
 ``interop sync cpis`` trace every new or changed record before it is uploaded.
 
+``[patient_flags]`` names the endpoint of the Patient Flags API and whether the FGM pathway of
+a travel alert raises the FGM flag there (``raise_fgm``, default false: a national flag is
+raised only where the organisation has agreed to).
+
 ``[ods]`` names the endpoint of the Organisation Data Terminology API and its offline
 ``cache`` (a JSON file, relative to the configuration file) with the age after which a cached
 answer is asked again (``max_age_days``).
@@ -21,7 +25,13 @@ from pydantic.dataclasses import dataclass
 from interop.config.models import _SETTINGS, _one_of
 from interop.config.values import Text, flag, from_file, integer, relative_path
 
-__all__ = ["MISMATCH_POLICIES", "SUPERSEDED_POLICIES", "OdsSettings", "PdsSettings"]
+__all__ = [
+    "MISMATCH_POLICIES",
+    "SUPERSEDED_POLICIES",
+    "OdsSettings",
+    "PatientFlagsSettings",
+    "PdsSettings",
+]
 
 MISMATCH_POLICIES = ("hold", "warn")
 SUPERSEDED_POLICIES = ("replace", "hold")
@@ -52,3 +62,13 @@ class OdsSettings:
     endpoint: Text
     cache: Annotated[Path, from_file(_cache)]
     max_age_days: Annotated[int, integer(0, 3650)] = 7
+
+
+@dataclass(frozen=True, config=_SETTINGS)
+class PatientFlagsSettings:
+    """``[patient_flags]``: the Patient Flags API endpoint and what the toolkit may raise."""
+
+    FILE_KEYS: ClassVar[tuple[str, ...]] = ("endpoint", "raise_fgm")
+
+    endpoint: Text
+    raise_fgm: Annotated[bool, flag("true or false")] = False

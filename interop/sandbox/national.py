@@ -10,6 +10,9 @@ Paths (``host`` = ``http://127.0.0.1:PORT``)::
     GET {host}/personal-demographics/FHIR/R4/Patient/{nhs}    read (superseded: the new record)
     GET {host}/personal-demographics/FHIR/R4/Patient?family&birthdate[&given&gender]
     GET {host}/organisation-data-terminology-api/fhir/Organization/{ods}
+    GET {host}/patient-flags/FHIR/R4/Flag?patient={nhs}&code={FGM|NRAF|CP-IS}
+    POST {host}/patient-flags/FHIR/R4/Flag                    an England-Flag-PatientFlag
+    DELETE {host}/patient-flags/FHIR/R4/Flag?patient&code     with x-removal: reason
 
 As PDS does, every request must carry ``X-Request-ID`` (a UUID; 400 without one), a restricted
 record is answered with ``meta.security`` ``R`` and without address, telecom or GP, and a read
@@ -38,6 +41,7 @@ from interop.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM, Inva
 from interop.identifiers import check_nhs_number as _check
 
 __all__ = [
+    "FLAGS_PATH",
     "NationalServices",
     "OdsOrganisation",
     "PdsRecord",
@@ -49,6 +53,7 @@ __all__ = [
 JSON = dict[str, Any]
 PDS_PATH = "/personal-demographics/FHIR/R4"
 ODS_PATH = "/organisation-data-terminology-api/fhir"
+FLAGS_PATH = "/patient-flags/FHIR/R4"
 SPINE_ERROR_SYSTEM = "https://fhir.nhs.uk/R4/CodeSystem/Spine-ErrorOrWarningCode"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 #: the ODS role code system and the role codes of the organisations the toolkit meets
@@ -226,7 +231,11 @@ class NationalServices:
         self.patients = {p.nhs_number: p for p in patients}
         self.organisations = {o.ods_code: o for o in organisations}
         #: how many requests each service answered (tests check a trace really happened)
-        self.calls: dict[str, int] = {"pds": 0, "ods": 0}
+        self.calls: dict[str, int] = {"pds": 0, "ods": 0, "flags": 0}
+        #: Patient Flags: (NHS number, category code) → the active Flag
+        self.flags: dict[tuple[str, str], JSON] = {}
+        #: the reasons flags were removed with (NHS number, code, reason)
+        self.removals: list[tuple[str, str, str]] = []
 
     def add_patients(self, patients: Iterable[PdsRecord]) -> None:
         """Add (or replace) patients."""
@@ -311,6 +320,60 @@ class NationalServices:
             return _outcome(404, "not-found", "RESOURCE_NOT_FOUND", "Resource not found")
         return _json(_organisation(org))
 
+    # --- Patient Flags --------------------------------------------------------------------
+
+    def _flag_key(self, request: Request) -> tuple[str, str] | Response:
+        number = request.query_params.get("patient") or ""
+        code = request.query_params.get("code") or ""
+        try:
+            number = _check(number)
+        except InvalidNhsNumber:
+            return _outcome(400, "value", "INVALID_VALUE", "patient must be an NHS number")
+        if code not in ("FGM", "NRAF", "CP-IS"):
+            return _outcome(400, "value", "INVALID_VALUE", "code must be FGM, NRAF or CP-IS")
+        return number, code
+
+    async def flags_search(self, request: Request) -> Response:
+        self._count("flags")
+        key = self._flag_key(request)
+        if isinstance(key, Response):
+            return key
+        found = self.flags.get(key)
+        entries = [{"resource": found}] if found else []
+        bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
+        return _json({**bundle, "entry": entries})
+
+    async def flags_create(self, request: Request) -> Response:
+        self._count("flags")
+        try:
+            flag = json.loads(await request.body())
+            number = _check(flag["subject"]["identifier"]["value"])
+            code = flag["code"]["coding"][0]["code"]
+        except (ValueError, KeyError, IndexError, TypeError, InvalidNhsNumber):
+            return _outcome(400, "invalid", "INVALID_RESOURCE", "not an England-Flag-PatientFlag")
+        if code not in ("FGM", "NRAF"):
+            return _outcome(403, "forbidden", "ACCESS_DENIED", "this flag cannot be raised here")
+        with self._lock:
+            if (number, code) in self.flags:
+                return _outcome(409, "duplicate", "DUPLICATE_REJECTED", "flag already raised")
+            stored = {**flag, "id": str(uuid.uuid4()), "meta": {**flag.get("meta", {}),
+                      "versionId": "1"}}  # fmt: skip
+            self.flags[(number, code)] = stored
+        return _json(stored, 201)
+
+    async def flags_delete(self, request: Request) -> Response:
+        self._count("flags")
+        key = self._flag_key(request)
+        if isinstance(key, Response):
+            return key
+        reason = request.headers.get("x-removal") or request.query_params.get("reason")
+        if not reason:
+            return _outcome(400, "required", "MISSING_VALUE", "a removal reason is required")
+        with self._lock:
+            if self.flags.pop(key, None) is not None:
+                self.removals.append((*key, reason))
+        return Response(status_code=204)
+
 
 def _request_id_problem(request: Request) -> Response | None:
     value = request.headers.get("x-request-id")
@@ -328,6 +391,9 @@ def create_national_app(services: NationalServices) -> Starlette:
         Route(f"{PDS_PATH}/Patient", services.pds_search, methods=["GET"]),
         Route(f"{PDS_PATH}/Patient/{{id}}", services.pds_read, methods=["GET"]),
         Route(f"{ODS_PATH}/Organization/{{id}}", services.ods_read, methods=["GET"]),
+        Route(f"{FLAGS_PATH}/Flag", services.flags_search, methods=["GET"]),
+        Route(f"{FLAGS_PATH}/Flag", services.flags_create, methods=["POST"]),
+        Route(f"{FLAGS_PATH}/Flag", services.flags_delete, methods=["DELETE"]),
     ]
     return Starlette(routes=routes)
 
@@ -359,7 +425,7 @@ def running_national_services(services: NationalServices) -> Iterator[str]:
                 if time.monotonic() > deadline or not thread.is_alive():
                     raise RuntimeError(f"the national stand-ins did not start at {host}") from None
                 time.sleep(0.05)
-        services.calls = {"pds": 0, "ods": 0}  # the start-up probe is not a call
+        services.calls = {"pds": 0, "ods": 0, "flags": 0}  # the start-up probe is not a call
         yield host
     finally:
         server.should_exit = True

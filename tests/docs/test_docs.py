@@ -555,6 +555,7 @@ def test_every_configuration_key_is_documented(tmp_path: Path) -> None:
         "[attendance]": set(ATTENDANCE_KEYS),
         "[pds]": _keys("[pds]\nzz = 1\n", "pds.zz"),
         "[ods]": _keys("[ods]\nzz = 1\n", "ods.zz"),
+        "[patient_flags]": _keys("[patient_flags]\nzz = 1\n", "patient_flags.zz"),
     }
     sections = _keys("[zz]\n", "zz")
     assert {s.strip("[]").split(".")[0] for s in accepted} >= sections
