@@ -218,9 +218,7 @@ def _seed_pds(journey: Journey, data: bytes) -> str:
     world = journey.services
     rows = ExportReader(world.la_config().local_authority()).read_bytes(data)
     valid = [
-        r
-        for r in rows
-        if isinstance(r, ExportRow) and r.flag.subject.nhs_number != UNKNOWN_TO_PDS
+        r for r in rows if isinstance(r, ExportRow) and r.flag.subject.nhs_number != UNKNOWN_TO_PDS
     ]
     current = [r for r in valid if r.flag.plan_type.value == "CPP" and r.flag.plan_end is None]
     slip = current[-1]  # the flagged child is the first one: this is another
