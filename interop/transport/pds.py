@@ -27,6 +27,7 @@ from typing import Any
 
 from interop.errors import RemoteError
 from interop.identifiers import NHS_NUMBER_SYSTEM, check_nhs_number
+from interop.privacy import mask_nhs_number
 from interop.transport.fhir_client import FhirClient
 from interop.transport.fhir_errors import FhirError
 
@@ -177,8 +178,11 @@ class Pds:
         know the number (404). ``InvalidNhsNumber`` before anything is sent; ``FhirError`` for
         other refusals (``pds_error_message`` explains them)."""
         number = check_nhs_number(nhs_number)
+        # the path holds the NHS number: errors and logs name it masked
+        what = f"GET Patient/{mask_nhs_number(number).replace(' ', '')}"
         try:
-            patient = self.client.read("Patient", number)
+            answer = self.client.request("GET", f"Patient/{number}", what=what)
+            patient = self.client.expect_resource(answer, "Patient")
         except FhirError as exc:
             if exc.status == 404:
                 return None

@@ -157,8 +157,9 @@ def test_a_pds_refusal_is_a_remote_error_explained() -> None:
         return httpx.Response(403, json=body)
 
     client = FhirClient("https://pds.invalid/FHIR/R4", transport=httpx.MockTransport(refuse))
-    with client, pytest.raises(RemoteError, match="refused access"):
+    with client, pytest.raises(RemoteError, match="refused access") as caught:
         trace_with(client, "9000000009")
+    assert "9000000009" not in str(caught.value)  # the path's NHS number is masked
 
 
 def test_judge_without_a_record_holds() -> None:
