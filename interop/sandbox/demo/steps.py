@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -209,26 +209,39 @@ def generate_export(journey: Journey) -> StepResult:
 
 def _seed_pds(journey: Journey, data: bytes) -> str:
     """The PDS stand-in learns the export's children (all but the one PDS does not know); for
-    one current plan it holds a date of birth a day later. Returns that row's local id."""
-    from datetime import timedelta
+    the last current child protection plan it holds a date of birth a day later. Returns that
+    row's local id. The export is read as plain CSV: PDS knows people, not rows."""
+    import csv
+    from datetime import date, timedelta
 
-    from interop.la_export import ExportReader
+    from interop.identifiers import InvalidNhsNumber, check_nhs_number
     from interop.sandbox.national import PdsRecord
 
-    world = journey.services
-    rows = ExportReader(world.la_config().local_authority()).read_bytes(data)
-    valid = [
-        r for r in rows if isinstance(r, ExportRow) and r.flag.subject.nhs_number != UNKNOWN_TO_PDS
-    ]
-    current = [r for r in valid if r.flag.plan_type.value == "CPP" and r.flag.plan_end is None]
-    slip = current[-1]  # the flagged child is the first one: this is another
-    records = []
-    for row in valid:
-        subject = row.flag.subject
-        born = subject.date_of_birth + timedelta(days=1 if row is slip else 0)
-        records.append(PdsRecord(subject.nhs_number, subject.given_name, subject.family_name, born))
-    world.national.add_patients(records)
-    return slip.flag.local_id
+    people: dict[str, PdsRecord] = {}
+    slip: tuple[str, str] | None = None  # (local id, NHS number)
+    local_ids: set[str] = set()
+    for row in csv.DictReader(data.decode("utf-8-sig").splitlines()):
+        if row["local_id"] in local_ids:
+            continue  # a repeated local id: the export's checks refuse the row
+        local_ids.add(row["local_id"])
+        try:
+            number = check_nhs_number(row["nhs_number"])
+            born = date.fromisoformat(row["date_of_birth"])
+            date.fromisoformat(row["plan_start"])
+        except (InvalidNhsNumber, ValueError):
+            continue  # a row spoilt on purpose: the export's checks refuse it
+        if number == UNKNOWN_TO_PDS or number in people:
+            continue
+        people[number] = PdsRecord(number, row["given_name"], row["family_name"], born)
+        if row["plan_type"] == "CPP" and not row["plan_end"]:
+            slip = (row["local_id"], number)
+    if slip is None:
+        raise RuntimeError("the export holds no current child protection plan")
+    local_id, number = slip
+    typed = people[number]
+    people[number] = replace(typed, birth_date=typed.birth_date + timedelta(days=1))
+    journey.services.national.add_patients(people.values())
+    return local_id
 
 
 # --- 4. the sync ----------------------------------------------------------------------------
