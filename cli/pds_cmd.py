@@ -145,3 +145,40 @@ def find(
     _report(result)
     if not result.ok:
         raise click.exceptions.Exit(1)
+
+
+@pds.command("stand-in")
+@click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True)
+def stand_in(port: int) -> None:
+    """Serve the offline stand-ins for PDS FHIR, ODS and Patient Flags on 127.0.0.1 with their
+    synthetic test patients and organisations (docs/national-services.md), until Ctrl-C.
+
+    Not a national service: for tests, demonstrations and rehearsing onboarding.
+    """
+    import uvicorn
+
+    from interop.sandbox.fhir_server.running import bind_socket, server_config
+    from interop.sandbox.national import (
+        FLAGS_PATH,
+        ODS_PATH,
+        PDS_PATH,
+        NationalServices,
+        create_national_app,
+        stand_in_organisations,
+        stand_in_patients,
+    )
+
+    try:
+        sock = bind_socket("127.0.0.1", port)
+    except OSError as exc:
+        fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", 2)
+    host = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    for name, path in (("PDS", PDS_PATH), ("ODS", ODS_PATH), ("Patient Flags", FLAGS_PATH)):
+        click.echo(f"{name}: {host}{path}")
+    services = NationalServices(stand_in_patients(), stand_in_organisations())
+    server = uvicorn.Server(server_config(create_national_app(services)))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    click.echo("stopped", err=True)

@@ -42,11 +42,14 @@ from interop.identifiers import check_nhs_number as _check
 
 __all__ = [
     "FLAGS_PATH",
+    "ODS_PATH",
+    "PDS_PATH",
     "NationalServices",
     "OdsOrganisation",
     "PdsRecord",
     "create_national_app",
     "running_national_services",
+    "stand_in_organisations",
     "stand_in_patients",
 ]
 

@@ -100,3 +100,34 @@ def test_find_one_child_by_demographics(national: National) -> None:
     )
     assert code == 1
     assert "found nobody" in out
+
+
+def test_the_stand_in_command_serves_pds_until_stopped() -> None:
+    import signal
+    import subprocess
+    import sys
+    import uuid
+
+    import httpx
+
+    command = [sys.executable, "-c", "from interop.cli.main import main; main()"]
+    process = subprocess.Popen(
+        [*command, "pds", "stand-in", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        pds = process.stdout.readline().split(": ", 1)[1].strip()
+        headers = {"X-Request-ID": str(uuid.uuid4())}
+        for _ in range(100):
+            try:
+                answer = httpx.get(f"{pds}/Patient/9000000009", headers=headers, timeout=2)
+                break
+            except httpx.TransportError:
+                import time
+
+                time.sleep(0.1)
+        assert answer.status_code == 200
+        assert answer.json()["id"] == "9000000009"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
