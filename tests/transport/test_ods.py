@@ -106,3 +106,36 @@ def test_the_organisations_an_artefact_names(national: National) -> None:
     with FhirClient(national.ods) as client:
         findings = check_organisations(codes, OdsLookup(client))
     assert [f.severity for f in findings] == ["error"]
+
+
+def test_the_ods_commands(national: National, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from interop.cli.main import cli
+
+    config = tmp_path / "interop.toml"
+    config.write_text(
+        f'[endpoints.ods]\nkind = "fhir"\nurl = "{national.ods}"\n\n[ods]\nendpoint = "ods"\n\n'
+        '[directory.RR8]\nname = "Leeds"\nrole = "health"\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    found = runner.invoke(cli, ["ods", "lookup", "RR8", "--config", str(config)])
+    assert found.exit_code == 0, found.output
+    assert "RR8: LEEDS TEACHING HOSPITALS NHS TRUST; trust; open" in found.output
+    closed = runner.invoke(cli, ["ods", "lookup", "RXX", "ZZZ99", "--config", str(config)])
+    assert closed.exit_code == 1
+    assert "RXX: A CLOSED TRUST; trust; closed since 2020-03-31" in closed.output
+    assert "ZZZ99: unknown to ODS" in closed.output
+    from interop.fixtures import __file__ as fixtures_init
+
+    valid = Path(fixtures_init).parent / "artefacts" / "valid"
+    artefact = valid / "travel-alert" / "planned-abroad-significant-risk.json"
+    checked = runner.invoke(
+        cli, ["ods", "check", "--config", str(config), "--artefact", str(artefact)]
+    )
+    assert checked.exit_code == 1, checked.output
+    # the fixture's organisations are made up: the stand-in's ODS knows neither
+    assert "error RY6: ODS does not know this code" in checked.output
+    assert "error LA380: ODS does not know this code" in checked.output
+    assert "ODS check: 2 error(s), 0 warning(s)" in checked.output
