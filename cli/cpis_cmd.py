@@ -10,11 +10,16 @@ import click
 
 from interop.cli.common import config_error, fail
 from interop.cli.main import InteropGroup
+from interop.cli.push_cmd import resolve_endpoint
+from interop.errors import RemoteError
 
 if TYPE_CHECKING:
     from interop.config import Config, EndpointSettings
+    from interop.jobs.cpis_lookup import CpisLookupResult
+    from interop.jobs.pds_trace import TracePolicy
     from interop.sandbox.cpis_standin import StandIn
     from interop.transport.cpis_api import AuditLog
+    from interop.transport.fhir_client import FhirClientError
 
 JSON = dict[str, Any]
 
@@ -131,6 +136,17 @@ def _answer(service: StandIn, once: bool, poll: float) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="JSON-lines audit log (default: [audit] log, else interop-audit.jsonl).",
 )
+@click.option(
+    "--pds", "pds_endpoint", help="Trace on this PDS endpoint first (default: [pds] endpoint)."
+)
+@click.option(
+    "--already-traced",
+    is_flag=True,
+    help="Your system has traced this NHS number on PDS: do not trace it again.",
+)
+@click.option(
+    "--role-id", help="The user's role id (NHSD-Session-URID), for user-restricted (CIS2) access."
+)
 def lookup(
     nhs_number: str,
     endpoint: str,
@@ -140,22 +156,27 @@ def lookup(
     ods_code: str | None,
     config_path: Path | None,
     audit_log: Path | None,
+    pds_endpoint: str | None,
+    already_traced: bool,
+    role_id: str | None,
 ) -> None:
     """Look a child up on CP-IS by NHS number: the child protection plans, looked-after
     status and unborn child plans (CareTeam), with the responsible local authority's contacts.
+
+    The number is traced on PDS first, as NHS England requires (--pds, or [pds] in the
+    configuration): a superseded number is looked up under its replacement, a number PDS does
+    not know is not looked up. --already-traced skips the trace when your system has done it.
 
     By default the read is silent (IsUnscheduledAccessEvent: false, scheduled care). With
     --unscheduled CP-IS tells the local authority that the child was seen in unscheduled care;
     it needs --reason and is written to the audit log (masked NHS number, who, when, why)
     before it is made.
 
-    Exit 0 answered (found or not), 1 invalid NHS number, 2 usage or configuration error,
-    3 remote endpoint failure.
+    Exit 0 answered (found or not), 1 invalid NHS number or held back by the trace, 2 usage or
+    configuration error, 3 remote endpoint failure.
     """
-    from interop.cli.push_cmd import remote_failure, resolve_endpoint
     from interop.identifiers import InvalidNhsNumber, check_nhs_number
     from interop.jobs import cpis_lookup
-    from interop.privacy import mask_nhs_number
     from interop.transport.fhir_client import FhirClientError
 
     try:
@@ -170,21 +191,60 @@ def lookup(
     settings = _with_ods(resolved.settings, ods_code)
     if unscheduled and not settings.ods_code:
         fail("--unscheduled says who saw the child: give --ods CODE or the endpoint's ods_code")
+    pds = None if already_traced else _pds_settings(pds_endpoint, resolved.config, config_path)
     audit = _audit_log(resolved.config, audit_log) if unscheduled else None
     try:
         found = cpis_lookup(
-            settings, number, unscheduled=unscheduled, reason=reason, history=history, audit=audit
-        )
+            settings, number, unscheduled=unscheduled, reason=reason, history=history,
+            audit=audit, pds=pds, already_traced=already_traced, role_id=role_id,
+            trace_policy=_policy(resolved.config),
+        )  # fmt: skip
     except FhirClientError as exc:
-        raise remote_failure(exc) from None
-    kind = "unscheduled (the local authority is notified)" if unscheduled else "scheduled"
-    click.echo(f"NHS {mask_nhs_number(number)}: {len(found.teams)} care team(s); {kind} lookup")
+        raise _cpis_failure(exc) from None
+    _print_lookup(found, history)
+
+
+def _print_lookup(found: CpisLookupResult, history: bool) -> None:
+    """The trace's outcome, the care teams and, with ``history``, the access history."""
+    from interop.privacy import mask_nhs_number
+
+    trace = found.trace
+    if trace is not None:
+        click.echo(f"PDS trace: {trace.status}" + "".join(f"; {w}" for w in trace.warnings))
+    kind = "unscheduled (the local authority is notified)" if found.unscheduled else "scheduled"
+    masked = mask_nhs_number(found.nhs_number)
+    click.echo(f"NHS {masked}: {len(found.teams)} care team(s); {kind} lookup")
     for team in found.teams:
         click.echo(f"  {_describe_team(team, found.organisations)}")
     if history:
         click.echo(f"access history: {len(found.events)} event(s)")
         for event in found.events:
             click.echo(f"  {_describe_event(event)}")
+
+
+def _pds_settings(
+    pds_endpoint: str | None, config: Config | None, config_path: Path | None
+) -> EndpointSettings | None:
+    """``--pds``, else the ``[pds] endpoint`` of the configuration, else None."""
+    if pds_endpoint is None and config is not None and config.pds is not None:
+        pds_endpoint = config.pds.endpoint
+    if pds_endpoint is None:
+        return None
+    return resolve_endpoint(pds_endpoint, config_path).settings
+
+
+def _policy(config: Config | None) -> TracePolicy:
+    from interop.jobs.pds_trace import policy_of
+
+    return policy_of(config.pds if config is not None else None)
+
+
+def _cpis_failure(exc: FhirClientError) -> RemoteError:
+    """A CP-IS failure explained, then the server's issues (exit 3)."""
+    from interop.cli.push_cmd import remote_lines
+    from interop.transport.cpis_api import cpis_error_message
+
+    return RemoteError("\n".join([cpis_error_message(exc), *remote_lines(exc)]))
 
 
 def _with_ods(settings: EndpointSettings, ods_code: str | None) -> EndpointSettings:

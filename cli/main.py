@@ -35,6 +35,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "map_",
         "Convert an artefact between artefact JSON, FHIR JSON/XML and CP-IS.",
     ),
+    "ods": (
+        "ods_cmd",
+        "ods",
+        "ODS: look organisations up; check the endpoint directory and artefacts' organisations.",
+    ),
+    "pds": (
+        "pds_cmd",
+        "pds",
+        "PDS: trace a child (NHS number current, alive, not restricted, details match).",
+    ),
     "pull": (
         "pull_cmd",
         "pull",

@@ -105,6 +105,12 @@ def _print_plan(result: CpisSyncResult) -> None:
     )
     for problem in result.problems:
         click.echo(f"  rejected {problem.describe()}")
+    if result.trace is not None:
+        trace = result.trace
+        click.echo(
+            f"PDS trace: {trace.traced} traced ({trace.replaced} under a replacement number), "
+            f"{trace.held} held back"
+        )
     counts = result.counts
     click.echo(
         f"compared with the ledger: {counts.new} new, {counts.changed} changed "

@@ -183,11 +183,14 @@ def test_cpis_lookup_runs_the_lookup_job(monkeypatch: pytest.MonkeyPatch) -> Non
     from interop.jobs import CpisLookupResult
 
     job = spy(monkeypatch, "cpis_lookup", CpisLookupResult(NHS, False, teams=[]))
-    code, output = invoke("cpis", "lookup", NHS, "--endpoint", "http://127.0.0.1:9/fhir")
+    code, output = invoke(
+        "cpis", "lookup", NHS, "--endpoint", "http://127.0.0.1:9/fhir", "--already-traced"
+    )
     assert code == 0, output
     args, kwargs = job.calls[0]
     assert args[1] == NHS
     assert kwargs["unscheduled"] is False
+    assert kwargs["already_traced"] is True
     assert "0 care team(s); scheduled lookup" in output
 
 

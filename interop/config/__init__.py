@@ -57,6 +57,7 @@ from interop.config.models import (
     PUSH_MODES,
     AuditSettings,
     BearerAuthSettings,
+    Cis2AuthSettings,
     CpisSettings,
     DirectoryEntry,
     EndpointAuth,
@@ -71,6 +72,7 @@ from interop.config.models import (
     SignedJwtSettings,
     StandInSettings,
 )
+from interop.config.national import OdsSettings, PatientFlagsSettings, PdsSettings
 from interop.config.values import Secret
 
 # the names the documentation checks read (tests/test_docs.py)
@@ -87,6 +89,7 @@ __all__ = [
     "AttendanceSettingsError",
     "AuditSettings",
     "BearerAuthSettings",
+    "Cis2AuthSettings",
     "Config",
     "ConfigError",
     "ConfigProblem",
@@ -99,7 +102,10 @@ __all__ = [
     "EnvironmentSettings",
     "LocalAuthoritySettings",
     "MeshSettings",
+    "OdsSettings",
     "OrganisationRole",
+    "PatientFlagsSettings",
+    "PdsSettings",
     "PushMode",
     "Secret",
     "SignedJwtSettings",

@@ -29,6 +29,7 @@ from interop.config.models import (
     StandInSettings,
     endpoint_name_problem,
 )
+from interop.config.national import OdsSettings, PatientFlagsSettings, PdsSettings
 from interop.config.values import ReadContext, read_table, unknown_keys
 from interop.domain.common import ResponsibleLocalAuthority
 from interop.identifiers import check_ods_code
@@ -44,10 +45,14 @@ SECTIONS = (
     "directory",
     "audit",
     "attendance",
+    "pds",
+    "ods",
+    "patient_flags",
 )
 STAND_IN_SECTIONS = ("mesh", "cpis", "environment", "stand_in")
 
 _Table = Mapping[str, Any]
+_National = PdsSettings | OdsSettings | PatientFlagsSettings
 _S = TypeVar("_S")
 
 
@@ -74,6 +79,10 @@ class Config:
     directory: Mapping[str, DirectoryEntry] = field(default_factory=dict)
     audit: AuditSettings | None = None
     attendance: AttendanceSettings | None = None
+    #: ``[pds]`` and ``[ods]`` (``interop.config.national``)
+    pds: PdsSettings | None = None
+    ods: OdsSettings | None = None
+    patient_flags: PatientFlagsSettings | None = None
 
     @property
     def authority(self) -> LocalAuthoritySettings:
@@ -280,6 +289,7 @@ class _Reader:
                 audit = self.read(AuditSettings, table, "audit", defaults=log)
         if present_or_needed("attendance"):
             attendance = self.attendance(self.section("attendance", required=True))
+        pds, ods, flags = self.national(need, names, endpoints)
         if self.problems or not environment_read or self.environment is None:
             return None
         return Config(
@@ -293,7 +303,42 @@ class _Reader:
             directory=directory,
             audit=audit,
             attendance=attendance,
+            pds=pds,
+            ods=ods,
+            patient_flags=flags,
         )
+
+    def national(
+        self, need: frozenset[str], names: list[str], endpoints: Mapping[str, EndpointSettings]
+    ) -> tuple[PdsSettings | None, OdsSettings | None, PatientFlagsSettings | None]:
+        """``[pds]``, ``[ods]`` and ``[patient_flags]``, each naming a FHIR endpoint."""
+        found: dict[str, PdsSettings | OdsSettings | PatientFlagsSettings] = {}
+        sections: tuple[tuple[str, type[_National], dict[str, str]], ...] = (
+            ("pds", PdsSettings, {}),
+            ("ods", OdsSettings, {"cache": "ods-cache.json"}),
+            ("patient_flags", PatientFlagsSettings, {}),
+        )
+        for name, cls, defaults in sections:
+            if name not in need and name not in self.document:
+                continue
+            table = self.section(name, required=True)
+            settings = self.read(cls, table, name, defaults=defaults) if table else None
+            if settings is None:
+                continue
+            endpoint = settings.endpoint
+            known = endpoints.get(endpoint)
+            if endpoint not in names:
+                message = f"no such endpoint{did_you_mean(endpoint, names)} in [endpoints]"
+                self.problems.append(ConfigProblem(f"{name}.endpoint", message))
+            elif known is not None and known.kind != "fhir":
+                message = f"endpoint {endpoint} is a {known.kind} endpoint, not fhir"
+                self.problems.append(ConfigProblem(f"{name}.endpoint", message))
+            found[name] = settings
+        pds, ods, flags = found.get("pds"), found.get("ods"), found.get("patient_flags")
+        assert pds is None or isinstance(pds, PdsSettings)
+        assert ods is None or isinstance(ods, OdsSettings)
+        assert flags is None or isinstance(flags, PatientFlagsSettings)
+        return pds, ods, flags
 
     def stand_in_config(self) -> StandInConfig | None:
         self.known_sections(STAND_IN_SECTIONS)

@@ -299,15 +299,35 @@ class SignedJwtSettings:
         return value
 
 
-EndpointAuth = BearerAuthSettings | SignedJwtSettings
-_AUTH_TYPES: dict[str, type[BearerAuthSettings] | type[SignedJwtSettings]] = {
+@dataclass(frozen=True, config=_SETTINGS)
+class Cis2AuthSettings:
+    """NHS England user-restricted access (NHS CIS2): the user's access token and role.
+
+    ``token`` is the CIS2 access token the user's session obtained (the toolkit does not run the
+    CIS2 sign-in itself); ``role_id`` is the user's role profile id, sent as
+    ``NHSD-Session-URID``. When it is not configured the caller gives it (``--role-id``): it is
+    never guessed.
+    """
+
+    FILE_KEYS: ClassVar[tuple[str, ...]] = ("type", "token", "role_id")
+
+    type: Literal["cis2"] = field(default="cis2", kw_only=True, repr=False)
+    token: SecretValue
+    role_id: OptionalText = None
+
+
+EndpointAuth = BearerAuthSettings | SignedJwtSettings | Cis2AuthSettings
+_AUTH_TYPES: dict[
+    str, type[BearerAuthSettings] | type[SignedJwtSettings] | type[Cis2AuthSettings]
+] = {
     "bearer": BearerAuthSettings,
     "signed-jwt": SignedJwtSettings,
+    "cis2": Cis2AuthSettings,
 }
 
 
 def _auth(value: Any, context: ReadContext) -> EndpointAuth:
-    if isinstance(value, BearerAuthSettings | SignedJwtSettings):
+    if isinstance(value, BearerAuthSettings | SignedJwtSettings | Cis2AuthSettings):
         return value
     if not isinstance(value, dict):
         raise issue(f"expected a table, found {type_name(value)}")
@@ -318,7 +338,7 @@ def _auth(value: Any, context: ReadContext) -> EndpointAuth:
     except PydanticCustomError as exc:  # located at the key, in its own words
         raise issues([(("type",), str((exc.context or {})["message"]))], value) from None
     if kind not in _AUTH_TYPES:
-        raise issues([(("type",), 'must be "bearer" or "signed-jwt"')], value)
+        raise issues([(("type",), 'must be "bearer", "signed-jwt" or "cis2"')], value)
     settings: EndpointAuth = read_table(_AUTH_TYPES[kind], value, context)
     return settings
 

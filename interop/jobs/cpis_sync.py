@@ -18,6 +18,7 @@ from interop.errors import EXIT_INVALID, EXIT_OK, EXIT_REMOTE, UsageError
 if TYPE_CHECKING:
     from interop.config import Config
     from interop.domain import ResponsibleLocalAuthority
+    from interop.jobs.pds_gate import TraceSummary
     from interop.la_export import ExportRow, RowProblem, UnchangedRow
     from interop.sync.cpis_sync import CpisSync, Sender, SendOutcome, SyncCounts
     from interop.sync.ledger import Ledger
@@ -43,6 +44,8 @@ class CpisSyncResult:
     outcomes: list[SendOutcome] = field(default_factory=list)
     #: why MESH could not be used at all (nothing, or not everything, was sent)
     remote_error: str | None = None
+    #: the PDS trace before upload (``[pds] before_upload``); held rows are in ``problems``
+    trace: TraceSummary | None = None
 
     @property
     def rejected_lines(self) -> int:
@@ -105,6 +108,7 @@ def run_cpis_sync(
     ``UsageError``/``ConfigurationError`` before anything is sent (a missing export, a bad
     state file, an unreadable export: ``ExportError``); a MESH failure is in the result.
     """
+    from interop.jobs.pds_gate import trace_before_upload
     from interop.jobs.state import open_ledger
     from interop.la_export import ExportError, ExportReader
     from interop.sync.cpis_sync import SyncCounts, batch_gc
@@ -122,7 +126,7 @@ def run_cpis_sync(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     ledger_path: Path | str = state if (state.exists() or not dry_run) else ":memory:"
-    with open_ledger(ledger_path) as ledger:
+    with open_ledger(ledger_path) as ledger, trace_before_upload(config) as gate:
         job = _job(ledger, config, out)
         result = CpisSyncResult(source, dry_run, counts=SyncCounts())
         reader = ExportReader(local_authority, job.unchanged())
@@ -132,6 +136,9 @@ def run_cpis_sync(
             raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
         except ExportError as exc:
             raise ExportError(f"{source}: {exc}") from None
+        if gate is not None:  # traced before shared: PDS checks each new or changed row
+            results = gate.rows(results)
+            result.trace = gate.summary
         with batch_gc():
             rows = _valid_rows(results, result, keep_rows)
             if dry_run:

@@ -295,7 +295,7 @@ def authenticator_for(auth: EndpointAuth | None, *, timeout: float = 30.0) -> Au
     # told apart by their ``type`` tag: the transport does not import the configuration
     if auth is None:
         return NoAuth()
-    if auth.type == "bearer":
+    if auth.type in ("bearer", "cis2"):  # a CIS2 access token is a bearer token
         return BearerToken(auth.token.value)
     if auth.type == "signed-jwt":
         return SignedJwtAuth(

@@ -1,11 +1,20 @@
 """The CP-IS FHIR API: a thin client on a ``FhirClient``.
 
 ``CpisApi(client).care_teams(nhs_number)`` reads the CareTeams of a child's protection plans;
-``audit_events(nhs_number)`` who accessed the child's CP-IS information. What is CP-IS specific
-is the ``IsUnscheduledAccessEvent`` header: ``false`` (a silent read, scheduled care) unless an
-unscheduled lookup is asked for, which CP-IS reports to the responsible local authority. Such a
-lookup is written to an ``AuditLog`` before it is made (no record, no lookup) and again with
-its outcome. Retries, authentication and errors are the ``FhirClient``'s.
+``audit_events(nhs_number)`` who accessed the child's CP-IS information (the access history:
+``AuditEvent`` with the ``_include`` NHS England documents, the 25 most recent). What is CP-IS
+specific is the ``IsUnscheduledAccessEvent`` header: ``false`` (a silent read, scheduled care)
+unless an unscheduled lookup is asked for, which CP-IS reports to the responsible local
+authority. Such a lookup is written to an ``AuditLog`` before it is made (no record, no lookup)
+and again with its outcome.
+
+Headers as NHS England documents them for this API: ``Authorization: Bearer`` (the client's
+authenticator: a CIS2 user's token for user-restricted access), ``TraceID`` (a UUID per
+request, the same as its ``X-Request-ID``), ``IsUnscheduledAccessEvent``, and, for
+user-restricted access, ``NHSD-Session-URID`` (the user's role id: given by the caller, never
+guessed; absent when none is given). ``NHSD-End-User-Organisation-ODS`` and
+``X-Correlation-ID`` are the ``FhirClient``'s. ``cpis_error_message`` explains the documented
+error responses. Retries, authentication and errors are the ``FhirClient``'s.
 """
 
 from __future__ import annotations
@@ -23,9 +32,49 @@ from interop.privacy import mask_nhs_number
 from interop.transport.fhir_client import FhirClient, nhs_number_token
 from interop.transport.fhir_errors import FhirClientError
 
-__all__ = ["AuditLog", "CpisApi"]
+__all__ = [
+    "ACCESS_HISTORY_INCLUDE",
+    "ACCESS_HISTORY_LIMIT",
+    "SESSION_URID_HEADER",
+    "TRACE_ID_HEADER",
+    "AuditLog",
+    "CpisApi",
+    "cpis_error_message",
+]
 
 JSON = dict[str, Any]
+
+TRACE_ID_HEADER = "TraceID"
+SESSION_URID_HEADER = "NHSD-Session-URID"
+#: the access history's ``_include`` as the CP-IS FHIR API consumer guide gives it
+ACCESS_HISTORY_INCLUDE = (
+    "AuditEvent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|ASSIGNED"
+)
+#: CP-IS answers the most recent accesses only
+ACCESS_HISTORY_LIMIT = 25
+#: what a CP-IS error status means to the user (the guide's error responses; the exact
+#: OperationOutcome codes are to be confirmed at onboarding)
+CPIS_ERRORS = {
+    400: "CP-IS refused the request as invalid (NHS number, headers or parameters)",
+    401: "CP-IS did not accept the access token: sign in to NHS CIS2 again",
+    403: "CP-IS refused access: the user's role (NHSD-Session-URID) does not allow viewing "
+    "the CP-IS flag",
+    404: "CP-IS does not offer this resource at this address: check the endpoint",
+    408: "CP-IS timed out reaching Spine: try again",
+    429: "CP-IS is rate limiting this application: try again later",
+    500: "CP-IS failed (a server error): try again later",
+    503: "CP-IS is unavailable: try again later",
+}
+
+
+def cpis_error_message(exc: FhirClientError) -> str:
+    """The user's explanation of a CP-IS error answer."""
+    status = getattr(exc, "status", None)
+    if status in CPIS_ERRORS:
+        return CPIS_ERRORS[status]
+    if isinstance(status, int) and status >= 500:
+        return CPIS_ERRORS[500]
+    return "CP-IS could not be reached or answered unreadably"
 
 
 class AuditLog:
@@ -57,8 +106,20 @@ class AuditLog:
 class CpisApi:
     """CP-IS operations over one FHIR endpoint; the ``client`` stays the caller's to close."""
 
-    def __init__(self, client: FhirClient) -> None:
+    def __init__(self, client: FhirClient, *, role_id: str | None = None) -> None:
         self.client = client
+        if role_id is not None and not role_id.strip():
+            raise ValueError("a user's role id (NHSD-Session-URID) cannot be blank")
+        #: the user's role (user-restricted access), sent as ``NHSD-Session-URID``
+        self.role_id = role_id.strip() if role_id else None
+
+    def _headers(self, request_id: str, unscheduled: bool | None = None) -> dict[str, str]:
+        headers = {TRACE_ID_HEADER: request_id}
+        if unscheduled is not None:
+            headers["IsUnscheduledAccessEvent"] = "true" if unscheduled else "false"
+        if self.role_id:
+            headers[SESSION_URID_HEADER] = self.role_id
+        return headers
 
     def care_teams(
         self,
@@ -79,8 +140,11 @@ class CpisApi:
         number = check_nhs_number(nhs_number)
         params = {"patient:identifier": nhs_number_token(number)}
         if not unscheduled:
-            header = {"IsUnscheduledAccessEvent": "false"}
-            answer = client.request("GET", "CareTeam", params=params, headers=header)
+            request_id = str(uuid.uuid4())
+            headers = self._headers(request_id, unscheduled=False)
+            answer = client.request(
+                "GET", "CareTeam", params=params, headers=headers, request_id=request_id
+            )
             return _resources(client.expect_resource(answer, "Bundle"), "CareTeam")
         if audit is None or not (reason and reason.strip()):
             raise ValueError("an unscheduled CP-IS lookup needs an audit log and a reason")
@@ -98,7 +162,7 @@ class CpisApi:
                 "GET",
                 "CareTeam",
                 params=params,
-                headers={"IsUnscheduledAccessEvent": "true"},
+                headers=self._headers(request_id, unscheduled=True),
                 request_id=request_id,
             )
             teams = _resources(client.expect_resource(answer, "Bundle"), "CareTeam")
@@ -110,9 +174,22 @@ class CpisApi:
         return teams
 
     def audit_events(self, nhs_number: str) -> list[JSON]:
-        """Who accessed the child's CP-IS information (``GET AuditEvent``)."""
+        """Who accessed the child's CP-IS information, most recent first, at most
+        ``ACCESS_HISTORY_LIMIT`` (``GET AuditEvent?patient:identifier&_include``)."""
         number = check_nhs_number(nhs_number)
-        return list(self.client.search_by_patient("AuditEvent", number))
+        params = {
+            "patient:identifier": nhs_number_token(number),
+            "_include": ACCESS_HISTORY_INCLUDE,
+            "_count": str(ACCESS_HISTORY_LIMIT),
+        }
+        request_id = str(uuid.uuid4())
+        answer = self.client.request(
+            "GET", "AuditEvent", params=params, headers=self._headers(request_id),
+            request_id=request_id,
+        )  # fmt: skip
+        events = _resources(self.client.expect_resource(answer, "Bundle"), "AuditEvent")
+        events.sort(key=lambda e: str(e.get("recorded") or ""), reverse=True)
+        return events[:ACCESS_HISTORY_LIMIT]
 
 
 def _resources(bundle: JSON, resource_type: str) -> list[JSON]:

@@ -544,10 +544,18 @@ def test_every_configuration_key_is_documented(tmp_path: Path) -> None:
             '[endpoints.a.auth]\ntype = "signed-jwt"\nzz = 1\n',
             "endpoints.a.auth.zz",
         ),
+        "[endpoints.NAME.auth] cis2": _keys(
+            '[endpoints.a]\nkind = "fhir"\nurl = "http://h/f"\n'
+            '[endpoints.a.auth]\ntype = "cis2"\nzz = 1\n',
+            "endpoints.a.auth.zz",
+        ),
         "[directory.ODS]": _keys('[directory.X99]\nname = "n"\nzz = 1\n', "directory.X99.zz"),
         "[audit]": _keys("[audit]\nzz = 1\n", "audit.zz"),
         "[stand_in]": _keys("[mesh]\n[cpis]\n[stand_in]\nzz = 1\n", "stand_in.zz"),
         "[attendance]": set(ATTENDANCE_KEYS),
+        "[pds]": _keys("[pds]\nzz = 1\n", "pds.zz"),
+        "[ods]": _keys("[ods]\nzz = 1\n", "ods.zz"),
+        "[patient_flags]": _keys("[patient_flags]\nzz = 1\n", "patient_flags.zz"),
     }
     sections = _keys("[zz]\n", "zz")
     assert {s.strip("[]").split(".")[0] for s in accepted} >= sections

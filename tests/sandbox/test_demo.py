@@ -73,9 +73,14 @@ def test_the_demo_runs_end_to_end_twice_and_leaves_nothing_running(tmp_path: Pat
             assert f"{number:>2}/{len(STEP_NAMES)} ok      {name}: " in output
 
         # what each step had to show, refusals included
-        assert "291 valid rows, 10 refused" in output
+        assert "289 valid rows, 12 refused (2 held back by the PDS trace)" in output
         assert "refused: export line" in output
-        assert "CPR01 No PDS match for the NHS number" in output
+        # traced before shared: what CP-IS would refuse (CPR01) a day later is held back
+        assert "held back by the PDS trace: PDS does not know this NHS number" in output
+        assert "held back by the PDS trace: the date of birth differs from PDS" in output
+        assert "0 refused" in output
+        assert "CPR01" not in output
+        assert "traced on PDS first: traced" in output
         assert "the unscheduled access is recorded by CP-IS: 1 AuditEvent(s) naming RR8" in output
         assert "mistyped NHS number: ACK AE" in output
         assert "the LA received 1 access notification over MESH and 1 Communication" in output
@@ -93,7 +98,7 @@ def test_the_demo_runs_end_to_end_twice_and_leaves_nothing_running(tmp_path: Pat
 
         # nothing left running: the ports printed are closed, the sandbox process has ended
         ports = [int(p) for p in found(r"ports ([\d, ]+): closed", output).split(", ")]
-        assert len(ports) == 3
+        assert len(ports) == 4  # MESH, FHIR, MLLP, the national stand-ins
         assert not [port for port in ports if accepts(port)]
         pid = int(found(r"mesh-sandbox process (\d+): ended", output))
         with pytest.raises(ProcessLookupError):

@@ -289,6 +289,9 @@ def test_cli_push_pull_and_lookup(server: str, tmp_path: Path) -> None:
     assert "0 artefact(s)" in out
 
     code, out = run("cpis", "lookup", FLAG_NHS, "--endpoint", server)
+    assert code == 2
+    assert "traced on PDS first" in out
+    code, out = run("cpis", "lookup", FLAG_NHS, "--endpoint", server, "--already-traced")
     assert code == 0, out
     # the sandbox holds every artefact: the treatment plan's care team is found too
     assert "NHS *** *** 5434: 2 care team(s); scheduled lookup" in out
@@ -312,6 +315,7 @@ def test_cli_push_pull_and_lookup(server: str, tmp_path: Path) -> None:
         "--audit-log",
         str(log),
         "--history",
+        "--already-traced",
     )
     assert code == 0, out
     assert "the local authority is notified" in out
@@ -340,6 +344,7 @@ def test_cli_usage_and_input_errors(server: str, tmp_path: Path) -> None:
     assert code == 2
     assert "no watermark" in out
     assert run("cpis", "lookup", FLAG_NHS, "--endpoint", server, "--unscheduled")[0] == 2
+    assert run("cpis", "lookup", FLAG_NHS, "--endpoint", server)[0] == 2  # not traced
     assert run("pull", "cpis", "--help")[0] == 0  # the CP-IS pull is still there
     assert (
         run_push(str(FLAG_FIXTURE), "--endpoint", "sandbox", "--config", str(tmp_path / "no"))[0]

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -84,6 +84,8 @@ class Journey:
     valid_rows: list[ExportRow] = field(default_factory=list)
     uploads_sent: int = 0
     child: ExportRow | None = None
+    #: the local id of the row whose date of birth PDS holds differently (held back)
+    mismatched: str | None = None
 
     @property
     def services(self) -> World:
@@ -138,6 +140,7 @@ def start_services(journey: Journey) -> StepResult:
         f"FHIR sandbox on {world.fhir_base}, validating every write with the validation chain",
         f"CP-IS stand-in answering mailbox {mesh.cpis_mailbox}; PDS: the NHS test block",
         f"MLLP listener on {host}:{port}: attendance rules, flags from the CP-IS FHIR API",
+        f"PDS FHIR, ODS and Patient Flags stand-ins; PDS at {world.pds_base}",
     ]
     return StepResult(
         "",
@@ -185,6 +188,7 @@ def generate_export(journey: Journey) -> StepResult:
     path = journey.root / "la-export.csv"
     path.write_bytes(data)
     journey.export = path
+    journey.mismatched = _seed_pds(journey, data)
     rows = data.count(b"\n") - 1
     return StepResult(
         "",
@@ -196,16 +200,56 @@ def generate_export(journey: Journey) -> StepResult:
             "the start, a UCPP without expected delivery date, a repeated local id",
             "one more child, LA-DEMO-PDS1, whose NHS number PDS does not know "
             f"({_masked(UNKNOWN_TO_PDS)})",
+            f"PDS knows the other children; for {journey.mismatched} it holds another date of "
+            "birth than the export (a typing slip in the case record)",
         ],
         details=[f"export: {path}"],
     )
+
+
+def _seed_pds(journey: Journey, data: bytes) -> str:
+    """The PDS stand-in learns the export's children (all but the one PDS does not know); for
+    the last current child protection plan it holds a date of birth a day later. Returns that
+    row's local id. The export is read as plain CSV: PDS knows people, not rows."""
+    import csv
+    from datetime import date, timedelta
+
+    from interop.identifiers import InvalidNhsNumber, check_nhs_number
+    from interop.sandbox.national import PdsRecord
+
+    people: dict[str, PdsRecord] = {}
+    slip: tuple[str, str] | None = None  # (local id, NHS number)
+    local_ids: set[str] = set()
+    for row in csv.DictReader(data.decode("utf-8-sig").splitlines()):
+        if row["local_id"] in local_ids:
+            continue  # a repeated local id: the export's checks refuse the row
+        local_ids.add(row["local_id"])
+        try:
+            number = check_nhs_number(row["nhs_number"])
+            born = date.fromisoformat(row["date_of_birth"])
+            date.fromisoformat(row["plan_start"])
+        except (InvalidNhsNumber, ValueError):
+            continue  # a row spoilt on purpose: the export's checks refuse it
+        if number == UNKNOWN_TO_PDS or number in people:
+            continue
+        people[number] = PdsRecord(number, row["given_name"], row["family_name"], born)
+        if row["plan_type"] == "CPP" and not row["plan_end"]:
+            slip = (row["local_id"], number)
+    if slip is None:
+        raise RuntimeError("the export holds no current child protection plan")
+    local_id, number = slip
+    typed = people[number]
+    people[number] = replace(typed, birth_date=typed.birth_date + timedelta(days=1))
+    journey.services.national.add_patients(people.values())
+    return local_id
 
 
 # --- 4. the sync ----------------------------------------------------------------------------
 
 
 def cpis_sync(journey: Journey) -> StepResult:
-    """``interop sync cpis``: check every row, plan the uploads in the ledger, send over MESH."""
+    """``interop sync cpis``: check every row, trace new and changed ones on PDS, plan the
+    uploads in the ledger, send over MESH."""
     world = journey.services
     export = journey.export
     if export is None:
@@ -220,15 +264,28 @@ def cpis_sync(journey: Journey) -> StepResult:
     journey.uploads_sent = len(sent)
     counts = result.counts
     records = sum(o.records for o in sent)
+    trace = result.trace
+    held = [p for p in result.problems if p.rule_id == "PDS"]
+    traced = (
+        f"PDS trace before upload: {trace.traced} traced, {trace.held} held back "
+        "(an NHS number PDS does not know, a date of birth that differs from PDS)"
+        if trace
+        else "PDS trace: not configured"
+    )
     return StepResult(
         "",
-        ok=result.rejected_lines == EXPORT_BAD_ROWS
+        ok=result.rejected_lines == EXPORT_BAD_ROWS + 2
+        and len(held) == 2
+        and trace is not None
+        and trace.held == 2
         and bool(sent)
         and len(sent) == len(result.outcomes)
         and records == counts.to_send == len(valid),
-        summary=f"{len(valid)} valid rows, {result.rejected_lines} refused; {len(sent)} upload(s) "
+        summary=f"{len(valid)} valid rows, {result.rejected_lines} refused "
+        f"({len(held)} held back by the PDS trace); {len(sent)} upload(s) "
         f"of {records} records sent to CP-IS over MESH",
         lines=[
+            traced,
             f"compared with the ledger: {counts.new} new, {counts.changed} changed, "
             f"{counts.unchanged} unchanged",
         ],
@@ -307,7 +364,8 @@ def pull_acknowledgements(journey: Journey) -> StepResult:
         rejected.append(
             f"CP-IS refused {record.local_id} [{record.la_ods}]: {record.outcome} {why}"
         )
-    expected_refusal = [r.local_id for r in pulled.rejected] == ["LA-DEMO-PDS1"]
+    # the PDS trace held back what CP-IS would have refused (CPR01) a day later
+    expected_refusal = not pulled.rejected
     return StepResult(
         "",
         ok=report.acknowledgements == journey.uploads_sent
@@ -371,14 +429,17 @@ def lookup(journey: Journey) -> StepResult:
     cpis_api = EndpointSettings(
         name="CP-IS FHIR API", kind="fhir", url=world.fhir_base, ods_code=TRUST_ODS
     )
+    pds = EndpointSettings(name="PDS", kind="fhir", url=world.pds_base)
     found = cpis_lookup(
-        cpis_api, number, unscheduled=True, reason=reason, history=True, audit=audit
+        cpis_api, number, unscheduled=True, reason=reason, history=True, audit=audit, pds=pds
     )
     teams, events = found.teams, found.events
     rejected = []
     mistyped = number[:-1] + str((int(number[-1]) + 1) % 10)
     try:
-        cpis_lookup(cpis_api, mistyped, unscheduled=True, reason=reason, audit=audit)
+        cpis_lookup(
+            cpis_api, mistyped, unscheduled=True, reason=reason, audit=audit, already_traced=True
+        )
         refused = False
     except InvalidNhsNumber as exc:
         refused = True
@@ -386,7 +447,9 @@ def lookup(journey: Journey) -> StepResult:
     phases = [json.loads(line)["phase"] for line in audit_path.read_text("utf-8").splitlines()]
     plans = [t for t in teams if "CPP" in json.dumps(t.get("category"))]
     by_trust = [e for e in events if TRUST_ODS in json.dumps(e.get("agent"))]
-    lines = [f"{_masked(number)}: {len(teams)} care team(s)"]
+    trace = found.trace
+    lines = [f"traced on PDS first: {trace.status if trace else 'not traced'}"]
+    lines.append(f"{_masked(number)}: {len(teams)} care team(s)")
     lines += [f"  {_describe_team(team, found.organisations)}" for team in teams]
     lines.append(
         f"the unscheduled access is recorded by CP-IS: {len(by_trust)} AuditEvent(s) naming "
@@ -394,7 +457,12 @@ def lookup(journey: Journey) -> StepResult:
     )
     return StepResult(
         "",
-        ok=bool(plans) and len(by_trust) == 1 and phases == ["requested", "completed"] and refused,
+        ok=bool(plans)
+        and len(by_trust) == 1
+        and phases == ["requested", "completed"]
+        and refused
+        and trace is not None
+        and trace.status == "traced",
         summary=f"{TRUST_ODS} found {_masked(number)} on a child protection plan; the "
         "unscheduled access is recorded",
         lines=lines,

@@ -9,7 +9,9 @@
 3. **the CP-IS stand-in** (a thread) answering uploads in its MESH mailbox as Spine would, and
    publishing the plans it then holds on the FHIR sandbox (``cpis_fhir``);
 4. **the MLLP listener** (a thread) running the attendance rules: a flagged child's ADT makes
-   CP-IS tell the LA, over MESH and as a FHIR Communication.
+   CP-IS tell the LA, over MESH and as a FHIR Communication;
+5. **the national stand-ins** (uvicorn in a thread): PDS FHIR, ODS and Patient Flags, which the
+   LA's sync and the trust's lookup trace against (``interop.sandbox.national``).
 
 Each is entered into the caller's ``ExitStack``, so all of them stop, in reverse order, when it
 closes: at the end, on an error or on Ctrl-C. The configuration files the parties use are
@@ -36,6 +38,13 @@ from interop.sandbox.cpis_standin import Answered, StandIn, pds_for
 from interop.sandbox.demo.toolkit import Toolkit
 from interop.sandbox.fhir_server.running import running_server
 from interop.sandbox.mesh import MeshSandbox, running_sandbox
+from interop.sandbox.national import (
+    PDS_PATH,
+    NationalServices,
+    running_national_services,
+    stand_in_organisations,
+    stand_in_patients,
+)
 from interop.transport.fhir_client import FhirClient
 from interop.transport.mesh import MeshTransport, ReceivedMessage
 from interop.transport.mllp import MllpServer, ServerThread
@@ -174,6 +183,9 @@ class World:
     register_path: Path
     mllp_address: tuple[str, int]
     attendance: AttendanceService
+    #: PDS, ODS and Patient Flags: the demo seeds PDS with the export's children
+    national: NationalServices
+    pds_base: str
     listening: list[tuple[str, int]] = field(default_factory=list)
 
     def la_config(self) -> Config:
@@ -205,11 +217,16 @@ def _endpoint(name: str, values: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_configs(sandbox: MeshSandbox, fhir_base: str, directory: Path) -> dict[str, Path]:
+def write_configs(
+    sandbox: MeshSandbox, fhir_base: str, directory: Path, pds_base: str
+) -> dict[str, Path]:
     """The interop.toml of each party: the LA, the CP-IS stand-in, the attendance listener."""
     la_password, shared = sandbox.secret_files(directory, "la")
     cpis_password, _ = sandbox.secret_files(directory, "cpis")
     la = sandbox.config_text("la", password=la_password, shared_key=shared)
+    # traced before shared: the LA's sync traces every new or changed record on PDS
+    la += _endpoint("pds", {"kind": "fhir", "url": pds_base})
+    la += '\n[pds]\nendpoint = "pds"\nmismatch = "hold"\nbefore_upload = true\n'
     standin = sandbox.config_text("cpis", password=cpis_password, shared_key=shared, with_la=False)
     standin += (
         '\n[stand_in]\nregister = "../cpis-register.sqlite"\naccept_test_block = true\n'
@@ -278,7 +295,10 @@ def start_world(stack: ExitStack, root: Path, toolkit: Toolkit) -> World:
             audit_log=root / "fhir-access.jsonl",
         )
     )
-    paths = write_configs(mesh, fhir_base, root / "config")
+    national = NationalServices(stand_in_patients(), stand_in_organisations())
+    national_host = stack.enter_context(running_national_services(national))
+    pds_base = national_host + PDS_PATH
+    paths = write_configs(mesh, fhir_base, root / "config", pds_base)
     la_config = load_config(paths["la"], need=("local_authority", "mesh", "cpis"))
     authorities = {la_config.authority.ods_code: la_config.local_authority()}
     standin_config = load_stand_in_config(paths["stand-in"])
@@ -288,6 +308,7 @@ def start_world(stack: ExitStack, root: Path, toolkit: Toolkit) -> World:
     attendance = _attendance(paths["listener"], root / "attendance-state.sqlite")
     address = stack.enter_context(_listener(attendance))
     fhir_port = int(fhir_base.split(":")[2].split("/")[0])
+    national_port = int(national_host.rsplit(":", 1)[1])
     return World(
         root=root,
         mesh=mesh,
@@ -298,5 +319,12 @@ def start_world(stack: ExitStack, root: Path, toolkit: Toolkit) -> World:
         register_path=standin_config.stand_in.register,
         mllp_address=address,
         attendance=attendance,
-        listening=[("127.0.0.1", mesh.port), ("127.0.0.1", fhir_port), address],
+        national=national,
+        pds_base=pds_base,
+        listening=[
+            ("127.0.0.1", mesh.port),
+            ("127.0.0.1", fhir_port),
+            address,
+            ("127.0.0.1", national_port),
+        ],
     )

@@ -267,7 +267,7 @@ class _Handlers:
     # --- search and the CP-IS access record -------------------------------------------------
 
     def _search(self, request: Request, kind: str) -> Response:
-        pairs = request.query_params.multi_items()
+        pairs = cpis.search_pairs(kind, request.query_params.multi_items())
         record = kind == "CareTeam" and cpis.unscheduled(
             request.headers.get(cpis.UNSCHEDULED_HEADER)
         )

@@ -35,6 +35,20 @@ ORGANISATION_HEADER = "NHSD-End-User-Organisation-ODS"
 CPIS_OBSERVATION_TYPE = "https://fhir.nhs.uk/R4/CodeSystem/CPIS-ObservationType"
 
 
+#: the access history's ``_include`` of the CP-IS FHIR API consumer guide
+ACCESS_HISTORY_INCLUDE = (
+    "AuditEvent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|ASSIGNED"
+)
+
+
+def search_pairs(kind: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The search parameters the store runs: the access history's ``_include`` is left out,
+    as the sandbox's AuditEvents carry who accessed inline (nothing more to include)."""
+    if kind != "AuditEvent":
+        return pairs
+    return [p for p in pairs if p != ("_include", ACCESS_HISTORY_INCLUDE)]
+
+
 def unscheduled(value: str | None) -> bool:
     """The ``IsUnscheduledAccessEvent`` header: absent or ``false`` → False; ``true`` → True."""
     if value is None or value.strip().lower() == "false":
