@@ -44,4 +44,6 @@ __all__ = [
     "push_artefacts",
     "run_cpis_sync",
     "state",
+    "ods_check",
+    "pds_trace",
 ]

@@ -21,4 +21,5 @@ __all__ = [
     "demo",
     "fhir_server",
     "mesh",
+    "national",
 ]

@@ -40,6 +40,10 @@ __all__ = [
     "fhir_client",
     "mesh",
     "mllp",
+    "fhir_errors",
+    "ods",
+    "patient_flags",
+    "pds",
 ]
 
 _FROM_MESH = frozenset(
