@@ -50,6 +50,9 @@ PushMode = Literal["transaction", "resources"]
 OrganisationRole = Literal["local-authority", "health", "police", "other"]
 ENDPOINT_KINDS: tuple[EndpointKind, ...] = ("fhir", "mesh", "mllp", "folder")
 PUSH_MODES: tuple[PushMode, ...] = ("transaction", "resources")
+#: how a FHIR endpoint is searched for a child's resources (interop.transport.fhir_client)
+PatientSearch = Literal["identifier", "chain", "resolve"]
+PATIENT_SEARCHES: tuple[PatientSearch, ...] = ("identifier", "chain", "resolve")
 ORGANISATION_ROLES: tuple[OrganisationRole, ...] = ("local-authority", "health", "police", "other")
 NAMED_ENDPOINTS = ("INT", "LIVE")
 
@@ -64,6 +67,7 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
         "verify_tls",
         "ods_code",
         "push_mode",
+        "patient_search",
         "timeout",
         "max_retries",
         "retry_budget",
@@ -341,7 +345,10 @@ class EndpointSettings:
     ``url`` is the FHIR base URL (``fhir``) or ``mllp://host:port`` (``mllp``); ``path`` the
     folder (``folder``); ``mailbox`` and ``workflow_id`` the recipient mailbox and workflow
     (``mesh``, sent with the ``[mesh]`` mailbox's credentials). ``ods_code`` is sent as
-    ``NHSD-End-User-Organisation-ODS``. ``artefacts`` lists the kinds this endpoint takes
+    ``NHSD-End-User-Organisation-ODS``. ``patient_search`` is how a child's resources are
+    searched: ``identifier`` (``patient:identifier=``, the CP-IS API's pattern), ``chain``
+    (``patient.identifier=``) or ``resolve`` (the Patient by identifier, then ``patient=``).
+    ``artefacts`` lists the kinds this endpoint takes
     (empty: every kind). ``timeout`` is per request; ``max_retries`` and ``retry_budget`` bound
     the retries of idempotent requests.
     """
@@ -360,6 +367,7 @@ class EndpointSettings:
         "ods_code",
         "artefacts",
         "push_mode",
+        "patient_search",
         "timeout",
         "max_retries",
         "retry_budget",
@@ -379,6 +387,7 @@ class EndpointSettings:
     ods_code: Annotated[str | None, from_file(_ods_code)] = None
     artefacts: Annotated[frozenset[str], from_file(_artefact_kinds)] = frozenset()
     push_mode: Annotated[PushMode, _one_of(PUSH_MODES)] = "transaction"
+    patient_search: Annotated[PatientSearch, _one_of(PATIENT_SEARCHES)] = "identifier"
     timeout: Annotated[float, number(0, 3600)] = 30.0
     max_retries: _Retries = 3
     retry_budget: _Number = 60.0
