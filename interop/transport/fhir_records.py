@@ -268,15 +268,11 @@ def changed_since(
     phone number alone) is not seen: ``types`` lists what is searched.
     """
     result = ChangedResources()
-    latest: tuple[datetime, str] | None = None
+    changed: dict[str, JSON] = {}
     patients: set[str] = set()
     for resource_type in types:
         for resource in client.search_since(resource_type, since):
-            result.changed.add(resource_key(resource))
-            stamp = (resource.get("meta") or {}).get("lastUpdated")
-            when = _instant(stamp)
-            if when is not None and (latest is None or when > latest[0]):
-                latest = (when, str(stamp))
+            changed.setdefault(resource_key(resource), resource)
             if resource.get("resourceType") == "Patient":
                 patients.add(resource_key(resource))
             patients.update(patient_references(resource))
@@ -287,6 +283,20 @@ def changed_since(
     for number in sorted(numbers):
         for resource in patient_record(client, number):
             records.setdefault(resource_key(resource), resource)
+    # what changed is delivered even when the patient search missed it (a server that does not
+    # implement the endpoint's search style): the watermark then never passes an undelivered
+    # change
+    missed = {key: resource for key, resource in changed.items() if key not in records}
+    if missed:
+        records.update(missed)
+        _add_referenced(client, records)
+    latest: tuple[datetime, str] | None = None
+    for key, resource in changed.items():
+        stamp = (resource.get("meta") or {}).get("lastUpdated")
+        when = _instant(stamp)
+        if key in records and when is not None and (latest is None or when > latest[0]):
+            latest = (when, str(stamp))
+    result.changed = set(changed)
     result.resources = list(records.values())
     result.watermark = latest[1] if latest else None
     return result

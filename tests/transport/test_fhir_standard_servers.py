@@ -113,6 +113,24 @@ def test_pull_since_gives_back_the_artefacts(server: str) -> None:
         assert again.watermark in (None, changed.watermark)
 
 
+def test_pull_since_delivers_every_change_even_when_the_patient_search_finds_nothing(
+    server: str,
+) -> None:
+    """The engine implements no ``:identifier`` modifier: the records rebuilt by that search
+    are empty, yet every changed resource is delivered, and the watermark covers only them."""
+    artefacts = [load(path) for path in VALID[:6]]
+    with FhirClient(server, patient_search="identifier") as client:
+        for artefact in artefacts:
+            client.push(artefact_to_fhir(artefact))
+        changed = client.changed_since("2000-01-01")
+        pulled = sorted(
+            (fhir_to_artefact(g) for g in assemble(changed.resources)), key=lambda a: a.local_id
+        )
+        stamps = [r["meta"]["lastUpdated"] for r in changed.resources]
+    assert pulled == sorted(artefacts, key=lambda a: a.local_id)
+    assert changed.watermark == max(stamps, key=lambda s: s.replace("Z", "+00:00"))
+
+
 def test_cpis_lookup_finds_the_flag(server: str) -> None:
     with client_for(server) as client:
         client.push(artefact_to_fhir(load(FLAG_FIXTURE)))
