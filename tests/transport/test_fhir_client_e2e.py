@@ -232,7 +232,10 @@ def test_flag_create_is_idempotent_and_ending_is_recorded(server: str) -> None:
                 }
             ]
         },
-        "subject": {"reference": f"Patient/{patient['id']}"},
+        "subject": {
+            "reference": f"Patient/{patient['id']}",
+            "identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": FLAG_NHS},
+        },
         "period": {"start": "2026-02-01"},
     }
     code = "https://fhir.nhs.uk/England/CodeSystem/PatientFlagCategory|FGM"

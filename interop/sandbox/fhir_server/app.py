@@ -271,14 +271,19 @@ class _Handlers:
         record = kind == "CareTeam" and cpis.unscheduled(
             request.headers.get(cpis.UNSCHEDULED_HEADER)
         )
-        query = self.interactions.parse_search(kind, pairs)
+        # FHIR's lenient handling unless the client asks for strict (then 400 on the first
+        # parameter the sandbox does not support)
+        strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+        query = self.interactions.parse_search(kind, pairs, strict=strict)
         cpis.check_nhs_numbers(query)
         who = (
             cpis.accessed_child(query, request.headers.get(cpis.ORGANISATION_HEADER))
             if record
             else None
         )
-        answer, query, page = self.interactions.search(kind, pairs, _base_url(request))
+        answer, query, page = self.interactions.search(
+            kind, pairs, _base_url(request), strict=strict
+        )
         if who is not None and query.cursor is None and page.resources:
             ods, nhs_number = who
             event = cpis.access_event(ods, nhs_number, page.resources, now_instant())
