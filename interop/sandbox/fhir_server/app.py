@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interop.fhir.wire import FhirInputError, FhirLimits, read_fhir_json
 from interop.issues import Issue
-from interop.privacy import mask_nhs_number
+from interop.privacy import mask_nhs_numbers_in
 from interop.sandbox.fhir_server import cpis
 from interop.sandbox.fhir_server.bundles import run_bundle
 from interop.sandbox.fhir_server.capability import capability_statement, is_supported
@@ -60,7 +60,10 @@ MAX_BODY_BYTES = 20 * 1024 * 1024
 _DRAIN_BYTES = 64 * 1024 * 1024
 _LIMITS = FhirLimits(max_bytes=MAX_BODY_BYTES, max_depth=100)
 _TRACE_HEADERS = {b"x-request-id", b"x-correlation-id", b"traceid"}
-_NHS_LIKE = re.compile(r"\d{10}")
+#: what a log line never holds raw: control characters (a decoded %0A would forge a line)
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: the longest path a log line quotes
+_LOGGED_PATH = 300
 
 log = logging.getLogger("interop.sandbox.fhir_server")
 
@@ -294,7 +297,11 @@ class _Handlers:
 
 
 def _masked(path: str) -> str:
-    return _NHS_LIKE.sub(lambda m: mask_nhs_number(m[0]).replace(" ", ""), path)
+    """A request path as a log line may hold it: NHS numbers masked in every form (bare,
+    spaced, hyphenated), control characters escaped (``\\x0a``), at most 300 characters."""
+    masked = mask_nhs_numbers_in(path[: _LOGGED_PATH * 2])
+    escaped = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}", masked)
+    return escaped if len(escaped) <= _LOGGED_PATH else escaped[:_LOGGED_PATH] + "..."
 
 
 class _TraceAndLog:
