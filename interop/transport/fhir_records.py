@@ -13,6 +13,8 @@ offers each as a method: ``client.push``, ``client.patient_record``, ``client.ch
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -118,6 +120,7 @@ def push_bundle(
     for entry in entries:
         key = entry["request"]["url"]
         held = current.get(key)
+        _stamp(entry["resource"])
         if held is not None and _same_content(held, entry["resource"]):
             version = _version_of(held)
             outcomes[key] = PushOutcome(key, "200 unchanged", version)
@@ -125,7 +128,8 @@ def push_bundle(
             continue
         if held is not None:
             last = client.written_versions.get(key)
-            if last is not None and last != _version_of(held) and not force:
+            edited = _edited_on_server(held) or (last is not None and last != _version_of(held))
+            if edited and not force:
                 conflicts.append(key)
                 continue
             version = _version_of(held)
@@ -195,17 +199,52 @@ class PushConflict(FhirError):
         self.keys = keys
 
 
+#: the tag a push writes on each resource: a digest of the content it wrote, so that a later
+#: push (from any process) sees an edit made on the server since (the content no longer has
+#: that digest) and does not overwrite it
+PUSHED_CONTENT_SYSTEM = "https://fhir.safeguarding-interop.org/CodeSystem/pushed-content"
+_CONTENT_META = ("profile", "security", "tag")
+
+
+def _content(resource: JSON) -> JSON:
+    """A resource without server metadata or the toolkit's content tag."""
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k in _CONTENT_META}
+    tags = [t for t in meta.get("tag") or [] if _tag_system(t) != PUSHED_CONTENT_SYSTEM]
+    meta = {k: v for k, v in meta.items() if k != "tag"} | ({"tag": tags} if tags else {})
+    body = {k: v for k, v in resource.items() if k not in ("meta", "id")}
+    return body | ({"meta": meta} if meta else {})
+
+
+def _tag_system(tag: object) -> object:
+    return tag.get("system") if isinstance(tag, dict) else None
+
+
+def _digest(resource: JSON) -> str:
+    canonical = json.dumps(_content(resource), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _stamp(resource: JSON) -> None:
+    """Tag ``resource`` (in place) with the digest of its content."""
+    meta = dict(resource.get("meta") or {})
+    tags = [t for t in meta.get("tag") or [] if _tag_system(t) != PUSHED_CONTENT_SYSTEM]
+    meta["tag"] = [*tags, {"system": PUSHED_CONTENT_SYSTEM, "code": _digest(resource)}]
+    resource["meta"] = meta
+
+
+def _edited_on_server(held: JSON) -> bool:
+    """Whether the server's resource is not what a push last wrote: it carries the content
+    tag, and its content no longer has that digest. (No tag: written before the toolkit
+    tagged, or by someone else entirely: not taken as an edit.)"""
+    for tag in (held.get("meta") or {}).get("tag") or []:
+        if _tag_system(tag) == PUSHED_CONTENT_SYSTEM:
+            return bool(tag.get("code") != _digest(held))
+    return False
+
+
 def _same_content(held: JSON, sent: JSON) -> bool:
     """Whether the server holds what would be sent (server metadata aside)."""
-
-    def content(resource: JSON) -> JSON:
-        meta = {k: v for k, v in (resource.get("meta") or {}).items() if k in _CONTENT_META}
-        return {**{k: v for k, v in resource.items() if k != "meta"}, "meta": meta}
-
-    return content(held) == content(sent)
-
-
-_CONTENT_META = ("profile", "security", "tag")
+    return _content(held) == _content(sent)
 
 
 def _version_of(resource: JSON) -> str | None:

@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from interop.cli.main import cli
 from interop.domain import ArtefactBase
 from interop.mappings.convert import read_artefact
 from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
@@ -149,8 +151,13 @@ def test_a_server_side_edit_is_not_clobbered(server: str) -> None:
         assert caught.value.status == 412
         assert f"Flag/{flag['id']}" in str(caught.value)
         assert PatientFlags(theirs).of_patient(FLAG_NHS)[0]["status"] == "inactive"
-        ours.push(bundle, force=True)  # --force overwrites
-        assert PatientFlags(theirs).of_patient(FLAG_NHS)[0]["status"] == "active"
+    with client_for(server) as later:  # another run, which never saw the first push
+        with pytest.raises(PushConflict):
+            later.push(bundle)
+        assert PatientFlags(later).of_patient(FLAG_NHS)[0]["status"] == "inactive"
+        later.push(bundle, force=True)  # --force overwrites
+        assert PatientFlags(later).of_patient(FLAG_NHS)[0]["status"] == "active"
+        assert later.push(bundle).created == 0  # and the next push is a plain one again
 
 
 def test_a_stale_version_is_a_412_conflict_not_an_overwrite(server: str) -> None:
@@ -211,3 +218,27 @@ def test_a_response_whose_entries_all_failed_fails_the_push() -> None:
     assert caught.value.status == 404
     assert "push failed for Flag/" in message
     assert "no such id" in message
+
+
+def test_cli_push_reports_a_server_side_edit_as_a_conflict_and_force_overwrites(
+    server: str,
+) -> None:
+    def push(*extra: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli, ["push", str(FLAG_FIXTURE), "--endpoint", server, *extra])
+        assert "Traceback" not in result.output
+        return result.exit_code, result.output
+
+    assert push()[0] == 0
+    with client_for(server) as client:
+        (flag,) = PatientFlags(client).of_patient(FLAG_NHS)
+        client.update({**flag, "status": "inactive"})
+    code, out = push()
+    assert code == 3, out
+    assert "changed on the server since the last push" in out
+    assert f"Flag/{flag['id']}" in out
+    with client_for(server) as client:
+        assert PatientFlags(client).of_patient(FLAG_NHS)[0]["status"] == "inactive"
+    code, out = push("--force")
+    assert code == 0, out
+    with client_for(server) as client:
+        assert PatientFlags(client).of_patient(FLAG_NHS)[0]["status"] == "active"
