@@ -253,10 +253,13 @@ class CpisSettings:
     max_records_per_file: Annotated[int, integer(1, 5000)] = 5000
 
 
-def _http_url(value: Any, _: ReadContext) -> str:
+def _http_url(value: Any, context: ReadContext) -> str:
     found = text(value)
     if urlparse(found).scheme not in ("http", "https"):
         raise issue("must be an http(s):// URL")
+    if context.environment == "production" and urlparse(found).scheme != "https":
+        # a token request carries the signed client assertion and returns the access token
+        raise issue("production traffic needs an https:// URL")
     return found
 
 
@@ -433,7 +436,15 @@ class EndpointSettings:
             found.append(((), "client_cert and client_key go together: give both or neither"))
         if table.get("verify_tls") is False and context.environment == "production":
             found.append((("verify_tls",), "may only be false in a test environment"))
+        elif table.get("verify_tls") is False and _is_nhs_host(table.get("url")):
+            found.append((("verify_tls",), "may not be false towards an nhs.uk host"))
         return found
+
+
+def _is_nhs_host(url: Any) -> bool:
+    """Whether a URL's host is nhs.uk or under it (NHS England's APIs, the Spine)."""
+    host = (urlparse(url).hostname or "") if isinstance(url, str) else ""
+    return host == "nhs.uk" or host.endswith(".nhs.uk")
 
 
 @dataclass(frozen=True, config=_SETTINGS)

@@ -192,6 +192,10 @@ class FhirClient(Endpoint):
         """The client of a configured ``kind = "fhir"`` endpoint."""
         if settings.kind != "fhir" or settings.url is None:
             raise ValueError(f"endpoint {settings.name} is a {settings.kind} endpoint, not fhir")
+        if not settings.verify_tls:
+            # allowed only outside production and never towards nhs.uk (the configuration
+            # refuses both); still said on every run, as it leaves the connection open to MITM
+            log.warning("%s: TLS certificates are NOT verified (verify_tls = false)", settings.name)
         verify = tls_verify(
             verify_tls=settings.verify_tls,
             ca_bundle=settings.ca_bundle,
