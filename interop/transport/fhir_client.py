@@ -306,15 +306,35 @@ class FhirClient(Endpoint):
         self, resource_type: str, params: Mapping[str, str], *, include: bool = True
     ) -> Iterator[JSON]:
         """The resources a search finds, page after page (lazily). ``include`` False leaves
-        out the entries a server added with ``search.mode = include``."""
+        out the entries a server added with ``search.mode = include``; entries with
+        ``search.mode = outcome`` (a server's notes on the search) are never resources found.
+
+        A server that says ``total`` and stops giving ``next`` links before delivering that
+        many matches (a page size it applies without paging) is a protocol error, never a
+        silently short answer: a child's flag on a later page must not look absent.
+        """
+        total: int | None = None
+        matched = 0
         for page in self.search_pages(resource_type, params):
+            if total is None and isinstance(page.get("total"), int):
+                total = page["total"]
             for entry in page.get("entry") or []:
                 resource = entry.get("resource") if isinstance(entry, dict) else None
                 if not isinstance(resource, dict):
                     continue
                 mode = (entry.get("search") or {}).get("mode")
+                if mode == "outcome" or resource.get("resourceType") == "OperationOutcome":
+                    continue
+                if mode != "include":
+                    matched += 1
                 if include or mode != "include":
                     yield resource
+        if total is not None and matched < total:
+            raise FhirTransportError(
+                "protocol",
+                f"{self.name}: the {resource_type} search gave {matched} of {total} matches "
+                "and no next link",
+            )
 
     def patient_params(self, nhs_number: str) -> dict[str, str] | None:
         """The search parameters that find a child's resources, by ``patient_search``:

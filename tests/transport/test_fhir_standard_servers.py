@@ -23,7 +23,7 @@ from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
 from interop.sandbox.fhir_server.running import running_server
 from interop.transport.bundles import assemble, to_transaction
 from interop.transport.cpis_api import CpisApi
-from interop.transport.fhir_client import FhirClient, FhirError
+from interop.transport.fhir_client import FhirClient, FhirError, FhirTransportError
 from interop.transport.fhir_records import PushConflict
 from interop.transport.flags import PatientFlags
 
@@ -242,3 +242,22 @@ def test_cli_push_reports_a_server_side_edit_as_a_conflict_and_force_overwrites(
     assert code == 0, out
     with client_for(server) as client:
         assert PatientFlags(client).of_patient(FLAG_NHS)[0]["status"] == "active"
+
+
+def test_a_search_cut_short_without_a_next_link_is_an_error_not_a_short_answer() -> None:
+    """Medplum's router pages with _count but gives no links of its own (its server adds
+    them): a client reading only the first page would miss matches. Here a server says
+    total 3, gives 2 and no next link."""
+
+    def server(request: httpx.Request) -> httpx.Response:
+        entries = [{"resource": {"resourceType": "Flag", "id": f"f{i}"}} for i in range(2)]
+        page = {"resourceType": "Bundle", "type": "searchset", "total": 3, "entry": entries}
+        return httpx.Response(200, json=page)
+
+    transport = httpx.MockTransport(server)
+    with (
+        FhirClient("http://fhir.invalid/fhir", transport=transport) as client,
+        pytest.raises(FhirTransportError) as caught,
+    ):
+        list(client.search("Flag", {}))
+    assert "gave 2 of 3 matches" in str(caught.value)
