@@ -128,6 +128,9 @@ def remote_failure(exc: FhirClientError) -> RemoteError:
     help="One transaction per artefact, or resource by resource (default: the endpoint's).",
 )
 @click.option("--dry-run", is_flag=True, help="Read, map and route; send nothing.")
+@click.option(
+    "--force", is_flag=True, help="Overwrite resources edited on the server since the last push."
+)
 def push(
     files: tuple[Path, ...],
     endpoint: str | None,
@@ -135,6 +138,7 @@ def push(
     config_path: Path | None,
     mode: str | None,
     dry_run: bool,
+    force: bool,
 ) -> None:
     """Write the artefacts in FILES (artefact JSON, FHIR JSON or XML; folders are searched
     for .json and .xml files) to a FHIR endpoint.
@@ -143,7 +147,9 @@ def push(
     with errors is not pushed; warnings are printed.
 
     Each artefact goes as one transaction of PUTs at its resources' deterministic ids, so
-    pushing the same artefact again changes nothing. With --dry-run nothing is sent: each
+    pushing the same artefact again changes nothing; only what changed is written, with
+    If-Match. A resource edited on the server since the last push is not overwritten (a
+    conflict, exit 3) unless --force is given. With --dry-run nothing is sent: each
     artefact is read, mapped and its writes (and, with --route, its recipients) listed.
 
     Exit 0 all pushed, 1 some files invalid or not routable, 2 usage, configuration or I/O
@@ -169,6 +175,7 @@ def push(
         directory=directory,
         mode="resources" if mode == "resources" else "transaction" if mode else None,
         dry_run=dry_run,
+        force=force,
         progress=_print_event,
     )
     sys.stdout.flush()

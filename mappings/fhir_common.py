@@ -92,9 +92,27 @@ def full_url(resource: JSON) -> str:
     return f"urn:uuid:{resource['id']}"
 
 
+# The business identifier a Reference carries beside its ``reference``, by target type: a
+# standard server's ``patient:identifier=`` search matches Reference.identifier, never the
+# identifiers of the resource referred to (FHIR R4 search, "identifier" modifier)
+_REFERENCE_IDENTIFIER_SYSTEMS = {
+    "Patient": NHS_NUMBER_SYSTEM,
+    "Organization": ODS_ORGANISATION_SYSTEM,
+    "Practitioner": SDS_USER_SYSTEM,
+}
+
+
 def ref(resource: JSON) -> JSON:
-    """A Reference to a resource inside the same Bundle."""
-    return {"reference": full_url(resource)}
+    """A Reference to a resource inside the same Bundle; to a Patient, Organization or
+    Practitioner it also carries the NHS number, ODS code or SDS user id as
+    ``Reference.identifier``."""
+    reference: JSON = {"reference": full_url(resource)}
+    system = _REFERENCE_IDENTIFIER_SYSTEMS.get(str(resource.get("resourceType")))
+    for identifier in resource.get("identifier") or [] if system else []:
+        if isinstance(identifier, dict) and identifier.get("system") == system:
+            reference["identifier"] = {"system": system, "value": identifier.get("value")}
+            break
+    return reference
 
 
 def coding(code: CodedEnum) -> JSON:

@@ -20,11 +20,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fhir_engine_server import _engine_process, fhir_engine
 from hypothesis import settings
 from mesh_server import fresh_mesh_sandbox, mesh_sandbox
 from pg_server import postgres_server, postgres_url, state_url
 
-__all__ = ["fresh_mesh_sandbox", "mesh_sandbox", "postgres_server", "postgres_url", "state_url"]
+__all__ = [
+    "_engine_process",
+    "fhir_engine",
+    "fresh_mesh_sandbox",
+    "mesh_sandbox",
+    "postgres_server",
+    "postgres_url",
+    "state_url",
+]
 
 # deadline=None: a round trip through fhir.resources and the validator is slow on a busy
 # machine; a timing failure there would say nothing about the mapping.
@@ -48,7 +57,7 @@ def pytest_report_header() -> str:
 
 # The shared mesh-sandbox fixtures start a real server, so whatever uses them is integration
 # even where the test file does not say so.
-_REAL_SERVER_FIXTURES = frozenset({"mesh_sandbox", "fresh_mesh_sandbox"})
+_REAL_SERVER_FIXTURES = frozenset({"mesh_sandbox", "fresh_mesh_sandbox", "fhir_engine"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

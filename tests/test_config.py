@@ -3,6 +3,7 @@ that names the key and never shows a secret."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -601,6 +602,39 @@ def test_production_endpoint_guards(endpoints_dir: Path) -> None:
         'kind = "fhir"\nverify_tls = false\nurl = "https://fhir.trust',
     )
     assert error_paths(endpoints_dir, no_tls) == ("endpoints.trust.verify_tls",)
+
+
+def test_tls_policy_for_token_urls_and_nhs_hosts(endpoints_dir: Path) -> None:
+    production = ENDPOINTS.replace('name = "test"', 'name = "production"')
+    production = production.replace('url = "http://127.0.0.1:8080/fhir/"', 'url = "https://a.test"')
+    plain_token = production.replace(
+        'token_url = "https://int.api.example/oauth2/token"',
+        'token_url = "http://int.api.example/oauth2/token"',
+    )
+    assert error_paths(endpoints_dir, plain_token) == ("endpoints.cpis-int.auth.token_url",)
+    # in a test environment too: never unverified TLS towards an nhs.uk host
+    to_nhs = ENDPOINTS.replace(
+        'kind = "fhir"\nurl = "https://fhir.trust.example/R4"',
+        'kind = "fhir"\nverify_tls = false\nurl = "https://sandbox.api.service.nhs.uk/R4"',
+    )
+    assert to_nhs != ENDPOINTS
+    error = endpoints_error(endpoints_dir, to_nhs)
+    assert error.paths == ("endpoints.trust.verify_tls",)
+    assert "nhs.uk" in str(error)
+
+
+def test_unverified_tls_is_warned_about_on_every_run(caplog: pytest.LogCaptureFixture) -> None:
+    from interop.config import EndpointSettings
+    from interop.transport.fhir_client import FhirClient
+
+    settings = EndpointSettings(
+        name="partner", kind="fhir", url="https://fhir.partner.test", verify_tls=False
+    )
+    with caplog.at_level(logging.WARNING, logger="interop.transport.fhir"):
+        for _ in range(2):
+            FhirClient.from_settings(settings).close()
+    warned = [r for r in caplog.records if "NOT verified" in r.getMessage()]
+    assert len(warned) == 2
 
 
 def error_paths(directory: Path, text: str) -> tuple[str, ...]:

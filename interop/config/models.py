@@ -50,6 +50,9 @@ PushMode = Literal["transaction", "resources"]
 OrganisationRole = Literal["local-authority", "health", "police", "other"]
 ENDPOINT_KINDS: tuple[EndpointKind, ...] = ("fhir", "mesh", "mllp", "folder")
 PUSH_MODES: tuple[PushMode, ...] = ("transaction", "resources")
+#: how a FHIR endpoint is searched for a child's resources (interop.transport.fhir_client)
+PatientSearch = Literal["identifier", "chain", "resolve"]
+PATIENT_SEARCHES: tuple[PatientSearch, ...] = ("identifier", "chain", "resolve")
 ORGANISATION_ROLES: tuple[OrganisationRole, ...] = ("local-authority", "health", "police", "other")
 NAMED_ENDPOINTS = ("INT", "LIVE")
 
@@ -64,6 +67,7 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
         "verify_tls",
         "ods_code",
         "push_mode",
+        "patient_search",
         "timeout",
         "max_retries",
         "retry_budget",
@@ -249,10 +253,13 @@ class CpisSettings:
     max_records_per_file: Annotated[int, integer(1, 5000)] = 5000
 
 
-def _http_url(value: Any, _: ReadContext) -> str:
+def _http_url(value: Any, context: ReadContext) -> str:
     found = text(value)
     if urlparse(found).scheme not in ("http", "https"):
         raise issue("must be an http(s):// URL")
+    if context.environment == "production" and urlparse(found).scheme != "https":
+        # a token request carries the signed client assertion and returns the access token
+        raise issue("production traffic needs an https:// URL")
     return found
 
 
@@ -361,7 +368,10 @@ class EndpointSettings:
     ``url`` is the FHIR base URL (``fhir``) or ``mllp://host:port`` (``mllp``); ``path`` the
     folder (``folder``); ``mailbox`` and ``workflow_id`` the recipient mailbox and workflow
     (``mesh``, sent with the ``[mesh]`` mailbox's credentials). ``ods_code`` is sent as
-    ``NHSD-End-User-Organisation-ODS``. ``artefacts`` lists the kinds this endpoint takes
+    ``NHSD-End-User-Organisation-ODS``. ``patient_search`` is how a child's resources are
+    searched: ``identifier`` (``patient:identifier=``, the CP-IS API's pattern), ``chain``
+    (``patient.identifier=``) or ``resolve`` (the Patient by identifier, then ``patient=``).
+    ``artefacts`` lists the kinds this endpoint takes
     (empty: every kind). ``timeout`` is per request; ``max_retries`` and ``retry_budget`` bound
     the retries of idempotent requests.
     """
@@ -380,6 +390,7 @@ class EndpointSettings:
         "ods_code",
         "artefacts",
         "push_mode",
+        "patient_search",
         "timeout",
         "max_retries",
         "retry_budget",
@@ -399,6 +410,7 @@ class EndpointSettings:
     ods_code: Annotated[str | None, from_file(_ods_code)] = None
     artefacts: Annotated[frozenset[str], from_file(_artefact_kinds)] = frozenset()
     push_mode: Annotated[PushMode, _one_of(PUSH_MODES)] = "transaction"
+    patient_search: Annotated[PatientSearch, _one_of(PATIENT_SEARCHES)] = "identifier"
     timeout: Annotated[float, number(0, 3600)] = 30.0
     max_retries: _Retries = 3
     retry_budget: _Number = 60.0
@@ -444,7 +456,15 @@ class EndpointSettings:
             found.append(((), "client_cert and client_key go together: give both or neither"))
         if table.get("verify_tls") is False and context.environment == "production":
             found.append((("verify_tls",), "may only be false in a test environment"))
+        elif table.get("verify_tls") is False and _is_nhs_host(table.get("url")):
+            found.append((("verify_tls",), "may not be false towards an nhs.uk host"))
         return found
+
+
+def _is_nhs_host(url: Any) -> bool:
+    """Whether a URL's host is nhs.uk or under it (NHS England's APIs, the Spine)."""
+    host = (urlparse(url).hostname or "") if isinstance(url, str) else ""
+    return host == "nhs.uk" or host.endswith(".nhs.uk")
 
 
 @dataclass(frozen=True, config=_SETTINGS)

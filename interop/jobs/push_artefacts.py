@@ -80,6 +80,7 @@ def push_artefacts(
     directory: EndpointDirectory | None = None,
     mode: PushMode | None = None,
     dry_run: bool = False,
+    force: bool = False,
     progress: Callable[[PushEvent], None] | None = None,
 ) -> PushOutcome:
     """Validate, map and write the artefacts in ``paths`` (files, and folders searched for .json
@@ -88,9 +89,11 @@ def push_artefacts(
     Each file goes through the whole validation chain: one with errors is not pushed. Each
     artefact goes as one transaction of PUTs at its resources' deterministic ids (``mode``:
     ``resources`` one by one; default: the endpoint's), so pushing it again changes nothing.
-    ``dry_run``: read, map and route; send nothing. Every event is also given to ``progress``
-    as it happens. ``UsageError`` for a bad combination; ``ConfigurationError`` for a file that
-    cannot be read or an endpoint that cannot be used (both stop the push).
+    ``dry_run``: read, map and route; send nothing. ``force``: overwrite resources edited on
+    the server since the last push (else a conflict, a ``failed`` event). Every event is also
+    given to ``progress`` as it happens. ``UsageError`` for a bad combination;
+    ``ConfigurationError`` for a file that cannot be read or an endpoint that cannot be used
+    (both stop the push).
     """
     from interop.validators.chain import ValidationContext
 
@@ -111,7 +114,8 @@ def push_artefacts(
             if artefact is None:
                 continue
             targets = [endpoint] if endpoint else _routes(path, artefact, directory, dry_run, emit)
-            if not _push_one(path, artefact, targets, mode, dry_run, clients, emit):
+            sent = _push_one(path, artefact, targets, mode, dry_run, clients, emit, force=force)
+            if not sent:
                 outcome.stopped = True
                 break
     finally:
@@ -187,6 +191,8 @@ def _push_one(
     dry_run: bool,
     clients: dict[str, FhirClient],
     emit: Callable[[PushEvent], None],
+    *,
+    force: bool = False,
 ) -> bool:
     """Write ``artefact`` to each target; False when an endpoint went out of reach."""
     from interop.jobs.fhir_endpoint import open_client
@@ -209,7 +215,7 @@ def _push_one(
         client = clients.get(name) or open_client(settings)
         clients[name] = client
         try:
-            result = client.push(bundle, mode=push_mode)
+            result = client.push(bundle, mode=push_mode, force=force)
         except FhirClientError as exc:
             emit(PushEvent("failed", path, name, artefact, error=exc))
             if isinstance(exc, FhirTransportError):

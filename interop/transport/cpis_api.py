@@ -138,7 +138,9 @@ class CpisApi:
         """
         client = self.client
         number = check_nhs_number(nhs_number)
-        params = {"patient:identifier": nhs_number_token(number)}
+        # the endpoint's patient search (the CP-IS API itself: patient:identifier); when a
+        # resolve finds no Patient the identifier search stands in and finds nothing either
+        params = client.patient_params(number) or {"patient:identifier": nhs_number_token(number)}
         if not unscheduled:
             request_id = str(uuid.uuid4())
             headers = self._headers(request_id, unscheduled=False)

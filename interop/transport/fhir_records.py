@@ -13,11 +13,11 @@ offers each as a method: ``client.push``, ``client.patient_record``, ``client.ch
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
-
-import httpx
 
 from interop.identifiers import NHS_NUMBER_SYSTEM, check_nhs_number
 from interop.transport.bundles import (
@@ -29,12 +29,16 @@ from interop.transport.bundles import (
     resource_key,
     to_transaction,
 )
+from interop.transport.fhir_errors import FhirError, OutcomeIssue, outcome_issues
 
 if TYPE_CHECKING:
     from interop.transport.fhir_client import FhirClient
 
 __all__ = [
+    "PATIENT_SEARCHES",
     "ChangedResources",
+    "PatientSearch",
+    "PushConflict",
     "PushMode",
     "PushOutcome",
     "PushResult",
@@ -47,6 +51,9 @@ __all__ = [
 
 JSON = dict[str, Any]
 PushMode = Literal["transaction", "resources"]
+#: how a child's resources are searched (``FhirClient.patient_params``)
+PatientSearch = Literal["identifier", "chain", "resolve"]
+PATIENT_SEARCHES: tuple[PatientSearch, ...] = ("identifier", "chain", "resolve")
 
 
 @dataclass(frozen=True)
@@ -87,35 +94,186 @@ class ChangedResources:
 # --- push ------------------------------------------------------------------------------------
 
 
-def push_bundle(client: FhirClient, bundle: JSON, *, mode: PushMode = "transaction") -> PushResult:
+def push_bundle(
+    client: FhirClient, bundle: JSON, *, mode: PushMode = "transaction", force: bool = False
+) -> PushResult:
     """Write an artefact's Bundle (document, message or collection) to the server.
 
-    ``transaction``: one atomic transaction of ``PUT Type/id`` entries. ``resources``: one
-    ``PUT Type/id`` per resource, referenced resources first (not atomic: an interrupted
-    push is completed by pushing again). Both are idempotent, so both are retried.
+    The resources at their deterministic ids are read first (one batch): those the server
+    holds unchanged are not written (so a repeated push makes no new version on any server,
+    whether or not it skips identical updates itself); the others are written with ``PUT``,
+    an update with ``If-Match`` on the version this client last wrote or, failing that, the
+    version just read. A server-side edit since this client's last write is a conflict
+    (``PushConflict``, nothing written) unless ``force``.
+
+    ``transaction``: one atomic transaction. ``resources``: one ``PUT`` per resource,
+    referenced resources first (not atomic: an interrupted push is completed by pushing
+    again). Every entry of the answer is read: a failed one fails the push (``FhirError``
+    naming the resources), even inside a 200 answer.
     """
     transaction = to_transaction(bundle)
+    entries = transaction["entry"]
+    current = client.read_many([e["request"]["url"] for e in entries])
+    outcomes: dict[str, PushOutcome] = {}
+    writes: list[JSON] = []
+    conflicts: list[str] = []
+    for entry in entries:
+        key = entry["request"]["url"]
+        held = current.get(key)
+        _stamp(entry["resource"])
+        if held is not None and _same_content(held, entry["resource"]):
+            version = _version_of(held)
+            outcomes[key] = PushOutcome(key, "200 unchanged", version)
+            client.written_versions[key] = version
+            continue
+        if held is not None:
+            last = client.written_versions.get(key)
+            edited = _edited_on_server(held) or (last is not None and last != _version_of(held))
+            if edited and not force:
+                conflicts.append(key)
+                continue
+            version = _version_of(held)
+            if version is not None and not force:
+                entry["request"]["ifMatch"] = f'W/"{version}"'
+        writes.append(entry)
+    if conflicts:
+        raise PushConflict(client.name, tuple(conflicts))
+    if not writes:
+        return PushResult(tuple(outcomes[e["request"]["url"]] for e in entries))
+    ids: list[str] = []
     if mode == "transaction":
-        answer = client.request("POST", "", body=transaction, idempotent=True)
+        sent = {**transaction, "entry": writes}
+        answer = client.request("POST", "", body=sent, idempotent=True)
         response = client.expect_resource(answer, "Bundle")
-        outcomes = []
-        sent = transaction["entry"]
-        got = response.get("entry") or []
-        for request_entry, response_entry in zip(sent, got, strict=False):
-            result = response_entry.get("response") if isinstance(response_entry, dict) else {}
-            outcomes.append(_outcome(request_entry["request"]["url"], result or {}))
-        return PushResult(tuple(outcomes), (answer.request_id,))
-    outcomes, ids = [], []
-    for entry in dependency_order(transaction):
-        resource = entry["resource"]
-        answer = client.request(
-            "PUT", resource_key(resource), body=resource, headers={"Prefer": "return=minimal"}
-        )
         ids.append(answer.request_id)
-        version = etag_version(answer.headers.get("ETag"))
-        status = f"{answer.status} {httpx.codes.get_reason_phrase(answer.status)}"
-        outcomes.append(PushOutcome(resource_key(resource), status, version))
-    return PushResult(tuple(outcomes), tuple(ids))
+        got = response.get("entry") or []
+        if len(got) != len(writes):
+            raise FhirError(
+                502, (), what=f"{client.name}: a transaction of {len(writes)} answered {len(got)}"
+            )
+        results = [
+            (e["request"]["url"], (g.get("response") if isinstance(g, dict) else None) or {})
+            for e, g in zip(writes, got, strict=True)
+        ]
+        failed = [(key, result) for key, result in results if not _ok(result)]
+        if failed:
+            raise _entry_failure(client.name, failed, answer.request_id)
+        for (key, result), got_entry in zip(results, got, strict=True):
+            version = _version_of((got_entry or {}).get("resource") or {})
+            outcomes[key] = _outcome(key, result, existed=key in current, version=version)
+    else:
+        for entry in dependency_order({"entry": writes}):
+            key = entry["request"]["url"]
+            headers = {"Prefer": "return=minimal"}
+            if entry["request"].get("ifMatch"):
+                headers["If-Match"] = entry["request"]["ifMatch"]
+            try:
+                answer = client.request("PUT", key, body=entry["resource"], headers=headers)
+            except FhirError as exc:
+                raise _entry_failure(
+                    client.name,
+                    [(key, {"status": str(exc.status), "outcome": None})],
+                    exc.request_id,
+                    exc.issues,
+                ) from None
+            ids.append(answer.request_id)
+            result = {"status": str(answer.status), "etag": answer.headers.get("ETag")}
+            outcomes[key] = _outcome(key, result, existed=key in current)
+    for key, outcome in outcomes.items():
+        if outcome.version is not None:
+            client.written_versions[key] = outcome.version
+    return PushResult(tuple(outcomes[e["request"]["url"]] for e in entries), tuple(ids))
+
+
+class PushConflict(FhirError):
+    """Resources changed on the server since this client last wrote them: nothing was
+    written (``--force`` overwrites)."""
+
+    def __init__(self, name: str, keys: tuple[str, ...]) -> None:
+        super().__init__(
+            412,
+            (),
+            what=f"{name}: changed on the server since the last push, not overwritten "
+            f"({', '.join(keys)})",
+        )
+        self.keys = keys
+
+
+#: the tag a push writes on each resource: a digest of the content it wrote, so that a later
+#: push (from any process) sees an edit made on the server since (the content no longer has
+#: that digest) and does not overwrite it
+PUSHED_CONTENT_SYSTEM = "https://fhir.safeguarding-interop.org/CodeSystem/pushed-content"
+_CONTENT_META = ("profile", "security", "tag")
+
+
+def _content(resource: JSON) -> JSON:
+    """A resource without server metadata or the toolkit's content tag."""
+    meta = {k: v for k, v in (resource.get("meta") or {}).items() if k in _CONTENT_META}
+    tags = [t for t in meta.get("tag") or [] if _tag_system(t) != PUSHED_CONTENT_SYSTEM]
+    meta = {k: v for k, v in meta.items() if k != "tag"} | ({"tag": tags} if tags else {})
+    body = {k: v for k, v in resource.items() if k not in ("meta", "id")}
+    return body | ({"meta": meta} if meta else {})
+
+
+def _tag_system(tag: object) -> object:
+    return tag.get("system") if isinstance(tag, dict) else None
+
+
+def _digest(resource: JSON) -> str:
+    canonical = json.dumps(_content(resource), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _stamp(resource: JSON) -> None:
+    """Tag ``resource`` (in place) with the digest of its content."""
+    meta = dict(resource.get("meta") or {})
+    tags = [t for t in meta.get("tag") or [] if _tag_system(t) != PUSHED_CONTENT_SYSTEM]
+    meta["tag"] = [*tags, {"system": PUSHED_CONTENT_SYSTEM, "code": _digest(resource)}]
+    resource["meta"] = meta
+
+
+def _edited_on_server(held: JSON) -> bool:
+    """Whether the server's resource is not what a push last wrote: it carries the content
+    tag, and its content no longer has that digest. (No tag: written before the toolkit
+    tagged, or by someone else entirely: not taken as an edit.)"""
+    for tag in (held.get("meta") or {}).get("tag") or []:
+        if _tag_system(tag) == PUSHED_CONTENT_SYSTEM:
+            return bool(tag.get("code") != _digest(held))
+    return False
+
+
+def _same_content(held: JSON, sent: JSON) -> bool:
+    """Whether the server holds what would be sent (server metadata aside)."""
+    return _content(held) == _content(sent)
+
+
+def _version_of(resource: JSON) -> str | None:
+    version = (resource.get("meta") or {}).get("versionId")
+    return str(version) if version is not None else None
+
+
+def _ok(result: JSON) -> bool:
+    return str(result.get("status", "")).strip()[:1] == "2"
+
+
+def _entry_failure(
+    name: str,
+    failed: list[tuple[str, JSON]],
+    request_id: str | None,
+    issues: tuple[OutcomeIssue, ...] = (),
+) -> FhirError:
+    """One error for the failed entries of a push: each resource with its status."""
+    status = str(failed[0][1].get("status", "")).strip()[:3]
+    found = issues or tuple(i for _, r in failed for i in outcome_issues(r.get("outcome")))
+    listed = ", ".join(f"{key} ({str(r.get('status', '?')).strip()})" for key, r in failed[:5])
+    more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    conflict = " (changed on the server: If-Match failed)" if status == "412" else ""
+    return FhirError(
+        int(status) if status.isdigit() else 502,
+        found,
+        what=f"{name}: push failed for {listed}{more}{conflict}",
+        request_id=request_id,
+    )
 
 
 # --- pull ------------------------------------------------------------------------------------
@@ -127,10 +285,10 @@ def patient_record(
     """Every resource of the patient's artefacts: those of ``types`` that point at the
     patient (by NHS number), then everything they refer to (Patient, Organization,
     Practitioner...), read by id."""
-    token = nhs_number_token(nhs_number)
+    query = client.patient_params(nhs_number)
     found: dict[str, JSON] = {}
-    for resource_type in types:
-        for resource in client.search(resource_type, {"patient:identifier": token}):
+    for resource_type in types if query is not None else ():
+        for resource in client.search(resource_type, query or {}):
             found.setdefault(resource_key(resource), resource)
     _add_referenced(client, found)
     return list(found.values())
@@ -149,15 +307,11 @@ def changed_since(
     phone number alone) is not seen: ``types`` lists what is searched.
     """
     result = ChangedResources()
-    latest: tuple[datetime, str] | None = None
+    changed: dict[str, JSON] = {}
     patients: set[str] = set()
     for resource_type in types:
         for resource in client.search_since(resource_type, since):
-            result.changed.add(resource_key(resource))
-            stamp = (resource.get("meta") or {}).get("lastUpdated")
-            when = _instant(stamp)
-            if when is not None and (latest is None or when > latest[0]):
-                latest = (when, str(stamp))
+            changed.setdefault(resource_key(resource), resource)
             if resource.get("resourceType") == "Patient":
                 patients.add(resource_key(resource))
             patients.update(patient_references(resource))
@@ -168,6 +322,20 @@ def changed_since(
     for number in sorted(numbers):
         for resource in patient_record(client, number):
             records.setdefault(resource_key(resource), resource)
+    # what changed is delivered even when the patient search missed it (a server that does not
+    # implement the endpoint's search style): the watermark then never passes an undelivered
+    # change
+    missed = {key: resource for key, resource in changed.items() if key not in records}
+    if missed:
+        records.update(missed)
+        _add_referenced(client, records)
+    latest: tuple[datetime, str] | None = None
+    for key, resource in changed.items():
+        stamp = (resource.get("meta") or {}).get("lastUpdated")
+        when = _instant(stamp)
+        if key in records and when is not None and (latest is None or when > latest[0]):
+            latest = (when, str(stamp))
+    result.changed = set(changed)
     result.resources = list(records.values())
     result.watermark = latest[1] if latest else None
     return result
@@ -222,8 +390,18 @@ def _nhs_numbers(patient: JSON) -> set[str]:
     return found
 
 
-def _outcome(url: str, response: JSON) -> PushOutcome:
-    return PushOutcome(url, str(response.get("status", "")), etag_version(response.get("etag")))
+def _outcome(url: str, response: JSON, *, existed: bool, version: str | None = None) -> PushOutcome:
+    """An entry's outcome: created when the server says 201 or the resource was not there
+    before (a server may answer a create-by-PUT with 200). The version is the ``etag``'s,
+    else the returned resource's (``version``), else the ``location``'s ``_history``."""
+    status = str(response.get("status", "")).strip()
+    version = etag_version(response.get("etag")) or version
+    if version is None:
+        location = str(response.get("location") or "")
+        version = location.rpartition("/_history/")[2] or None if "/_history/" in location else None
+    if status.startswith("201") or not existed:
+        return PushOutcome(url, "201 Created", version)
+    return PushOutcome(url, "200 OK", version)
 
 
 def _instant(value: object) -> datetime | None:

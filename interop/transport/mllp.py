@@ -16,7 +16,11 @@ block came first), a frame over the size limit.
   a frame over ``max_frame`` bytes is answered AR and the connection closed (the stream cannot
   be trusted to resynchronise);
 - a connection idle for ``idle_timeout`` seconds is closed; beyond ``max_connections`` a new
-  connection is closed at once;
+  connection is closed at once, and so is one beyond ``max_per_peer`` from the same address
+  (one host cannot take every slot);
+- a frame must be complete within ``frame_deadline`` seconds of its start block, however
+  steadily its bytes trickle in: after that it is answered AR and the connection closed (a
+  client sending a byte every few seconds would otherwise hold its slot for ever);
 - ``request_stop()`` (the CLI calls it on SIGTERM and SIGINT) stops accepting, lets every
   connection finish the messages it has received (a connection in the middle of a frame gets
   up to ``shutdown_grace`` seconds to complete it), then closes them.
@@ -90,6 +94,8 @@ DEFAULT_MAX_FRAME = 1024 * 1024
 #: seconds a connection may stay silent; senders reconnect when they have something to send
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_MAX_CONNECTIONS = 256
+DEFAULT_MAX_PER_PEER = 64
+DEFAULT_FRAME_DEADLINE = 60.0
 DEFAULT_SHUTDOWN_GRACE = 30.0
 _READ_SIZE = 64 * 1024
 _HEAD = 4096  # bytes of a refused frame kept to find its MSH for the AR
@@ -241,12 +247,17 @@ class MllpServer:
         shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
         handler_threads: int = 1,
         application: str = "INTEROP",
+        max_per_peer: int = DEFAULT_MAX_PER_PEER,
+        frame_deadline: float = DEFAULT_FRAME_DEADLINE,
     ) -> None:
         self.handler: AttendanceHandler = handler or log_only_handler
         self.host, self.port = host, port
         self.max_frame = max_frame
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
+        self.max_per_peer = max_per_peer
+        self.frame_deadline = frame_deadline
+        self._per_peer: dict[str, int] = {}
         self.shutdown_grace = shutdown_grace
         self.application = application
         self.stats = ServerStats()
@@ -312,19 +323,27 @@ class MllpServer:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = _peer(writer)
+        host = peer.rpartition(":")[0] or peer
         stopping = self._stop is None or self._stop.done()
-        if stopping or len(self._connections) >= self.max_connections:
+        crowded = len(self._connections) >= self.max_connections
+        greedy = self._per_peer.get(host, 0) >= self.max_per_peer
+        if stopping or crowded or greedy:
             self.stats.refused_connections += 1
             _log.warning(
                 "connection from %s refused: %s",
                 peer,
-                "stopping" if stopping else "too many connections",
+                "stopping"
+                if stopping
+                else "too many connections"
+                if crowded
+                else "too many connections from that address",
             )
             writer.close()
             return
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        self._per_peer[host] = self._per_peer.get(host, 0) + 1
         self.stats.connections += 1
         _log.info("connection from %s", peer)
         try:
@@ -335,6 +354,11 @@ class MllpServer:
             _log.error("connection from %s failed: %s", peer, _where(exc))
         finally:
             self._connections.discard(task)
+            left = self._per_peer.get(host, 1) - 1
+            if left > 0:
+                self._per_peer[host] = left
+            else:
+                self._per_peer.pop(host, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -344,13 +368,33 @@ class MllpServer:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str
     ) -> None:
         decoder = MllpDecoder(self.max_frame)
+        frame_started: float | None = None
         while True:
             stopping = self._stop is None or self._stop.done()
             if stopping and not decoder.in_frame:
                 return
-            data = await self._next_read(reader, stopping)
+            if not decoder.in_frame:
+                frame_started = None
+            elif frame_started is None:
+                frame_started = time.monotonic()
+            late = frame_started is not None and (
+                time.monotonic() - frame_started >= self.frame_deadline
+            )
+            data = _Idle() if late else await self._next_read(reader, stopping, frame_started)
             if isinstance(data, _Stop):
                 continue  # the loop's head decides: close now, or finish the frame begun
+            if (
+                isinstance(data, _Idle)
+                and frame_started is not None
+                and (time.monotonic() - frame_started >= self.frame_deadline)
+            ):
+                _log.warning("connection from %s: frame over its deadline; closing", peer)
+                await self._refuse(
+                    writer,
+                    decoder.pending,
+                    f"the frame was not complete within {self.frame_deadline:g} s of its start",
+                )
+                return
             if isinstance(data, _Idle):
                 if decoder.in_frame:
                     await self._refuse(
@@ -409,10 +453,13 @@ class MllpServer:
                 )
 
     async def _next_read(
-        self, reader: asyncio.StreamReader, stopping: bool
+        self, reader: asyncio.StreamReader, stopping: bool, frame_started: float | None = None
     ) -> bytes | _Idle | _Stop:
         assert self._stop is not None
         timeout = self.idle_timeout
+        if frame_started is not None:
+            left = self.frame_deadline - (time.monotonic() - frame_started)
+            timeout = min(timeout, max(0.0, left))
         if stopping:
             timeout = min(timeout, max(0.0, self._stop_deadline - time.monotonic()))
         read = asyncio.ensure_future(reader.read(_READ_SIZE))

@@ -257,7 +257,7 @@ def test_transaction_resolves_urn_uuid_references(client: httpx.Client) -> None:
     # the Flag was written before its Patient in the request: still found by NHS number
     found = client.get(
         "/Flag",
-        params={"patient:identifier": f"{NHS}|9434765870", "identifier": f"{TEST_SYSTEM}|{marker}"},
+        params={"patient.identifier": f"{NHS}|9434765870", "identifier": f"{TEST_SYSTEM}|{marker}"},
     ).json()
     assert ids(found) == [stored_flag["id"]]
 
@@ -491,9 +491,24 @@ def test_search_refuses_what_it_cannot_run(client: httpx.Client) -> None:
         {"_include": "Flag:subject"},
         {"patient:identifier": f"{NHS}|9434765918"},  # wrong check digit
     ):
-        response = client.get("/CareTeam", params=params)
+        response = client.get("/CareTeam", params=params, headers={"Prefer": "handling=strict"})
         assert response.status_code == 400, params
         assert issues(response)[0]["diagnostics"]
+
+
+def test_search_ignores_unknown_parameters_and_says_so(client: httpx.Client) -> None:
+    """Lenient handling (FHIR's default): an unsupported parameter is left out and listed in
+    an OperationOutcome entry; a bad value of a supported one is still a 400."""
+    response = client.get("/CareTeam", params={"name": "Smith", "_count": "1"})
+    assert response.status_code == 200, response.text
+    outcomes = [
+        e["resource"] for e in response.json().get("entry", []) if e["search"]["mode"] == "outcome"
+    ]
+    assert [i["diagnostics"][:5] for i in outcomes[0]["issue"]] == ["name:"]
+    assert client.get("/CareTeam", params={"_count": "many"}).status_code == 400
+    counted = client.get("/CareTeam", params={"_summary": "count"}).json()
+    assert "entry" not in counted
+    assert isinstance(counted["total"], int)
 
 
 def test_paging_has_no_duplicates_or_gaps_while_writes_continue(tmp_path: Path) -> None:

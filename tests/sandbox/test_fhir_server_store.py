@@ -48,7 +48,14 @@ def flag(fid: str, subject: JSON, status: str = "active") -> JSON:
 
 
 def by_nhs(store: SqliteStore, kind: str, nhs: str) -> list[str]:
+    """``patient:identifier``: what the references' Reference.identifier say."""
     query = parse_search(kind, [("patient:identifier", f"{NHS}|{nhs}")])
+    return [s.id for s in store.search(query).resources]
+
+
+def by_chain(store: SqliteStore, kind: str, nhs: str) -> list[str]:
+    """``patient.identifier``: the identifiers of the stored Patient referred to."""
+    query = parse_search(kind, [("patient.identifier", f"{NHS}|{nhs}")])
     return [s.id for s in store.search(query).resources]
 
 
@@ -119,20 +126,59 @@ def test_a_transaction_is_all_or_nothing_and_nests_as_savepoints(store: SqliteSt
 
 def test_patient_index_follows_the_patient_whenever_it_is_written(store: SqliteStore) -> None:
     store.create(flag("f1", {"reference": "Patient/p1"}))  # before its Patient
-    assert by_nhs(store, "Flag", "9434765919") == []
+    assert by_chain(store, "Flag", "9434765919") == []
     store.create(patient("p1"))
-    assert by_nhs(store, "Flag", "9434765919") == ["f1"]
+    assert by_chain(store, "Flag", "9434765919") == ["f1"]
     store.update(patient("p1", "9434765870"))  # the Patient's NHS number is corrected
-    assert by_nhs(store, "Flag", "9434765919") == []
-    assert by_nhs(store, "Flag", "9434765870") == ["f1"]
+    assert by_chain(store, "Flag", "9434765919") == []
+    assert by_chain(store, "Flag", "9434765870") == ["f1"]
     logical = {"identifier": {"system": NHS, "value": "9876543210"}}
     store.create(flag("f2", logical))
     assert by_nhs(store, "Flag", "9876543210") == ["f2"]
+    assert by_chain(store, "Flag", "9876543210") == []  # no Patient to chain through
     absolute = {"reference": "http://elsewhere.example/fhir/Patient/p1/_history/2"}
     store.create(flag("f3", absolute))
-    assert by_nhs(store, "Flag", "9434765870") == ["f1", "f3"]
+    assert by_chain(store, "Flag", "9434765870") == ["f1", "f3"]
     ref_query = parse_search("Flag", [("subject", "Patient/p1")])
     assert [s.id for s in store.search(ref_query).resources] == ["f1", "f3"]
+
+
+def test_identifier_modifier_matches_reference_identifier_only(store: SqliteStore) -> None:
+    """FHIR R4: ``:identifier`` matches Reference.identifier, never the identifiers of the
+    resource a literal reference points to (that is the chain)."""
+    store.create(patient("p1"))
+    store.create(flag("literal", {"reference": "Patient/p1"}))
+    both = {"reference": "Patient/p1", "identifier": {"system": NHS, "value": "9434765919"}}
+    store.create(flag("both", both))
+    assert by_nhs(store, "Flag", "9434765919") == ["both"]
+    assert by_chain(store, "Flag", "9434765919") == ["literal", "both"]
+
+
+def test_sort_summary_count_and_total(store: SqliteStore) -> None:
+    for i in range(5):
+        store.create(patient(f"s{i}"))
+    store.update(patient("s0", "9434765870"))  # now the latest change
+    newest = parse_search("Patient", [("_sort", "-_lastUpdated"), ("_count", "2")])
+    first = store.search(newest)
+    assert [s.id for s in first.resources] == ["s0", "s4"]
+    assert first.next_cursor is not None
+    rest = parse_search(
+        "Patient",
+        [("_sort", "-_lastUpdated"), ("_count", "2"), ("_cursor", first.next_cursor.token())],
+    )
+    assert [s.id for s in store.search(rest).resources] == ["s3", "s2"]
+    oldest = parse_search("Patient", [("_sort", "_lastUpdated")])
+    assert [s.id for s in store.search(oldest).resources] == ["s1", "s2", "s3", "s4", "s0"]
+    counted = store.search(parse_search("Patient", [("_summary", "count")]))
+    assert (counted.resources, counted.total) == ([], 5)
+
+
+def test_lenient_parsing_ignores_and_names_what_it_cannot_run() -> None:
+    query = parse_search("Flag", [("name", "x"), ("code:text", "plan")], strict=False)
+    assert len(query.ignored) == 2
+    assert query.ignored[0].startswith("name: not a search parameter")
+    with pytest.raises(SearchError):
+        parse_search("Flag", [("name", "x")])  # strict, as a conditional's criteria are
 
 
 def test_search_pages_by_a_keyset_cursor_within_a_snapshot(store: SqliteStore) -> None:
@@ -186,7 +232,7 @@ def test_concurrent_writers_and_readers(store: SqliteStore) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    query = parse_search("Flag", [("patient:identifier", f"{NHS}|9876543210")])
+    query = parse_search("Flag", [("patient.identifier", f"{NHS}|9876543210")])
     assert store.search(query).total == 6 * 40
     assert store.search(parse_search("Flag", [("_count", "0")])).total == 240
 

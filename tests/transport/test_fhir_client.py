@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from interop.transport.auth import BearerToken
+from interop.transport.bundles import to_transaction
 from interop.transport.cpis_api import AuditLog, CpisApi
 from interop.transport.fhir_client import FhirClient, FhirError, FhirTransportError
 from interop.transport.flags import FLAG_REMOVAL_REASON_URL, PatientFlags
@@ -584,16 +585,29 @@ def _bundle() -> JSON:
     }
 
 
+def _read_back(*held: JSON | None) -> httpx.Response:
+    """The batch answer to a push's first request (reading what the server holds): each
+    entry the resource held at that key, or a 404."""
+    entries = [
+        {"response": {"status": "200 OK"}, "resource": r}
+        if r is not None
+        else {"response": {"status": "404 Not Found"}}
+        for r in held
+    ]
+    return resource({"resourceType": "Bundle", "type": "batch-response", "entry": entries})
+
+
 def test_push_resource_by_resource_writes_what_is_referred_to_first() -> None:
-    server = Server(lambda r: httpx.Response(201, headers={"ETag": 'W/"1"'}))
+    server = Server(_read_back(None, None), httpx.Response(201, headers={"ETag": 'W/"1"'}))
     with client_for(server) as client:
         result = client.push(_bundle(), mode="resources")
     paths = [(r.method, r.url.path) for r in server.requests]
     assert paths == [
+        ("POST", "/fhir/"),
         ("PUT", "/fhir/Patient/11111111-1111-4111-8111-111111111111"),
         ("PUT", "/fhir/Flag/22222222-2222-4222-8222-222222222222"),
     ]
-    flag = json.loads(server.requests[1].content)
+    flag = json.loads(server.requests[2].content)
     assert flag["subject"] == {"reference": "Patient/11111111-1111-4111-8111-111111111111"}
     assert [o.version for o in result.outcomes] == ["1", "1"]
     assert result.created == 2
@@ -608,17 +622,39 @@ def test_push_transaction_is_retried_after_a_reset() -> None:
             {"response": {"status": "200 OK", "etag": 'W/"2"'}},
         ],
     }
-    server = Server(httpx.ReadError("reset"), resource(reply))
+    # the Flag is not there yet; the Patient is, with other content, at version 1
+    held = {
+        "resourceType": "Patient",
+        "id": "11111111-1111-4111-8111-111111111111",
+        "meta": {"versionId": "1"},
+        "gender": "female",
+    }
+    server = Server(_read_back(None, held), httpx.ReadError("reset"), resource(reply))
     with client_for(server) as client:
         result = client.push(_bundle())
-    assert len(server.requests) == 2
-    sent = json.loads(server.requests[1].content)
+    assert len(server.requests) == 3
+    sent = json.loads(server.requests[2].content)
     assert sent["type"] == "transaction"
     assert {e["request"]["method"] for e in sent["entry"]} == {"PUT"}
+    assert [e["request"].get("ifMatch") for e in sent["entry"]] == [None, 'W/"1"']
     assert [(o.status, o.version) for o in result.outcomes] == [
         ("201 Created", "1"),
         ("200 OK", "2"),
     ]
+
+
+def test_push_writes_nothing_when_the_server_holds_the_same_content() -> None:
+    bundle = _bundle()
+    held = [
+        {**e["resource"], "meta": {"versionId": "4", "lastUpdated": "2026-01-01T00:00:00Z"}}
+        for e in to_transaction(bundle)["entry"]
+    ]
+    server = Server(_read_back(*held))
+    with client_for(server) as client:
+        result = client.push(bundle)
+    assert len(server.requests) == 1  # the read, and no write
+    assert [(o.status, o.version) for o in result.outcomes] == [("200 unchanged", "4")] * 2
+    assert result.created == 0
 
 
 # --- Retry-After parsing ---------------------------------------------------------------------

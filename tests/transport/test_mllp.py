@@ -541,3 +541,59 @@ def test_cli_exits_2_when_the_port_is_taken_or_the_config_is_bad(tmp_path: Path)
     config = Listener("--port", "0", "--config", str(bad))
     assert config.process.wait(TIMEOUT) == 2
     assert "configuration error" in "".join(iter_lines(config))
+
+
+@pytest.mark.integration
+def test_a_frame_trickling_in_is_refused_at_its_deadline_and_frees_the_slot(
+    listen: Callable[..., tuple[str, int, MllpServer]],
+) -> None:
+    """A slow client sending a byte every 0.1 s never lets the 0.3 s idle timeout fire: the
+    1 s frame deadline still ends it (AR, connection closed), and a real sender gets the slot."""
+    import time
+
+    host, port, server = listen(Recorder(), max_connections=1, idle_timeout=0.3, frame_deadline=1.0)
+    slow = socket.create_connection((host, port), timeout=TIMEOUT)
+    started = time.monotonic()
+    slow.sendall(b"\x0bMSH|^~\\&|")
+    while time.monotonic() - started < 0.8:  # stop before the deadline: no write races the AR
+        slow.sendall(b"X")
+        time.sleep(0.1)
+    slow.settimeout(TIMEOUT)
+    answer = b""
+    while b"\x1c" not in answer:
+        chunk = slow.recv(4096)
+        if not chunk:
+            break
+        answer += chunk
+    slow.close()
+    assert b"MSA|AR" in answer
+    assert b"not complete within 1 s" in answer  # the deadline's AR, not the idle one
+    assert time.monotonic() - started < 3
+    with MllpClient(host, port, timeout=TIMEOUT) as real:
+        assert read_ack(real.send(adt("REAL"))).code == "AA"
+    assert server.stats.acks["AR"] == 1
+
+
+@pytest.mark.integration
+def test_one_address_cannot_take_every_connection(
+    listen: Callable[..., tuple[str, int, MllpServer]],
+) -> None:
+    host, port, server = listen(Recorder(), max_connections=10, max_per_peer=2)
+    mine = [socket.create_connection((host, port), timeout=TIMEOUT) for _ in range(2)]
+    extra = socket.create_connection((host, port), timeout=TIMEOUT)
+    extra.settimeout(TIMEOUT)
+    try:
+        closed = extra.recv(10) == b""
+    except ConnectionResetError:
+        closed = True
+    assert closed  # closed at once
+    # another address (the rest of 127/8 is loopback too) still gets in
+    other = socket.create_connection((host, port), timeout=TIMEOUT, source_address=("127.0.0.2", 0))
+    try:
+        other.sendall(frame(adt("OTHER")))
+        other.settimeout(TIMEOUT)
+        assert b"MSA|AA|OTHER" in other.recv(4096)
+    finally:
+        for sock in (*mine, extra, other):
+            sock.close()
+    assert server.stats.refused_connections == 1

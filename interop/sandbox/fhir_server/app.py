@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interop.fhir.wire import FhirInputError, FhirLimits, read_fhir_json
 from interop.issues import Issue
-from interop.privacy import mask_nhs_number
+from interop.privacy import mask_nhs_numbers_in
 from interop.sandbox.fhir_server import cpis
 from interop.sandbox.fhir_server.bundles import run_bundle
 from interop.sandbox.fhir_server.capability import capability_statement, is_supported
@@ -60,7 +60,10 @@ MAX_BODY_BYTES = 20 * 1024 * 1024
 _DRAIN_BYTES = 64 * 1024 * 1024
 _LIMITS = FhirLimits(max_bytes=MAX_BODY_BYTES, max_depth=100)
 _TRACE_HEADERS = {b"x-request-id", b"x-correlation-id", b"traceid"}
-_NHS_LIKE = re.compile(r"\d{10}")
+#: what a log line never holds raw: control characters (a decoded %0A would forge a line)
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: the longest path a log line quotes
+_LOGGED_PATH = 300
 
 log = logging.getLogger("interop.sandbox.fhir_server")
 
@@ -271,14 +274,19 @@ class _Handlers:
         record = kind == "CareTeam" and cpis.unscheduled(
             request.headers.get(cpis.UNSCHEDULED_HEADER)
         )
-        query = self.interactions.parse_search(kind, pairs)
+        # FHIR's lenient handling unless the client asks for strict (then 400 on the first
+        # parameter the sandbox does not support)
+        strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+        query = self.interactions.parse_search(kind, pairs, strict=strict)
         cpis.check_nhs_numbers(query)
         who = (
             cpis.accessed_child(query, request.headers.get(cpis.ORGANISATION_HEADER))
             if record
             else None
         )
-        answer, query, page = self.interactions.search(kind, pairs, _base_url(request))
+        answer, query, page = self.interactions.search(
+            kind, pairs, _base_url(request), strict=strict
+        )
         if who is not None and query.cursor is None and page.resources:
             ods, nhs_number = who
             event = cpis.access_event(ods, nhs_number, page.resources, now_instant())
@@ -289,7 +297,11 @@ class _Handlers:
 
 
 def _masked(path: str) -> str:
-    return _NHS_LIKE.sub(lambda m: mask_nhs_number(m[0]).replace(" ", ""), path)
+    """A request path as a log line may hold it: NHS numbers masked in every form (bare,
+    spaced, hyphenated), control characters escaped (``\\x0a``), at most 300 characters."""
+    masked = mask_nhs_numbers_in(path[: _LOGGED_PATH * 2])
+    escaped = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}", masked)
+    return escaped if len(escaped) <= _LOGGED_PATH else escaped[:_LOGGED_PATH] + "..."
 
 
 class _TraceAndLog:

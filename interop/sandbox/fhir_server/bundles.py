@@ -13,6 +13,7 @@ A batch runs each entry on its own; a failed entry answers with its status and o
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -312,11 +313,43 @@ def _response_bundle(kind: str, responses: list[JSON]) -> JSON:
     return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": kind, "entry": responses}
 
 
+#: the most entries a transaction or batch may hold
+MAX_ENTRIES = 5_000
+#: the most a batch or transaction answer may hold, in bytes of JSON (a 57 KB batch of 1,000
+#: searches once answered with 295 MB)
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+
 def _entries_of(bundle: JSON) -> list[Any]:
     items = bundle.get("entry", [])
     if not isinstance(items, list):
         raise _fail("Bundle.entry", "Bundle.entry is a list")
+    if len(items) > MAX_ENTRIES:
+        raise _fail(
+            "Bundle.entry",
+            f"{len(items):,} entries: this server takes at most {MAX_ENTRIES:,} in one Bundle",
+            status=413,
+            code="too-costly",
+        )
     return items
+
+
+class _Budget:
+    """What an answer has used of ``MAX_RESPONSE_BYTES``."""
+
+    def __init__(self) -> None:
+        self.used = 0
+
+    def spend(self, response: JSON, where: str) -> None:
+        self.used += len(json.dumps(response, separators=(",", ":")))
+        if self.used > MAX_RESPONSE_BYTES:
+            raise _fail(
+                where,
+                f"the answer would exceed {MAX_RESPONSE_BYTES // (1024 * 1024)} MB: "
+                "ask for less (_count, fewer entries)",
+                status=413,
+                code="too-costly",
+            )
 
 
 def run_transaction(bundle: JSON, interactions: Interactions, base_url: str) -> JSON:
@@ -348,10 +381,12 @@ def run_transaction(bundle: JSON, interactions: Interactions, base_url: str) -> 
             if e.full_url and e.resource_id and e.method in ("POST", "PUT")
         }
         _rewrite_references(entries, urls)
+        budget = _Budget()
         for entry in order:
             try:
                 with store_errors(entry.where):
                     responses[entry.index] = _execute(entry, store, interactions, base_url)
+                budget.spend(responses[entry.index], entry.where)
             except OutcomeError as exc:
                 raise _located(exc, entry) from None
     return _response_bundle("transaction-response", [responses[e.index] for e in entries])
@@ -378,6 +413,7 @@ def run_batch(bundle: JSON, interactions: Interactions, base_url: str) -> JSON:
     """Run a batch Bundle entry by entry; its batch-response Bundle (errors per entry)."""
     items = _entries_of(bundle)
     responses: list[JSON] = []
+    budget = _Budget()
     for index, item in enumerate(items):
         try:
             entry = _parse_entry(index, item, base_url, interactions)
@@ -388,8 +424,12 @@ def run_batch(bundle: JSON, interactions: Interactions, base_url: str) -> JSON:
             with store_errors(entry.where), interactions.store.transaction() as store:
                 _resolve(entry, store, interactions)
                 _rewrite_references([entry], {})
-                responses.append(_execute(entry, store, interactions, base_url))
+                response = _execute(entry, store, interactions, base_url)
+            budget.spend(response, f"Bundle.entry[{index}]")
+            responses.append(response)
         except OutcomeError as exc:
+            if exc.status == 413:
+                raise  # the answer as a whole would be too large: refused whole
             responses.append(
                 {"response": {"status": _status_text(exc.status), "outcome": exc.outcome()}}
             )

@@ -83,9 +83,10 @@ _PARAM_DOCS = {
     "code": "token: system|code, code, system| or |code (any coding of code)",
     "category": "token: system|code, code, system| or |code (any coding of category)",
     "patient": (
-        "reference: Patient/{id}; with :identifier, system|value of the patient's identifier "
-        "(https://fhir.nhs.uk/Id/nhs-number|{NHS number}), resolved from the stored Patient "
-        "or a logical reference"
+        "reference: Patient/{id}; with :identifier, system|value matched against the "
+        "reference's Reference.identifier only (https://fhir.nhs.uk/Id/nhs-number|{NHS "
+        "number}); chained as patient.identifier, against the identifiers of the stored "
+        "Patient the reference points to"
     ),
     "subject": "the same as patient",
 }
@@ -148,7 +149,10 @@ def _statement_template() -> JSON:
             "https://fhir.nhs.uk/Id/nhs-number|{NHS number} with the header "
             "IsUnscheduledAccessEvent: true (and NHSD-End-User-Organisation-ODS) records an "
             "AuditEvent for the local authority, found with GET AuditEvent?patient:identifier=...; "
-            "false or no header records nothing."
+            "false or no header records nothing. Search parameters the sandbox does not support "
+            "are ignored and listed in an OperationOutcome entry (search.mode outcome) unless "
+            "the request says Prefer: handling=strict (then 400). _summary=count gives the "
+            "total only; _total=none leaves it out; _sort=_lastUpdated or -_lastUpdated."
         ),
         "security": {
             "cors": False,
@@ -167,6 +171,9 @@ def _statement_template() -> JSON:
                 "documentation": "eq (default), gt, ge, lt, le with a date or dateTime",
             },
             {"name": "_count", "type": "number", "documentation": "page size, at most 1000"},
+            {"name": "_summary", "type": "token", "documentation": "count (or false)"},
+            {"name": "_total", "type": "token", "documentation": "none, estimate or accurate"},
+            {"name": "_sort", "type": "token", "documentation": "_lastUpdated or -_lastUpdated"},
         ],
     }
     return {

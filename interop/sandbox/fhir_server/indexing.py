@@ -6,9 +6,11 @@ Rows are ``(param, system, value)``:
 - ``status``: the top-level status code (no system);
 - ``code`` / ``category``: each coding of the top-level element (a CodeableConcept, a list of
   them, a Coding or a bare code);
-- ``patient``: each identifier of the patient the resource is about (its ``subject``,
-  ``patient`` or ``for``; an AuditEvent's ``entity.what``), taken from a logical reference's
-  identifier or from the stored Patient a literal ``Patient/{id}`` reference points to;
+- ``patient``: the ``Reference.identifier`` of each reference to the patient the resource is
+  about (its ``subject``, ``patient`` or ``for``; an AuditEvent's ``entity.what``): what FHIR's
+  ``:identifier`` modifier matches, and nothing else;
+- ``patient-chain``: each identifier of the stored Patient a literal ``Patient/{id}``
+  reference points to (the chain ``patient.identifier``);
 - ``patient-ref``: ``Patient/{id}`` for each literal patient reference, so a Patient written
   later (or changed) re-indexes the resources that point at it.
 """
@@ -69,7 +71,7 @@ def _patient_rows(reference: JSON, lookup: PatientLookup) -> Iterator[IndexRow]:
     if target is not None:
         yield "patient-ref", "", f"Patient/{target}"
         for system, value in lookup(target):
-            yield "patient", system, value
+            yield "patient-chain", system, value
     identifier = reference.get("identifier")
     kind = reference.get("type")
     if isinstance(identifier, dict) and kind in (

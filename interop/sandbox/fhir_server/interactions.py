@@ -152,11 +152,17 @@ class Interactions:
         return self.parse_search(resource_type, pairs, where=where)
 
     def parse_search(
-        self, resource_type: str, pairs: Sequence[tuple[str, str]], *, where: str | None = None
+        self,
+        resource_type: str,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        where: str | None = None,
+        strict: bool = True,
     ) -> SearchQuery:
-        """A parsed search, or 400 naming the parameter that cannot be run."""
+        """A parsed search, or 400 naming the parameter that cannot be run (``strict`` False:
+        unsupported parameters are ignored and listed in ``SearchQuery.ignored``)."""
         try:
-            return parse_search(resource_type, pairs, default_count=self.page_size)
+            return parse_search(resource_type, pairs, default_count=self.page_size, strict=strict)
         except SearchError as exc:
             raise OutcomeError.simple(
                 400, "not-supported", str(exc), expression=where or exc.parameter
@@ -266,11 +272,18 @@ class Interactions:
         return Answer(200, _bundle("history", entries, total=len(entries)))
 
     def search(
-        self, resource_type: str, pairs: Sequence[tuple[str, str]], base_url: str
+        self,
+        resource_type: str,
+        pairs: Sequence[tuple[str, str]],
+        base_url: str,
+        *,
+        strict: bool = False,
     ) -> tuple[Answer, SearchQuery, SearchPage]:
-        """GET Type?params: a searchset Bundle with ``self`` and (more to come) ``next`` links."""
+        """GET Type?params: a searchset Bundle with ``self`` and (more to come) ``next`` links;
+        the parameters ignored (lenient handling, ``strict`` False) are listed in an
+        OperationOutcome entry (``search.mode = outcome``)."""
         self.check_type(resource_type)
-        query = self.parse_search(resource_type, pairs)
+        query = self.parse_search(resource_type, pairs, strict=strict)
         with store_errors():
             page = self.store.search(query)
         entries: list[JSON] = [
@@ -287,7 +300,15 @@ class Interactions:
             kept = [(k, v) for k, v in pairs if k not in ("_cursor", "_count")]
             kept += [("_count", str(query.count)), ("_cursor", page.next_cursor.token())]
             links.append({"relation": "next", "url": _search_url(base_url, resource_type, kept)})
-        bundle = _bundle("searchset", entries, total=page.total, links=links)
+        if query.ignored:
+            issues = [
+                {"severity": "warning", "code": "not-supported", "diagnostics": why}
+                for why in query.ignored
+            ]
+            outcome = {"resourceType": "OperationOutcome", "issue": issues}
+            entries.append({"resource": outcome, "search": {"mode": "outcome"}})
+        total = None if query.no_total and not query.count_only else page.total
+        bundle = _bundle("searchset", entries, total=total, links=links)
         return Answer(200, bundle), query, page
 
     # --- helpers ----------------------------------------------------------------------------

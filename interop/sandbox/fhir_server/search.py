@@ -1,15 +1,22 @@
 """Search requests the sandbox understands, parsed into a ``SearchQuery`` the store runs as SQL.
 
-Supported (anything else is refused with a 400 naming the parameter):
+Supported (anything else is ignored and listed in the answer's OperationOutcome, as FHIR's
+lenient handling says, or refused with a 400 naming the parameter under
+``Prefer: handling=strict`` and in the criteria of a conditional interaction):
 
 - ``patient:identifier`` / ``subject:identifier`` = ``system|value`` (or ``value``): resources
-  about the patient with that identifier (the NHS number: ``https://fhir.nhs.uk/Id/nhs-number``);
+  whose patient Reference carries that ``Reference.identifier`` (FHIR's ``:identifier``
+  modifier; the NHS number: ``https://fhir.nhs.uk/Id/nhs-number``);
+- ``patient.identifier`` / ``subject.identifier``: the chain, resources whose patient reference
+  points at a stored Patient with that identifier;
 - ``patient`` / ``subject`` = ``Patient/{id}`` (or ``{id}``);
 - ``code``, ``category``, ``identifier``, ``status``: tokens ``system|code``, ``code`` (any
   system), ``system|`` (any code of the system), ``|code`` (no system);
 - ``_id``; ``_lastUpdated`` = ``[eq|gt|ge|lt|le]`` + a date or dateTime (repeat for a range);
 - ``_count`` (page size), ``_include=Type:element`` (a top-level Reference element), and
-  ``_cursor`` (opaque: only ever taken from a ``next`` link).
+  ``_cursor`` (opaque: only ever taken from a ``next`` link);
+- ``_summary=count`` (the total, no entries), ``_total`` (``none``, ``estimate``, ``accurate``:
+  the total is always exact), ``_sort`` = ``_lastUpdated`` or ``-_lastUpdated``.
 
 Comma-separated values are alternatives (OR); repeated parameters all apply (AND). ``\\,``,
 ``\\|`` and ``\\\\`` escape the separators, as FHIR's search syntax says.
@@ -28,6 +35,8 @@ TOKEN_PARAMETERS = ("code", "category", "identifier", "status")
 SUPPORTED = (
     "patient:identifier",
     "subject:identifier",
+    "patient.identifier",
+    "subject.identifier",
     "patient",
     "subject",
     *TOKEN_PARAMETERS,
@@ -36,7 +45,11 @@ SUPPORTED = (
     "_count",
     "_include",
     "_cursor",
+    "_summary",
+    "_total",
+    "_sort",
 )
+SORTS = ("_lastUpdated", "-_lastUpdated")
 #: parameters about the answer's format, read by the HTTP layer, not by the search
 FORMAT_PARAMETERS = ("_format", "_pretty")
 MAX_COUNT = 1000
@@ -103,6 +116,14 @@ class SearchQuery:
     count: int = 50
     cursor: Cursor | None = None
     includes: tuple[str, ...] = ()
+    #: ``_sort``: None (creation order), ``_lastUpdated`` or ``-_lastUpdated``
+    sort: str | None = None
+    #: ``_summary=count``: the total only
+    count_only: bool = False
+    #: ``_total=none``: no total
+    no_total: bool = False
+    #: parameters ignored under lenient handling, with why
+    ignored: tuple[str, ...] = ()
 
     def with_count(self, count: int) -> SearchQuery:
         """The same search with another page size."""
@@ -259,14 +280,22 @@ def parse_search(
     params: Sequence[tuple[str, str]],
     *,
     default_count: int = 50,
+    strict: bool = True,
 ) -> SearchQuery:
-    """A ``SearchQuery`` from query-string pairs, or ``SearchError`` naming the bad one."""
+    """A ``SearchQuery`` from query-string pairs, or ``SearchError`` naming the bad one.
+
+    ``strict`` False (FHIR's lenient handling): a parameter the sandbox does not support is
+    left out and named in ``ignored``; a supported one with a bad value is still an error.
+    """
     tokens: list[TokenClause] = []
     ids: list[tuple[str, ...]] = []
     dates: list[DateClause] = []
     includes: list[str] = []
+    ignored: list[str] = []
     count = min(default_count, MAX_COUNT)
     cursor: Cursor | None = None
+    sort: str | None = None
+    count_only = no_total = False
     for name, value in params:
         if name in FORMAT_PARAMETERS:
             continue
@@ -274,6 +303,8 @@ def parse_search(
             raise SearchError(name, f"{name}: an empty value matches nothing")
         if name in ("patient:identifier", "subject:identifier"):
             tokens.append(TokenClause("patient", _tokens(name, value)))
+        elif name in ("patient.identifier", "subject.identifier"):
+            tokens.append(TokenClause("patient-chain", _tokens(name, value)))
         elif name in ("patient", "subject"):
             refs = tuple(_patient_reference(name, v) for v in _alternatives(name, value))
             tokens.append(TokenClause("patient-ref", refs))
@@ -292,14 +323,17 @@ def parse_search(
             cursor = _cursor(value)
         elif name == "_include":
             includes.append(_include(resource_type, value))
+        elif name == "_summary" and value in ("count", "false"):
+            count_only = value == "count"
+        elif name == "_total" and value in ("none", "estimate", "accurate"):
+            no_total = value == "none"
+        elif name == "_sort" and value in SORTS:
+            sort = value
         else:
-            base, _, modifier = name.partition(":")
-            why = (
-                f"the modifier ':{modifier}' is not supported on {base}"
-                if modifier and base in SUPPORTED
-                else "not a search parameter this sandbox supports"
-            )
-            raise SearchError(name, f"{name}: {why} (supported: {', '.join(SUPPORTED)})")
+            why = _unsupported(name, value)
+            if strict:
+                raise SearchError(name, why)
+            ignored.append(why)
     return SearchQuery(
         resource_type=resource_type,
         tokens=tuple(tokens),
@@ -308,4 +342,19 @@ def parse_search(
         count=count,
         cursor=cursor,
         includes=tuple(dict.fromkeys(includes)),
+        sort=sort,
+        count_only=count_only,
+        no_total=no_total,
+        ignored=tuple(ignored),
     )
+
+
+def _unsupported(name: str, value: str) -> str:
+    base, _, modifier = name.partition(":")
+    if name in ("_summary", "_total", "_sort"):
+        why = f"the value '{value[:40]}' is not supported"
+    elif modifier and base in SUPPORTED:
+        why = f"the modifier ':{modifier}' is not supported on {base}"
+    else:
+        why = "not a search parameter this sandbox supports"
+    return f"{name[:64]}: {why} (supported: {', '.join(SUPPORTED)})"

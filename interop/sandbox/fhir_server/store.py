@@ -30,7 +30,8 @@ from interop.sandbox.fhir_server.search import Cursor, SearchQuery, instant_text
 
 Resource = dict[str, Any]
 
-SCHEMA_ID = "interop-fhir-sandbox/1"
+# /2: patient rows hold Reference.identifier only, patient-chain rows the stored Patient's
+SCHEMA_ID = "interop-fhir-sandbox/2"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sandbox_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resources (       -- the current version of each resource
@@ -390,11 +391,20 @@ class SqliteStore:
         where, args = self._conditions(query)
         sql_where = " AND ".join([*where, "r.pk <= ?"])
         count = f"SELECT count(*) FROM resources r WHERE {sql_where}"
-        page = (
+        select = (
             "SELECT r.pk, r.id, r.version, r.last_updated, v.content FROM resources r "
             "JOIN versions v ON v.type = r.type AND v.id = r.id AND v.version = r.version "
-            f"WHERE {sql_where} AND r.pk > ? ORDER BY r.pk LIMIT ?"
         )
+        if query.sort is None:
+            page = f"{select}WHERE {sql_where} AND r.pk > ? ORDER BY r.pk LIMIT ?"
+        else:
+            # sorted: the cursor's ``after`` is an offset (the rows before it; ? >= 0 keeps
+            # the argument list the same shape)
+            order = "DESC" if query.sort.startswith("-") else "ASC"
+            page = (
+                f"{select}WHERE {sql_where} AND ? >= 0 "
+                f"ORDER BY r.last_updated {order}, r.pk {order} LIMIT ? OFFSET ?"
+            )
         return count, page, args
 
     def explain(self, query: SearchQuery) -> list[str]:
@@ -414,14 +424,20 @@ class SqliteStore:
             else:
                 after, upto = query.cursor.after, query.cursor.upto
             total = self._db.execute(count_sql, (*args, upto)).fetchone()[0]
-            rows = self._db.execute(page_sql, (*args, upto, after, query.count + 1)).fetchall()
+            if query.count_only:
+                return SearchPage([], total, None)
+            limit = (query.count + 1,) if query.sort is None else (query.count + 1, after)
+            rows = self._db.execute(page_sql, (*args, upto, after, *limit)).fetchall()
         page = rows[: query.count]
         found = [
             StoredResource(query.resource_type, rid, version, at, json.loads(content))
             for _, rid, version, at, content in page
         ]
         more = len(rows) > query.count and query.count > 0
-        return SearchPage(found, total, Cursor(page[-1][0], upto) if more else None)
+        if not more:
+            return SearchPage(found, total, None)
+        resume = page[-1][0] if query.sort is None else after + len(page)
+        return SearchPage(found, total, Cursor(resume, upto))
 
     def _matches(self, criteria: SearchQuery) -> list[StoredResource]:
         bounded = SearchQuery(

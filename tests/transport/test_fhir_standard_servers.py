@@ -1,0 +1,263 @@
+"""The client's scenarios against two servers: the toolkit's own FHIR sandbox and an
+independent FHIR R4 engine nobody here wrote (Medplum's fhir-router, tests/fhir_engine_server.py).
+
+Each scenario runs against both: a server that follows the standard and not the client's
+assumptions is what a trust integrator meets at a partner.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from interop.cli.main import cli
+from interop.domain import ArtefactBase
+from interop.mappings.convert import read_artefact
+from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
+from interop.sandbox.fhir_server.running import running_server
+from interop.transport.bundles import assemble, to_transaction
+from interop.transport.cpis_api import CpisApi
+from interop.transport.fhir_client import FhirClient, FhirError, FhirTransportError
+from interop.transport.fhir_records import PushConflict
+from interop.transport.flags import PatientFlags
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "artefacts"
+VALID = sorted((FIXTURES / "valid").glob("*/*.json"))
+FLAG_FIXTURE = FIXTURES / "valid" / "child-protection-flag" / "cpp-active.json"
+FLAG_NHS = "9404405434"
+NHS_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+JSON = dict[str, Any]
+
+
+def load(path: Path) -> ArtefactBase:
+    return read_artefact(path.read_bytes())[1]
+
+
+def nhs_of(artefact: ArtefactBase) -> str:
+    person = getattr(artefact, "child", None) or getattr(artefact, "subject", None)
+    assert person is not None
+    return str(person.nhs_number)
+
+
+# Medplum's in-memory repository implements neither the :identifier modifier nor chains: it
+# is searched the third standard way (the Patient by identifier, then patient=Patient/id)
+PATIENT_SEARCH = {"sandbox": "identifier", "engine": "resolve"}
+SERVERS: dict[str, str] = {}
+
+
+@pytest.fixture(params=["sandbox", "engine"])
+def server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The base URL of the sandbox or of the independent engine, empty."""
+    if request.param == "engine":
+        base = request.getfixturevalue("fhir_engine")
+        SERVERS[base] = "engine"
+        yield base
+        return
+    with running_server(page_size=50) as base:
+        SERVERS[base] = "sandbox"
+        yield base
+
+
+def client_for(base: str, **options: Any) -> FhirClient:
+    """A client of the server, searching it the way it supports."""
+    return FhirClient(base, patient_search=PATIENT_SEARCH[SERVERS[base]], **options)
+
+
+def test_every_fixture_pushed_twice_makes_no_new_versions(server: str) -> None:
+    bundles = [artefact_to_fhir(load(path)) for path in VALID]
+    with client_for(server) as client:
+        for bundle in bundles:
+            result = client.push(bundle)
+            assert result.created == len(result.outcomes) == len(bundle["entry"])
+        keys = [e["request"]["url"] for b in bundles for e in to_transaction(b)["entry"]]
+        before = {k: r["meta"]["versionId"] for k, r in client.read_many(keys).items()}
+        assert len(before) == len(set(keys))
+        for bundle in bundles:
+            again = client.push(bundle)
+            assert again.created == 0
+        after = {k: r["meta"]["versionId"] for k, r in client.read_many(keys).items()}
+        assert after == before
+
+
+def test_pull_by_nhs_number_gives_back_the_artefacts(server: str) -> None:
+    artefacts = [load(path) for path in VALID]
+    with client_for(server) as client:
+        for artefact in artefacts:
+            client.push(artefact_to_fhir(artefact))
+        for nhs in sorted({nhs_of(a) for a in artefacts}):
+            groups = assemble(client.patient_record(nhs))
+            pulled = sorted((fhir_to_artefact(g) for g in groups), key=lambda a: a.local_id)
+            expected = sorted((a for a in artefacts if nhs_of(a) == nhs), key=lambda a: a.local_id)
+            assert pulled == expected
+
+
+def test_pull_since_gives_back_the_artefacts(server: str) -> None:
+    artefacts = [load(path) for path in VALID]
+    with client_for(server) as client:
+        for artefact in artefacts:
+            client.push(artefact_to_fhir(artefact))
+        changed = client.changed_since("2000-01-01")
+        pulled = sorted(
+            (fhir_to_artefact(g) for g in assemble(changed.resources)), key=lambda a: a.local_id
+        )
+        assert pulled == sorted(artefacts, key=lambda a: a.local_id)
+        assert changed.watermark is not None
+        again = client.changed_since(changed.watermark)
+        assert again.resources == []
+        assert again.watermark in (None, changed.watermark)
+
+
+def test_pull_since_delivers_every_change_even_when_the_patient_search_finds_nothing(
+    server: str,
+) -> None:
+    """The engine implements no ``:identifier`` modifier: the records rebuilt by that search
+    are empty, yet every changed resource is delivered, and the watermark covers only them."""
+    artefacts = [load(path) for path in VALID[:6]]
+    with FhirClient(server, patient_search="identifier") as client:
+        for artefact in artefacts:
+            client.push(artefact_to_fhir(artefact))
+        changed = client.changed_since("2000-01-01")
+        pulled = sorted(
+            (fhir_to_artefact(g) for g in assemble(changed.resources)), key=lambda a: a.local_id
+        )
+        stamps = [r["meta"]["lastUpdated"] for r in changed.resources]
+    assert pulled == sorted(artefacts, key=lambda a: a.local_id)
+    assert changed.watermark == max(stamps, key=lambda s: s.replace("Z", "+00:00"))
+
+
+def test_cpis_lookup_finds_the_flag(server: str) -> None:
+    with client_for(server) as client:
+        client.push(artefact_to_fhir(load(FLAG_FIXTURE)))
+        teams = CpisApi(client).care_teams(FLAG_NHS)
+    assert [t["category"][0]["coding"][0]["code"] for t in teams] == ["CPP"]
+
+
+def test_a_server_side_edit_is_not_clobbered(server: str) -> None:
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    with client_for(server) as ours, client_for(server) as theirs:
+        ours.push(bundle)
+        (flag,) = PatientFlags(theirs).of_patient(FLAG_NHS)
+        theirs.update({**flag, "status": "inactive"})  # an edit made at the server's end
+        with pytest.raises(PushConflict) as caught:
+            ours.push(bundle)
+        assert caught.value.status == 412
+        assert f"Flag/{flag['id']}" in str(caught.value)
+        assert PatientFlags(theirs).of_patient(FLAG_NHS)[0]["status"] == "inactive"
+    with client_for(server) as later:  # another run, which never saw the first push
+        with pytest.raises(PushConflict):
+            later.push(bundle)
+        assert PatientFlags(later).of_patient(FLAG_NHS)[0]["status"] == "inactive"
+        later.push(bundle, force=True)  # --force overwrites
+        assert PatientFlags(later).of_patient(FLAG_NHS)[0]["status"] == "active"
+        assert later.push(bundle).created == 0  # and the next push is a plain one again
+
+
+def test_a_stale_version_is_a_412_conflict_not_an_overwrite(server: str) -> None:
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    with client_for(server) as client:
+        client.push(bundle)
+        (flag,) = PatientFlags(client).of_patient(FLAG_NHS)
+        client.update({**flag, "status": "inactive"})
+        with pytest.raises(FhirError) as caught:
+            client.update({**flag, "status": "entered-in-error"}, if_match='W/"999"')
+        assert caught.value.status in (409, 412)
+        assert PatientFlags(client).of_patient(FLAG_NHS)[0]["status"] == "inactive"
+
+
+def test_paging_follows_the_servers_next_links(server: str) -> None:
+    with client_for(server) as client:
+        for i in range(45):
+            client.create(
+                {
+                    "resourceType": "Organization",
+                    "identifier": [{"system": "https://example.org/org", "value": f"O{i}"}],
+                    "name": f"Organisation {i}",
+                }
+            )
+        found = list(client.search("Organization", {"_count": "10"}))
+    assert sorted(o["name"] for o in found) == sorted(f"Organisation {i}" for i in range(45))
+
+
+def test_the_engine_is_reachable(server: str) -> None:
+    assert httpx.get(f"{server}/Patient", timeout=10).status_code == 200
+
+
+def test_a_response_whose_entries_all_failed_fails_the_push() -> None:
+    """The issue's case: a 200 batch answer whose every entry is a 404 (what a server that
+    takes no client-chosen ids answers) was counted as updated; now it fails and names them."""
+
+    def server(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        failed = {
+            "status": "404 Not Found",
+            "outcome": {
+                "resourceType": "OperationOutcome",
+                "issue": [{"severity": "error", "code": "not-found", "diagnostics": "no such id"}],
+            },
+        }
+        entries = [{"response": failed} for _ in body["entry"]]
+        kind = "batch-response" if body["type"] == "batch" else "transaction-response"
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": kind, "entry": entries})
+
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    transport = httpx.MockTransport(server)
+    with (
+        FhirClient("http://fhir.invalid/fhir", transport=transport) as client,
+        pytest.raises(FhirError) as caught,
+    ):
+        client.push(bundle)
+    message = str(caught.value)
+    assert caught.value.status == 404
+    assert "push failed for Flag/" in message
+    assert "no such id" in message
+
+
+def test_cli_push_reports_a_server_side_edit_as_a_conflict_and_force_overwrites(
+    server: str,
+) -> None:
+    def push(*extra: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli, ["push", str(FLAG_FIXTURE), "--endpoint", server, *extra])
+        assert "Traceback" not in result.output
+        return result.exit_code, result.output
+
+    assert push()[0] == 0
+    with client_for(server) as client:
+        (flag,) = PatientFlags(client).of_patient(FLAG_NHS)
+        client.update({**flag, "status": "inactive"})
+    code, out = push()
+    assert code == 3, out
+    assert "changed on the server since the last push" in out
+    assert f"Flag/{flag['id']}" in out
+    with client_for(server) as client:
+        assert PatientFlags(client).of_patient(FLAG_NHS)[0]["status"] == "inactive"
+    code, out = push("--force")
+    assert code == 0, out
+    with client_for(server) as client:
+        assert PatientFlags(client).of_patient(FLAG_NHS)[0]["status"] == "active"
+
+
+def test_a_search_cut_short_without_a_next_link_is_an_error_not_a_short_answer() -> None:
+    """Medplum's router pages with _count but gives no links of its own (its server adds
+    them): a client reading only the first page would miss matches. Here a server says
+    total 3, gives 2 and no next link."""
+
+    def server(request: httpx.Request) -> httpx.Response:
+        entries = [{"resource": {"resourceType": "Flag", "id": f"f{i}"}} for i in range(2)]
+        page = {"resourceType": "Bundle", "type": "searchset", "total": 3, "entry": entries}
+        return httpx.Response(200, json=page)
+
+    transport = httpx.MockTransport(server)
+    with (
+        FhirClient("http://fhir.invalid/fhir", transport=transport) as client,
+        pytest.raises(FhirTransportError) as caught,
+    ):
+        list(client.search("Flag", {}))
+    assert "gave 2 of 3 matches" in str(caught.value)
