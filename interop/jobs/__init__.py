@@ -39,11 +39,11 @@ __all__ = [
     "cpis_lookup",
     "dispatch_attendances",
     "handle_attendance",
+    "ods_check",
+    "pds_trace",
     "pull_artefacts",
     "pull_cpis_replies",
     "push_artefacts",
     "run_cpis_sync",
     "state",
-    "ods_check",
-    "pds_trace",
 ]

@@ -114,6 +114,25 @@ def push_bundle(
     transaction = to_transaction(bundle)
     entries = transaction["entry"]
     current = client.read_many([e["request"]["url"] for e in entries])
+    outcomes, writes, conflicts = _plan_writes(client, entries, current, force)
+    if conflicts:
+        raise PushConflict(client.name, tuple(conflicts))
+    if not writes:
+        return PushResult(tuple(outcomes[e["request"]["url"]] for e in entries))
+    if mode == "transaction":
+        ids = _send_transaction(client, transaction, writes, current, outcomes)
+    else:
+        ids = _send_each(client, writes, current, outcomes)
+    for key, outcome in outcomes.items():
+        if outcome.version is not None:
+            client.written_versions[key] = outcome.version
+    return PushResult(tuple(outcomes[e["request"]["url"]] for e in entries), tuple(ids))
+
+
+def _plan_writes(
+    client: FhirClient, entries: list[JSON], current: dict[str, JSON], force: bool
+) -> tuple[dict[str, PushOutcome], list[JSON], list[str]]:
+    """What is unchanged on the server, what to write (with ``If-Match``), what conflicts."""
     outcomes: dict[str, PushOutcome] = {}
     writes: list[JSON] = []
     conflicts: list[str] = []
@@ -136,53 +155,64 @@ def push_bundle(
             if version is not None and not force:
                 entry["request"]["ifMatch"] = f'W/"{version}"'
         writes.append(entry)
-    if conflicts:
-        raise PushConflict(client.name, tuple(conflicts))
-    if not writes:
-        return PushResult(tuple(outcomes[e["request"]["url"]] for e in entries))
+    return outcomes, writes, conflicts
+
+
+def _send_transaction(
+    client: FhirClient,
+    transaction: JSON,
+    writes: list[JSON],
+    current: dict[str, JSON],
+    outcomes: dict[str, PushOutcome],
+) -> list[str]:
+    """The writes as one transaction; every entry of the answer read into ``outcomes``."""
+    sent = {**transaction, "entry": writes}
+    answer = client.request("POST", "", body=sent, idempotent=True)
+    response = client.expect_resource(answer, "Bundle")
+    got = response.get("entry") or []
+    if len(got) != len(writes):
+        raise FhirError(
+            502, (), what=f"{client.name}: a transaction of {len(writes)} answered {len(got)}"
+        )
+    results = [
+        (e["request"]["url"], (g.get("response") if isinstance(g, dict) else None) or {})
+        for e, g in zip(writes, got, strict=True)
+    ]
+    failed = [(key, result) for key, result in results if not _ok(result)]
+    if failed:
+        raise _entry_failure(client.name, failed, answer.request_id)
+    for (key, result), got_entry in zip(results, got, strict=True):
+        version = _version_of((got_entry or {}).get("resource") or {})
+        outcomes[key] = _outcome(key, result, existed=key in current, version=version)
+    return [answer.request_id]
+
+
+def _send_each(
+    client: FhirClient,
+    writes: list[JSON],
+    current: dict[str, JSON],
+    outcomes: dict[str, PushOutcome],
+) -> list[str]:
+    """The writes one ``PUT`` each, referenced resources first; a failed one stops the push."""
     ids: list[str] = []
-    if mode == "transaction":
-        sent = {**transaction, "entry": writes}
-        answer = client.request("POST", "", body=sent, idempotent=True)
-        response = client.expect_resource(answer, "Bundle")
+    for entry in dependency_order({"entry": writes}):
+        key = entry["request"]["url"]
+        headers = {"Prefer": "return=minimal"}
+        if entry["request"].get("ifMatch"):
+            headers["If-Match"] = entry["request"]["ifMatch"]
+        try:
+            answer = client.request("PUT", key, body=entry["resource"], headers=headers)
+        except FhirError as exc:
+            raise _entry_failure(
+                client.name,
+                [(key, {"status": str(exc.status), "outcome": None})],
+                exc.request_id,
+                exc.issues,
+            ) from None
         ids.append(answer.request_id)
-        got = response.get("entry") or []
-        if len(got) != len(writes):
-            raise FhirError(
-                502, (), what=f"{client.name}: a transaction of {len(writes)} answered {len(got)}"
-            )
-        results = [
-            (e["request"]["url"], (g.get("response") if isinstance(g, dict) else None) or {})
-            for e, g in zip(writes, got, strict=True)
-        ]
-        failed = [(key, result) for key, result in results if not _ok(result)]
-        if failed:
-            raise _entry_failure(client.name, failed, answer.request_id)
-        for (key, result), got_entry in zip(results, got, strict=True):
-            version = _version_of((got_entry or {}).get("resource") or {})
-            outcomes[key] = _outcome(key, result, existed=key in current, version=version)
-    else:
-        for entry in dependency_order({"entry": writes}):
-            key = entry["request"]["url"]
-            headers = {"Prefer": "return=minimal"}
-            if entry["request"].get("ifMatch"):
-                headers["If-Match"] = entry["request"]["ifMatch"]
-            try:
-                answer = client.request("PUT", key, body=entry["resource"], headers=headers)
-            except FhirError as exc:
-                raise _entry_failure(
-                    client.name,
-                    [(key, {"status": str(exc.status), "outcome": None})],
-                    exc.request_id,
-                    exc.issues,
-                ) from None
-            ids.append(answer.request_id)
-            result = {"status": str(answer.status), "etag": answer.headers.get("ETag")}
-            outcomes[key] = _outcome(key, result, existed=key in current)
-    for key, outcome in outcomes.items():
-        if outcome.version is not None:
-            client.written_versions[key] = outcome.version
-    return PushResult(tuple(outcomes[e["request"]["url"]] for e in entries), tuple(ids))
+        result = {"status": str(answer.status), "etag": answer.headers.get("ETag")}
+        outcomes[key] = _outcome(key, result, existed=key in current)
+    return ids
 
 
 class PushConflict(FhirError):
