@@ -22,6 +22,7 @@ from pathlib import Path
 
 from interop.domain import ResponsibleLocalAuthority
 from interop.jobs import CpisSyncResult, run_cpis_sync
+from interop.jobs.state import StateOptions
 from interop.synthetic import export_csv
 
 LA = ResponsibleLocalAuthority(ods_code="LA380", name="Example City Council")
@@ -55,6 +56,7 @@ def sync(export: Path, state: Path, mesh: NoMesh) -> CpisSyncResult:
         recipient="X26",
         workflow_id="BENCH",
         transport=mesh,
+        state_options=StateOptions(new=True),
     )
 
 

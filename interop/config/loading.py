@@ -44,6 +44,7 @@ SECTIONS = (
     "directory",
     "audit",
     "attendance",
+    "state",  # a key, not a section: where the jobs keep their state
 )
 STAND_IN_SECTIONS = ("mesh", "cpis", "environment", "stand_in")
 
@@ -74,6 +75,9 @@ class Config:
     directory: Mapping[str, DirectoryEntry] = field(default_factory=dict)
     audit: AuditSettings | None = None
     attendance: AttendanceSettings | None = None
+    #: ``state = "…"``: the jobs' state, a SQLite path (relative to the file) or a
+    #: ``postgresql://`` URL; None when the file does not say
+    state: str | None = None
 
     @property
     def authority(self) -> LocalAuthoritySettings:
@@ -280,6 +284,7 @@ class _Reader:
                 audit = self.read(AuditSettings, table, "audit", defaults=log)
         if present_or_needed("attendance"):
             attendance = self.attendance(self.section("attendance", required=True))
+        state = self.state_location()
         if self.problems or not environment_read or self.environment is None:
             return None
         return Config(
@@ -293,7 +298,21 @@ class _Reader:
             directory=directory,
             audit=audit,
             attendance=attendance,
+            state=state,
         )
+
+    def state_location(self) -> str | None:
+        """The top-level ``state`` key: a path made relative to the file, or a URL as given."""
+        value = self.document.get("state")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            message = "expected a path or a postgresql:// URL (a non-empty string)"
+            self.problems.append(ConfigProblem("state", message))
+            return None
+        if value.startswith(("postgresql://", "postgres://")):
+            return value
+        return str(self.base / Path(value).expanduser())
 
     def stand_in_config(self) -> StandInConfig | None:
         self.known_sections(STAND_IN_SECTIONS)
