@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "conformance",
         "Conformance kit: check the shipped fixtures, or your own files.",
     ),
+    "config": ("config_cmd", "config", "Check a configuration file without running a job."),
     "demo": ("demo_cmd", "demo", "Run the main job on the shipped default data."),
     "listen": ("listen_cmd", "listen", "Receive HL7 v2 ADT from hospital systems over MLLP."),
     "map": (
@@ -50,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "serve",
         "Run the local FHIR R4 sandbox server (development and supplier testing only).",
     ),
+    "state": ("state_cmd", "state", "Back up and check the jobs' state (ledger, watermarks)."),
     "sync": ("sync_cmd", "sync", "Send new and changed records to national services (CP-IS)."),
     "validate": (
         "validate_cmd",

@@ -69,21 +69,22 @@ def held_state(
 
 
 class LeasedSender:
-    """A transport whose every send and lookup first checks the run still holds its lease
-    (``LeaseLost``: another run took the state over; nothing more is sent)."""
+    """A transport whose every send and lookup first renews the run's lease, which checks in
+    the database that this run still holds it (``LeaseLost``: another run took the state over
+    while this one was suspended; nothing more is sent)."""
 
     def __init__(self, inner: Any, lease: Lease) -> None:
         self._inner = inner
         self._lease = lease
 
     def send(self, *args: Any, **kwargs: Any) -> str:
-        """Check the lease, then send through the wrapped transport."""
-        self._lease.check()
+        """Renew (and so check) the lease, then send through the wrapped transport."""
+        self._lease.renew()
         return str(self._inner.send(*args, **kwargs))
 
     def find_by_local_id(self, local_id: str) -> object | None:
-        """Check the lease, then ask the wrapped transport."""
-        self._lease.check()
+        """Renew (and so check) the lease, then ask the wrapped transport."""
+        self._lease.renew()
         found: object | None = self._inner.find_by_local_id(local_id)
         return found
 
