@@ -29,10 +29,13 @@ def backup_state(state: Path | str, dest: Path) -> Path:
     """A consistent, private (0600) copy of the SQLite state at ``state`` in ``dest``, taken
     while jobs may be running. ``StateMissing`` when there is no state; a PostgreSQL state is
     refused with the ``pg_dump`` command to use instead."""
+    from interop.jobs.private_files import private_folder
     from interop.jobs.state import state_location
     from interop.state import backup, open_state
 
     with open_state(state_location(state)) as opened:
+        if opened.backend == "sqlite":
+            private_folder(dest.parent)  # a backups folder made here is 0700
         return backup(opened, dest)
 
 

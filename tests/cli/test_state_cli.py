@@ -237,3 +237,24 @@ def test_sigterm_raises_where_the_job_is() -> None:
             _terminate_self()
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_private_folders_made_here_are_0700_and_a_chosen_one_keeps_its_mode(
+    tmp_path: Path,
+) -> None:
+    from interop.jobs.private_files import private_files, private_folder
+
+    previous = os.umask(0o022)
+    try:
+        made = private_folder(tmp_path / "new" / "uploads")
+        chosen = tmp_path / "shared"
+        chosen.mkdir(mode=0o755)
+        private_folder(chosen)
+        with private_files():
+            (chosen / "f").write_text("x", encoding="utf-8")
+        assert os.umask(0o022) == 0o022, "the umask is restored after the block"
+    finally:
+        os.umask(previous)
+    assert made.stat().st_mode & 0o777 == 0o700
+    assert chosen.stat().st_mode & 0o777 == 0o755
+    assert (chosen / "f").stat().st_mode & 0o777 == 0o600
