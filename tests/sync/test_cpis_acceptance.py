@@ -129,12 +129,19 @@ def concurrent_runs(site: Site, state: str, runs: int) -> list[tuple[int, str, s
 def check_exactly_once(site: Site, state: str, runs: int, monkeypatch: pytest.MonkeyPatch) -> None:
     site.export.write_bytes(export_csv(600, seed=13))
     finished = concurrent_runs(site, new_state(state), runs)
-    codes = sorted(code for code, _, _ in finished)
-    assert codes == [0] + [EXIT_BUSY] * (runs - 1), finished
+    codes = [code for code, _, _ in finished]
+    # every run overlapping the one that holds the state exits 75; on a loaded machine a run
+    # can start so late that the holder has finished: it then finds nothing to send
+    assert set(codes) <= {0, EXIT_BUSY}, finished
+    assert EXIT_BUSY in codes, ("no run overlapped another: the lease was not exercised", finished)
+    senders = [out for code, out, _ in finished if code == 0 and "nothing to send" not in out]
+    assert len(senders) == 1, finished
     for code, out, err in finished:
         assert_clean((code, out, err))
         if code == EXIT_BUSY:
-            assert "is in use by interop sync cpis pid" in err
+            assert "this run did nothing" in err
+            # the holder named, unless caught in the instant it starts or finishes
+            assert "is in use by interop sync cpis pid" in err or "starting or finishing" in err
             assert "sent" not in out
     delivered = site.delivered(monkeypatch)
     assert set(delivered) == local_ids(site.export)
@@ -148,7 +155,7 @@ def check_exactly_once(site: Site, state: str, runs: int, monkeypatch: pytest.Mo
 def test_concurrent_syncs_on_sqlite_send_every_record_exactly_once(
     runs: int, fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = Site(fresh_mesh_sandbox, tmp_path)
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=10)  # a run long enough to overlap
     check_exactly_once(site, str(tmp_path / "state.sqlite"), runs, monkeypatch)
 
 
@@ -160,7 +167,7 @@ def test_concurrent_syncs_on_postgresql_send_every_record_exactly_once(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    site = Site(fresh_mesh_sandbox, tmp_path)
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=10)
     check_exactly_once(site, postgres_url, runs, monkeypatch)
 
 
