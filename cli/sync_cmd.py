@@ -87,7 +87,9 @@ def sync_cpis(
 
     if config_path is None and not dry_run:
         fail("--config is needed to send (only a --dry-run can do without it)", 2)
-    config = load_config_or_exit(config_path) if config_path else None
+    # a dry run sends nothing: the [mesh] section is checked but its secrets are not read
+    need = ("local_authority", "cpis") if dry_run else None
+    config = load_config_or_exit(config_path, need) if config_path else None
     if dry_run and out is None:
         fail("--dry-run writes the upload files to --out: give a folder", 2)
     text = output == "text"

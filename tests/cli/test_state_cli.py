@@ -258,3 +258,31 @@ def test_private_folders_made_here_are_0700_and_a_chosen_one_keeps_its_mode(
     assert made.stat().st_mode & 0o777 == 0o700
     assert chosen.stat().st_mode & 0o777 == 0o755
     assert (chosen / "f").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_dry_run_needs_no_secrets_and_no_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interop.cli.common import reading_progress
+
+    config = tmp_path / "interop.toml"
+    config.write_text(
+        '[local_authority]\nods_code = "LA380"\nname = "Example City"\n'
+        'emergency_duty_phone = "0113 496 0000"\n\n'
+        '[mesh]\nendpoint = "http://127.0.0.1:9"\nmailbox = "X26ABC1"\n'
+        'password = { env = "UNSET_MESH_PASSWORD" }\nshared_key = { file = "absent-key" }\n\n'
+        '[cpis]\nmailbox = "X26ABC2"\nupload_workflow_id = "U"\n'
+        'acknowledgement_workflow_id = "A"\naccess_notification_workflow_id = "N"\n'
+        'inactive_nhs_number_workflow_id = "I"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("UNSET_MESH_PASSWORD", raising=False)
+    (tmp_path / "export.csv").write_bytes(export_csv(5, seed=6))
+    args = ["sync", "cpis", "--source", str(tmp_path / "export.csv"), "--config", str(config)]
+    code, output = invoke(*args, "--dry-run", "--out", str(tmp_path / "out"))
+    assert code == 0, output
+    assert "5 valid, 0 rejected" in output
+    code, output = invoke(*args, "--new-state")  # sending does need them
+    assert code == 2
+    assert "UNSET_MESH_PASSWORD" in output
+    assert reading_progress() is None, "no progress line when standard error is not a terminal"
