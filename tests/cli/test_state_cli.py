@@ -286,3 +286,13 @@ def test_a_dry_run_needs_no_secrets_and_no_state(
     assert code == 2
     assert "UNSET_MESH_PASSWORD" in output
     assert reading_progress() is None, "no progress line when standard error is not a terminal"
+
+
+def test_an_empty_postgresql_database_is_a_missing_state_until_created(postgres_url: str) -> None:
+    from interop.state import StateMissing
+
+    with pytest.raises(StateMissing, match="--new-state"):
+        open_state(postgres_url)
+    open_state(postgres_url, create=True).close()
+    with open_state(postgres_url) as state:
+        assert state.backend == "postgresql"
