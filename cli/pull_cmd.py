@@ -9,11 +9,21 @@ CP-IS's replies from the LA's MESH mailbox.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from interop.cli.common import DEFAULT_STATE, fail, load_config_or_exit
+from interop.cli.common import (
+    DEFAULT_STATE,
+    fail,
+    load_config_or_exit,
+    resolve_state,
+    state_options,
+)
 from interop.cli.main import InteropGroup
+
+if TYPE_CHECKING:
+    from interop.jobs.state import StateOptions
 
 
 @click.group(cls=InteropGroup, invoke_without_command=True)
@@ -34,12 +44,9 @@ from interop.cli.main import InteropGroup
     type=click.Path(path_type=Path, dir_okay=False),
     help="interop.toml, where named endpoints are (default: ./interop.toml).",
 )
-@click.option(
-    "--state",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_STATE,
-    show_default=True,
-    help="Where the --since watermark is kept.",
+@state_options(
+    "Where the --since watermark is kept: a SQLite file or a postgresql:// URL"
+    f" [default: interop.toml's state, else {DEFAULT_STATE}]."
 )
 @click.pass_context
 def pull(
@@ -49,7 +56,9 @@ def pull(
     since: str | None,
     out: Path | None,
     config_path: Path | None,
-    state: Path,
+    state: str | None,
+    new_state: bool,
+    wait: float,
 ) -> None:
     """Read artefacts back from a FHIR endpoint (--endpoint), or collect what national
     services sent back (subcommand cpis).
@@ -59,18 +68,25 @@ def pull(
     (--since last starts from it). Resources are grouped back into artefacts and mapped; a group
     that does not map is reported with its issues.
 
+    A --since pull holds the state's lease for that endpoint: another one exits 75 at once
+    (or waits, --wait); a missing or empty state is refused unless --new-state.
+
     Exit 0 done, 1 some results are not artefacts (or the NHS number is invalid), 2 usage,
-    configuration or I/O error, 3 remote endpoint failure.
+    configuration, state or I/O error, 3 remote endpoint failure, 75 the state is in use by
+    another pull (try again later), 130/143 interrupted.
     """
     if ctx.invoked_subcommand is not None:
-        if endpoint or nhs_number or since or out or config_path:
+        if endpoint or nhs_number or since or out or config_path or state or new_state or wait:
             fail(f"options of pull --endpoint do not apply to pull {ctx.invoked_subcommand}", 2)
         return
     if endpoint is None:
         fail("give --endpoint NAME (or a base URL) with --patient or --since, or: pull cpis", 2)
     if (nhs_number is None) == (since is None):
         fail("give exactly one of --patient NHS or --since DATE", 2)
-    _pull_fhir(str(endpoint), nhs_number, since, out, config_path, state)
+    from interop.jobs.state import StateOptions
+
+    holding = StateOptions(new=new_state, wait=wait)
+    _pull_fhir(str(endpoint), nhs_number, since, out, config_path, (state, holding))
 
 
 def _pull_fhir(
@@ -79,7 +95,7 @@ def _pull_fhir(
     since: str | None,
     out: Path | None,
     config_path: Path | None,
-    state: Path,
+    state: tuple[str | None, StateOptions],
 ) -> None:
     from interop.cli.push_cmd import remote_failure, resolve_endpoint
     from interop.identifiers import InvalidNhsNumber, check_nhs_number
@@ -92,9 +108,15 @@ def _pull_fhir(
         except InvalidNhsNumber as exc:
             fail(f"--patient: {exc}", 1)
     resolved = resolve_endpoint(endpoint, config_path)
+    location = resolve_state(state[0], resolved.config)
     try:
         result = pull_artefacts(
-            resolved.settings, nhs_number=nhs_number, since=since, state=state, out=out
+            resolved.settings,
+            nhs_number=nhs_number,
+            since=since,
+            state=location,
+            out=out,
+            state_options=state[1],
         )
     except FhirClientError as exc:
         raise remote_failure(exc) from None
@@ -123,33 +145,42 @@ def _pull_fhir(
 
 @pull.command("cpis")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
-@click.option(
-    "--state",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_STATE,
-    show_default=True,
+@state_options(
+    "The ledger the replies are recorded in: a SQLite file or a postgresql:// URL"
+    f" [default: interop.toml's state, else {DEFAULT_STATE}]."
 )
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
     help="Write JSON lines and a summary here.",
 )
-def pull_cpis(config_path: Path, state: Path, out: Path | None) -> None:
+def pull_cpis(
+    config_path: Path, state: str | None, new_state: bool, wait: float, out: Path | None
+) -> None:
     """Download, record and acknowledge CP-IS acknowledgements, access notifications and
     inactive-NHS-number notifications.
 
     Each reply is recorded in the state file before it is acknowledged on MESH, so an
     interrupted pull is re-run safely. With --out, the replies are written as JSON lines
     (acknowledgements.jsonl, access-notifications.jsonl, inactive-nhs-numbers.jsonl) and a
-    readable summary.txt.
+    readable summary.txt (private: 0600 in a 0700 folder). One pull at a time holds the state:
+    another one exits 75 at once (or waits, --wait); a missing or empty state is refused
+    unless --new-state.
 
-    Exit 0 done, 1 some replies could not be read (left in the mailbox), 2 configuration
-    error, 3 endpoint failure.
+    Exit 0 done, 1 some replies could not be read (left in the mailbox), 2 configuration,
+    state or I/O error, 3 endpoint failure, 75 the state is in use by another pull (try
+    again later), 130/143 interrupted.
     """
     from interop.jobs import pull_cpis_replies
+    from interop.jobs.state import StateOptions
 
     config = load_config_or_exit(config_path)
-    result = pull_cpis_replies(config, state=state, out=out)
+    result = pull_cpis_replies(
+        config,
+        state=resolve_state(state, config),
+        out=out,
+        state_options=StateOptions(new=new_state, wait=wait),
+    )
     for line in result.summary_lines():
         click.echo(line)
     for message_id, why in result.report.unreadable:

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from interop.cli.common import DEFAULT_STATE, fail, load_config_or_exit
+from interop.cli.common import (
+    DEFAULT_STATE,
+    REJECTS_SHOWN,
+    fail,
+    load_config_or_exit,
+    reading_progress,
+    resolve_state,
+    state_options,
+    write_rejects_or_exit,
+)
 from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:  # imported when run: --help stays fast
@@ -30,40 +40,76 @@ def sync() -> None:
     help="The LA's export of children on plans (CSV).",
 )
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="interop.toml")
-@click.option(
-    "--state",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_STATE,
-    show_default=True,
-    help="The ledger (SQLite) of what was sent.",
+@state_options(
+    "The ledger of what was sent: a SQLite file or a postgresql:// URL"
+    f" [default: interop.toml's state, else {DEFAULT_STATE}]."
 )
 @click.option("--dry-run", is_flag=True, help="Write the upload files to --out; send nothing.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Keep files here.")
+@click.option(
+    "--rejects",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write every rejected row here (CSV: line, column, reason; no personal data).",
+)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: print only the run's summary as one JSON object (for schedulers).",
+)
 def sync_cpis(
-    source: Path, config_path: Path | None, state: Path, dry_run: bool, out: Path | None
+    source: Path,
+    config_path: Path | None,
+    state: str | None,
+    new_state: bool,
+    wait: float,
+    dry_run: bool,
+    out: Path | None,
+    rejects: Path | None,
+    output: str,
 ) -> None:
     """Send CP-IS the plans that are new or changed since the last run.
 
     Every row of the export is checked; a bad row is reported with its line and reason and is
-    not sent, the rest go on. Uploads are recorded in the state file before they are sent, so
-    re-running after any interruption neither loses nor duplicates a record.
+    not sent, the rest go on. Uploads are recorded in the state before they are sent, so
+    re-running after any interruption neither loses nor duplicates a record. One run at a time
+    holds the state: another one exits 75 at once (or waits, --wait). A missing or empty state
+    is refused unless --new-state (restore the backup instead if it was lost).
 
-    Exit 0 all rows sent (or nothing to send), 1 some rows rejected, 2 configuration or input
-    error, 3 endpoint failure.
+    Exit 0 all rows sent (or nothing to send), 1 some rows rejected, 2 configuration, state or
+    I/O error (disk full), 3 endpoint failure, 75 the state is in use by another run (try
+    again later), 130/143 interrupted (SIGINT/SIGTERM; re-run to finish).
     """
     from interop.jobs import run_cpis_sync
+    from interop.jobs.state import StateOptions
 
     if config_path is None and not dry_run:
         fail("--config is needed to send (only a --dry-run can do without it)", 2)
-    config = load_config_or_exit(config_path) if config_path else None
+    # a dry run sends nothing: the [mesh] section is checked but its secrets are not read
+    need = ("local_authority", "cpis") if dry_run else None
+    config = load_config_or_exit(config_path, need) if config_path else None
     if dry_run and out is None:
         fail("--dry-run writes the upload files to --out: give a folder", 2)
-    with _SyncPrinter() as printer:
+    text = output == "text"
+    with _SyncPrinter(text, rejects) as printer:
         result = run_cpis_sync(
-            source, state=state, config=config, dry_run=dry_run, out=out, progress=printer
+            source,
+            state=resolve_state(state, config),
+            config=config,
+            dry_run=dry_run,
+            out=out,
+            progress=printer,
+            state_options=StateOptions(new=new_state, wait=wait),
+            reading=reading_progress() if text else None,
         )
-    if dry_run:
-        _print_plan(result)
+    if rejects is not None:
+        write_rejects_or_exit(rejects, result.problems)
+    if not text:
+        click.echo(json.dumps(result.summary(), sort_keys=True))
+    elif dry_run:
+        _print_plan(result, rejects)
         click.echo(f"dry run: {len(result.written)} upload file(s) written to {out}; nothing sent")
     else:
         _print_sent(result)
@@ -73,8 +119,10 @@ def sync_cpis(
 class _SyncPrinter:
     """Prints the plan once the export is compared, then a progress bar while sending."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True, rejects: Path | None = None) -> None:
         self._bar: ProgressBar[int] | None = None
+        self._enabled = enabled
+        self._rejects = rejects
 
     def __enter__(self) -> _SyncPrinter:
         return self
@@ -84,8 +132,10 @@ class _SyncPrinter:
             self._bar.render_finish()
 
     def __call__(self, step: SyncProgress) -> None:
+        if not self._enabled:
+            return
         if step.stage == "planned":
-            _print_plan(step.result)
+            _print_plan(step.result, self._rejects)
             if not step.result.pending:
                 click.echo("nothing to send")
             else:
@@ -97,14 +147,18 @@ class _SyncPrinter:
             self._bar.update(step.records)
 
 
-def _print_plan(result: CpisSyncResult) -> None:
+def _print_plan(result: CpisSyncResult, rejects: Path | None = None) -> None:
     bad_lines = result.rejected_lines
     click.echo(
         f"{result.source}: {result.valid + bad_lines} row(s): {result.valid} valid, "
         f"{bad_lines} rejected"
     )
-    for problem in result.problems:
+    for problem in result.problems[:REJECTS_SHOWN]:
         click.echo(f"  rejected {problem.describe()}")
+    if len(result.problems) > REJECTS_SHOWN:
+        more = len(result.problems) - REJECTS_SHOWN
+        where = f"see {rejects}" if rejects else "see --rejects FILE for the full list"
+        click.echo(f"  … {more} more, {where}")
     if result.trace is not None:
         trace = result.trace
         click.echo(

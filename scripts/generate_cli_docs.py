@@ -24,8 +24,11 @@ HEADER = """# CLI reference
 Generated from the click commands by `scripts/generate_cli_docs.py`; do not edit by hand
 (a test fails when this page and the commands disagree).
 
-Exit codes of every command: 0 ok, 1 invalid input or failed checks, 2 usage, configuration
-or I/O error, 3 remote endpoint failure.
+Exit codes of every command: 0 ok, 1 invalid input or failed checks, 2 usage, configuration,
+state or I/O error (a full disk: one line, nothing lost), 3 remote endpoint failure. The jobs
+that hold a state (`sync cpis`, `pull cpis`, `pull --since`) also exit 75 when another run
+holds it (`EX_TEMPFAIL`: try again later, or `--wait SECONDS`). An interrupted command exits
+130 (SIGINT, Ctrl-C) or 143 (SIGTERM) after recording what it sent: run it again to finish.
 """
 
 

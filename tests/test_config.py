@@ -59,6 +59,7 @@ def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TEST_MESH_PASSWORD", PASSWORD)
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "shared_key").write_text(SHARED_KEY + "\n", encoding="utf-8")
+    (tmp_path / "secrets" / "shared_key").chmod(0o600)  # a secret others can read is refused
     return tmp_path
 
 
@@ -435,6 +436,7 @@ def endpoints_dir(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TEST_API_KEY", API_KEY)
     monkeypatch.setenv("TEST_TRUST_TOKEN", TRUST_TOKEN)
     (config_dir / "secrets" / "jwt.pem").write_text(PEM, encoding="utf-8")
+    (config_dir / "secrets" / "jwt.pem").chmod(0o600)
     return config_dir
 
 
@@ -587,6 +589,7 @@ def test_each_endpoint_mistake_names_its_key(
 
 def test_private_key_must_be_pem(endpoints_dir: Path) -> None:
     (endpoints_dir / "secrets" / "jwt.pem").write_text("not a key\n", encoding="utf-8")
+    (endpoints_dir / "secrets" / "jwt.pem").chmod(0o600)
     error = endpoints_error(endpoints_dir, ENDPOINTS)
     assert error.paths == ("endpoints.cpis-int.auth.private_key",)
     assert "not a key" not in str(error)
@@ -705,3 +708,14 @@ def test_auth_type_is_located_at_its_key(endpoints_dir: Path) -> None:
         error = endpoints_error(endpoints_dir, text)
         assert error.paths == ("endpoints.cpis-int.auth.type",)
         assert words in str(error)
+
+
+def test_a_secret_file_others_can_read_is_refused_with_the_fix(config_dir: Path) -> None:
+    shared_key = config_dir / "secrets" / "shared_key"
+    shared_key.chmod(0o644)
+    error = error_of(config_dir, VALID)
+    assert error.paths == ("mesh.shared_key",)
+    assert f"chmod 600 {shared_key}" in str(error)
+    assert SHARED_KEY not in str(error)
+    shared_key.chmod(0o640)  # the group alone is still too many
+    assert "can be read by others" in str(error_of(config_dir, VALID))

@@ -262,8 +262,10 @@ class Mailbox:
 def sync(tmp_path: Path, mailbox: Mailbox, **options: Any) -> CpisSyncResult:
     from interop.domain import ResponsibleLocalAuthority
     from interop.jobs import SyncProgress, run_cpis_sync
+    from interop.jobs.state import StateOptions
 
     steps: list[SyncProgress] = []
+    first_run = not (tmp_path / "state.sqlite").exists()
     result = run_cpis_sync(
         tmp_path / "export.csv",
         state=tmp_path / "state.sqlite",
@@ -272,6 +274,7 @@ def sync(tmp_path: Path, mailbox: Mailbox, **options: Any) -> CpisSyncResult:
         workflow_id="TEST_CPIS_UPLOAD",
         transport=mailbox,
         progress=steps.append,
+        state_options=StateOptions(new=first_run),
         **options,
     )
     assert [s.stage for s in steps][:1] == ["planned"]
@@ -325,13 +328,17 @@ def test_pull_artefacts_checks_its_inputs_before_any_request(tmp_path: Path) -> 
     from interop.config import EndpointSettings
     from interop.identifiers import InvalidNhsNumber
     from interop.jobs import pull_artefacts
+    from interop.jobs.state import StateOptions
+    from interop.state import StateMissing
 
     nowhere = EndpointSettings(name="nowhere", kind="fhir", url="http://127.0.0.1:9/fhir")
     state = tmp_path / "state.sqlite"
     with pytest.raises(InvalidNhsNumber):
         pull_artefacts(nowhere, nhs_number="9434765918", state=state)
-    with pytest.raises(UsageError, match="no watermark for nowhere"):
+    with pytest.raises(StateMissing, match="no state at"):
         pull_artefacts(nowhere, since="last", state=state)
+    with pytest.raises(UsageError, match="no watermark for nowhere"):
+        pull_artefacts(nowhere, since="last", state=state, state_options=StateOptions(new=True))
     with pytest.raises(UsageError, match="expected an ISO date"):
         pull_artefacts(nowhere, since="yesterday", state=state)
     with pytest.raises(UsageError, match="exactly one"):

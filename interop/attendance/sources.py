@@ -4,10 +4,12 @@ Flag sources (``[attendance] flag_source``), each answering ``flags_for(nhs_numb
 with the plans CP-IS would show on that day (started, and not yet past their delete date):
 
 - ``LedgerFlags``: the LA's own CP-IS sync ledger (``interop.sync.ledger``), for an
-  installation that is both the LA and the listener. Local and fast: the ledger is read into
-  memory once and read again only when another connection has changed it (SQLite's
-  ``PRAGMA data_version``), so a lookup is a dictionary access. Records CP-IS rejected are
-  left out (CP-IS does not hold them, so it would not notify either).
+  installation that is both the LA and the listener, in a SQLite state file or a PostgreSQL
+  state (``postgresql://``). Local and fast: the ledger is read into memory once and read
+  again only when another connection has changed it (SQLite's ``PRAGMA data_version``; on
+  PostgreSQL a fingerprint of the records' statuses), so a lookup is a dictionary access.
+  Records CP-IS rejected are left out (CP-IS does not hold them, so it would not notify
+  either).
 - the CP-IS stand-in's register (``interop.sandbox.cpis_spine.RegisterFlags``): the sandbox
   passes it in, since the core never imports the sandbox.
 - ``FhirFlags``: a CP-IS FHIR API style endpoint: a silent read of the child's CareTeams
@@ -38,6 +40,8 @@ from interop.codes import PlanType
 from interop.domain import ChildProtectionFlag, HealthTreatmentPlan
 from interop.domain.child_protection_flag import HISTORY_MONTHS, add_months
 from interop.errors import RemoteError
+from interop.state import State, StateError, is_postgres_url, open_state
+from interop.state.connection import BUSY_TIMEOUT_SECONDS
 
 __all__ = [
     "FhirFlags",
@@ -133,31 +137,25 @@ class LedgerFlags:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         *,
         la_phones: tuple[str | None, str | None] = (None, None),
     ) -> None:
-        """``la_phones``: the LA's (emergency duty, office hours) numbers, which the ledger
+        """``path``: the state holding the ledger, a SQLite file or a ``postgresql://`` URL.
+        ``la_phones``: the LA's (emergency duty, office hours) numbers, which the ledger
         does not hold (``[local_authority]``)."""
-        if not Path(path).is_file():
-            raise LookupFailed(f"the CP-IS ledger {path} does not exist")
-        try:
-            self._db = sqlite3.connect(
-                f"{Path(path).resolve().as_uri()}?mode=ro",
-                uri=True,
-                timeout=30,
-                check_same_thread=False,
-            )
-            self._db.execute("SELECT 1 FROM records LIMIT 1").fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise LookupFailed(f"{path} is not a CP-IS sync ledger ({exc})") from None
+        self._db: Any
+        if is_postgres_url(path):
+            self._db, self._version_sql = _open_postgres_ledger(str(path)), _PG_VERSION
+        else:
+            self._db, self._version_sql = _open_sqlite_ledger(Path(path)), "PRAGMA data_version"
         self._phones = la_phones
         self._lock = threading.Lock()
-        self._version: int | None = None
+        self._version: tuple[object, ...] | None = None
         self._index: dict[str, list[FlagFact]] = {}
 
     def _refresh(self) -> None:
-        version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+        version = tuple(self._db.execute(self._version_sql).fetchone())
         if version == self._version:
             return
         index: dict[str, list[FlagFact]] = {}
@@ -192,13 +190,52 @@ class LedgerFlags:
         with self._lock:
             try:
                 self._refresh()
-            except sqlite3.DatabaseError as exc:
+            except (sqlite3.DatabaseError, StateError) as exc:
                 raise LookupFailed(f"the CP-IS ledger cannot be read ({exc})") from None
+            except Exception as exc:  # the PostgreSQL driver's errors: the server is away
+                if type(exc).__module__.startswith("psycopg"):
+                    raise LookupFailed(f"the CP-IS ledger cannot be read ({exc})") from None
+                raise
             return [f for f in self._index.get(nhs_number, ()) if f.held_on(day)]
 
     def close(self) -> None:
         """Close the ledger."""
         self._db.close()
+
+
+#: what changes whenever a record's status or upload does (PostgreSQL has no data_version)
+_PG_VERSION = (
+    "SELECT COUNT(*), MAX(updated_at), COALESCE(SUM(hashtext(upload_id || status)), 0) FROM records"
+)
+
+
+def _open_sqlite_ledger(path: Path) -> sqlite3.Connection:
+    """The ledger's SQLite file, read-only (the listener never writes the sync's ledger)."""
+    if not path.is_file():
+        raise LookupFailed(f"the CP-IS ledger {path} does not exist")
+    try:
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            timeout=BUSY_TIMEOUT_SECONDS,
+            check_same_thread=False,
+        )
+        db.execute("SELECT 1 FROM records LIMIT 1").fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise LookupFailed(f"{path} is not a CP-IS sync ledger ({exc})") from None
+    return db
+
+
+def _open_postgres_ledger(url: str) -> State:
+    """The ledger's PostgreSQL state, through the state layer (never created here)."""
+    try:
+        state = open_state(url)
+    except StateError as exc:
+        raise LookupFailed(f"the CP-IS ledger: {exc}") from None
+    if "records" not in state.tables():
+        state.close()
+        raise LookupFailed(f"{state.location} holds no CP-IS sync ledger")
+    return state
 
 
 def _artefacts(

@@ -48,6 +48,7 @@ SECTIONS = (
     "pds",
     "ods",
     "patient_flags",
+    "state",  # a key, not a section: where the jobs keep their state
 )
 STAND_IN_SECTIONS = ("mesh", "cpis", "environment", "stand_in")
 
@@ -83,6 +84,9 @@ class Config:
     pds: PdsSettings | None = None
     ods: OdsSettings | None = None
     patient_flags: PatientFlagsSettings | None = None
+    #: ``state = "…"``: the jobs' state, a SQLite path (relative to the file) or a
+    #: ``postgresql://`` URL; None when the file does not say
+    state: str | None = None
 
     @property
     def authority(self) -> LocalAuthoritySettings:
@@ -290,6 +294,7 @@ class _Reader:
         if present_or_needed("attendance"):
             attendance = self.attendance(self.section("attendance", required=True))
         pds, ods, flags = self.national(need, names, endpoints)
+        state = self.state_location()
         if self.problems or not environment_read or self.environment is None:
             return None
         return Config(
@@ -306,6 +311,7 @@ class _Reader:
             pds=pds,
             ods=ods,
             patient_flags=flags,
+            state=state,
         )
 
     def national(
@@ -339,6 +345,19 @@ class _Reader:
         assert ods is None or isinstance(ods, OdsSettings)
         assert flags is None or isinstance(flags, PatientFlagsSettings)
         return pds, ods, flags
+
+    def state_location(self) -> str | None:
+        """The top-level ``state`` key: a path made relative to the file, or a URL as given."""
+        value = self.document.get("state")
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            message = "expected a path or a postgresql:// URL (a non-empty string)"
+            self.problems.append(ConfigProblem("state", message))
+            return None
+        if value.startswith(("postgresql://", "postgres://")):
+            return value
+        return str(self.base / Path(value).expanduser())
 
     def stand_in_config(self) -> StandInConfig | None:
         self.known_sections(STAND_IN_SECTIONS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -178,6 +179,7 @@ def secret(value: Any, context: ReadContext) -> Secret:
     else:
         file = context.base / name
         try:
+            _check_private(file)
             read = file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             why = reason(exc) if isinstance(exc, OSError) else "not UTF-8 text"
@@ -188,6 +190,16 @@ def secret(value: Any, context: ReadContext) -> Secret:
     if not read.strip():
         raise issue(f"the secret from {source} is empty")
     return Secret(source, read)
+
+
+def _check_private(file: Path) -> None:
+    """Refuse a secret file the group or others may read: the secret is as good as public."""
+    mode = file.stat().st_mode
+    if stat.S_ISREG(mode) and mode & 0o077:
+        raise issue(
+            f"secret file {file} can be read by others (mode {stat.S_IMODE(mode):04o});"
+            f" make it private: chmod 600 {file}"
+        )
 
 
 def pem_file(value: Any, context: ReadContext) -> Path:

@@ -13,6 +13,7 @@ from interop.errors import EXIT_INVALID, EXIT_OK, RemoteError
 
 if TYPE_CHECKING:
     from interop.config import Config
+    from interop.jobs.state import StateOptions
     from interop.sync.cpis_pull import PullReport, Receiver
     from interop.sync.ledger import LedgerRecord
 
@@ -69,11 +70,12 @@ class CpisRepliesResult:
 def pull_cpis_replies(
     config: Config,
     *,
-    state: Path,
+    state: Path | str,
     out: Path | None = None,
     workflow_ids: tuple[str, ...] | None = None,
     transport: Receiver | None = None,
     progress: Callable[[int], None] | None = None,
+    state_options: StateOptions | None = None,
 ) -> CpisRepliesResult:
     """Download, record and acknowledge CP-IS's replies waiting in the LA's mailbox.
 
@@ -82,8 +84,13 @@ def pull_cpis_replies(
     all three of ``config``'s ``[cpis]``). With ``out``, every reply received so far is written
     as JSON lines, one file per kind, and ``summary.txt``. ``progress(1)`` after each reply.
     ``RemoteError`` ("MESH: ...") when the mailbox cannot be used.
+
+    The pull holds the state's ``cpis-pull`` lease (``LeaseHeld``, exit 75, when another pull
+    has it); a missing or empty state is refused unless ``state_options.new``. The reply files
+    are private (0600, folder 0700).
     """
-    from interop.jobs.state import open_ledger
+    from interop.jobs.private_files import private_files, private_folder
+    from interop.jobs.state import held_state, open_ledger
     from interop.sync.cpis_pull import pull
     from interop.transport.mesh import MeshTransport, TransportError
 
@@ -94,7 +101,13 @@ def pull_cpis_replies(
             cpis.access_notification_workflow_id,
             cpis.inactive_nhs_number_workflow_id,
         )
-    with open_ledger(state) as ledger:
+    with (
+        private_files(),
+        held_state(state, "cpis-pull", "interop pull cpis", state_options) as (opened, _),
+        open_ledger(opened) as ledger,
+    ):
+        if out is not None:
+            private_folder(out)
         try:
             with contextlib.ExitStack() as stack:
                 if transport is None:
@@ -117,6 +130,7 @@ def pull_cpis_replies(
         from interop.sync.cpis_pull import OUTPUT_FILES
 
         summary = out / SUMMARY_FILE
-        summary.write_text("\n".join(result.summary_lines()) + "\n", encoding="utf-8")
+        with private_files():
+            summary.write_text("\n".join(result.summary_lines()) + "\n", encoding="utf-8")
         result.written = [out / name for name in OUTPUT_FILES.values()] + [summary]
     return result

@@ -18,8 +18,9 @@ from interop.errors import EXIT_INVALID, EXIT_OK, EXIT_REMOTE, UsageError
 if TYPE_CHECKING:
     from interop.config import Config
     from interop.domain import ResponsibleLocalAuthority
-    from interop.jobs.pds_gate import TraceSummary
+    from interop.jobs.state import StateOptions
     from interop.la_export import ExportRow, RowProblem, UnchangedRow
+    from interop.state import Lease
     from interop.sync.cpis_sync import CpisSync, Sender, SendOutcome, SyncCounts
     from interop.sync.ledger import Ledger
 
@@ -69,6 +70,36 @@ class CpisSyncResult:
             return EXIT_REMOTE
         return EXIT_INVALID if self.problems else EXIT_OK
 
+    def summary(self) -> dict[str, object]:
+        """The run in numbers, for a scheduler (``--format json``): no personal data, and no
+        local ids (the rejected rows are counted; ``--rejects`` lists them)."""
+        counts = self.counts
+        sent = self.sent
+        return {
+            "source": str(self.source),
+            "dry_run": self.dry_run,
+            "rows": self.valid + self.rejected_lines,
+            "valid": self.valid,
+            "rejected_rows": self.rejected_lines,
+            "problems": len(self.problems),
+            "new": counts.new,
+            "changed": counts.changed,
+            "ended": counts.ended,
+            "resubmitted": counts.resubmitted,
+            "unchanged": counts.unchanged,
+            "still_rejected": len(counts.still_rejected),
+            "still_failed": len(counts.still_failed),
+            "not_in_export": counts.not_in_export,
+            "upload_files_written": len(self.written),
+            "uploads_pending": self.pending,
+            "uploads_sent": len(sent),
+            "records_sent": sum(outcome.records for outcome in sent),
+            "uploads_recovered": sum(outcome.recovered for outcome in sent),
+            "uploads_not_confirmed": len(self.failed),
+            "remote_error": self.remote_error,
+            "exit_code": self.exit_code,
+        }
+
 
 @dataclass(frozen=True)
 class SyncProgress:
@@ -83,7 +114,7 @@ class SyncProgress:
 def run_cpis_sync(
     source: Path,
     *,
-    state: Path,
+    state: Path | str,
     config: Config | None = None,
     dry_run: bool = False,
     out: Path | None = None,
@@ -93,6 +124,8 @@ def run_cpis_sync(
     transport: Sender | None = None,
     keep_rows: bool = False,
     progress: Callable[[SyncProgress], None] | None = None,
+    state_options: StateOptions | None = None,
+    reading: Callable[[int], None] | None = None,
 ) -> CpisSyncResult:
     """Send CP-IS the plans of ``source`` (the LA's CSV export) that are new or changed.
 
@@ -107,11 +140,13 @@ def run_cpis_sync(
     and ``transport`` (anything with ``send`` and ``find_by_local_id``) override them.
     ``UsageError``/``ConfigurationError`` before anything is sent (a missing export, a bad
     state file, an unreadable export: ``ExportError``); a MESH failure is in the result.
+
+    ``state`` is a SQLite path or a ``postgresql://`` URL. A sending run holds the state's
+    ``cpis-sync`` lease throughout (``LeaseHeld``, exit 75, when another run has it; see
+    ``state_options`` for waiting and for creating a new state: a missing or empty one is
+    refused, ``StateMissing``). A dry run needs no state: an existing one is only read.
+    ``reading(line)``: progress while the export is read and planned.
     """
-    from interop.jobs.pds_gate import trace_before_upload
-    from interop.jobs.state import open_ledger
-    from interop.la_export import ExportError, ExportReader
-    from interop.sync.cpis_sync import SyncCounts, batch_gc
 
     if local_authority is None and config is not None:
         local_authority = config.local_authority()
@@ -123,27 +158,30 @@ def run_cpis_sync(
         if recipient is None or workflow_id is None or (transport is None and config is None):
             raise UsageError("sending needs the configuration (only a dry run can do without)")
     _check_readable(source)  # before anything is created: no empty folder is left behind
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    ledger_path: Path | str = state if (state.exists() or not dry_run) else ":memory:"
-    with open_ledger(ledger_path) as ledger, trace_before_upload(config) as gate:
+    from interop.jobs.private_files import private_files, private_folder
+
+    if dry_run:
+        assert out is not None
+        with private_files():
+            private_folder(out)
+            return _dry_run(source, state, config, out, local_authority, keep_rows, reading)
+    from interop.jobs.state import LeasedSender, held_state, open_ledger
+    from interop.sync.cpis_sync import SyncCounts, batch_gc
+
+    from interop.jobs.pds_gate import trace_before_upload
+
+    with (
+        private_files(),
+        held_state(state, "cpis-sync", "interop sync cpis", state_options) as (opened, lease),
+        open_ledger(opened) as ledger,
+        trace_before_upload(config) as gate,
+    ):
+        if out is not None:
+            private_folder(out)
         job = _job(ledger, config, out)
         result = CpisSyncResult(source, dry_run, counts=SyncCounts())
-        reader = ExportReader(local_authority, job.unchanged())
-        try:
-            results = reader.read_file(source)
-        except OSError as exc:
-            raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
-        except ExportError as exc:
-            raise ExportError(f"{source}: {exc}") from None
-        if gate is not None:  # traced before shared: PDS checks each new or changed row
-            results = gate.rows(results)
-            result.trace = gate.summary
+        rows = _read(source, local_authority, job, result, keep_rows, reading, gate)
         with batch_gc():
-            rows = _valid_rows(results, result, keep_rows)
-            if dry_run:
-                result.counts, result.written = job.write_dry_run(rows)
-                return result
             result.counts = job.plan(rows)
         pending = ledger.uploads("planned", "sending")
         result.pending = len(pending)
@@ -152,8 +190,64 @@ def run_cpis_sync(
         if pending:
             assert recipient is not None
             assert workflow_id is not None
-            _send(job, result, config, transport, recipient, workflow_id, progress)
+            if transport is not None:
+                transport = LeasedSender(transport, lease)
+            _send(job, result, config, transport, recipient, workflow_id, progress, lease)
     return result
+
+
+def _dry_run(
+    source: Path,
+    state: Path | str,
+    config: Config | None,
+    out: Path | None,
+    local_authority: ResponsibleLocalAuthority | None,
+    keep_rows: bool,
+    reading: Callable[[int], None] | None,
+) -> CpisSyncResult:
+    """Plan against the state if there is one (else an empty ledger in memory) and write the
+    upload files to ``out``; the state is not changed and need not exist."""
+    from interop.jobs.state import open_ledger, state_location
+    from interop.state import StateMissing
+    from interop.sync.cpis_sync import SyncCounts, batch_gc
+
+    try:
+        ledger = open_ledger(state_location(state), create=False)
+    except StateMissing:
+        ledger = open_ledger(":memory:")
+    with ledger:
+        job = _job(ledger, config, out)
+        result = CpisSyncResult(source, True, counts=SyncCounts())
+        rows = _read(source, local_authority, job, result, keep_rows, reading)
+        with batch_gc():
+            result.counts, result.written = job.write_dry_run(rows)
+    return result
+
+
+def _read(
+    source: Path,
+    local_authority: ResponsibleLocalAuthority | None,
+    job: CpisSync,
+    result: CpisSyncResult,
+    keep_rows: bool,
+    reading: Callable[[int], None] | None,
+    gate: PdsGate | None = None,
+) -> Iterator[ExportRow | UnchangedRow]:
+    """The export's valid rows, streamed (problems collected into ``result``); with a
+    ``gate``, each new or changed row is traced on PDS first (traced before shared)."""
+    from interop.la_export import ExportError, ExportReader
+
+    reader = ExportReader(local_authority, job.unchanged(), progress=reading)
+    try:
+        results = reader.read_file(source)
+    except OSError as exc:
+        raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    except ExportError as exc:
+        raise ExportError(f"{source}: {exc}") from None
+    if gate is not None:
+        results = gate.rows(results)
+        result.trace = gate.summary
+    return _valid_rows(results, result, keep_rows)
 
 
 def _check_readable(source: Path) -> None:
@@ -204,7 +298,9 @@ def _send(
     recipient: str,
     workflow_id: str,
     progress: Callable[[SyncProgress], None] | None,
+    lease: Lease,
 ) -> None:
+    from interop.jobs.state import LeasedSender
     from interop.transport.mesh import MeshTransport, TransportError
 
     def sent(records: int) -> None:
@@ -217,7 +313,7 @@ def _send(
                 assert config is not None
                 mesh = stack.enter_context(MeshTransport.from_config(config))
                 mesh.handshake()
-                transport = mesh
+                transport = LeasedSender(mesh, lease)
             result.outcomes = job.send(
                 transport, recipient=recipient, workflow_id=workflow_id, progress=sent
             )

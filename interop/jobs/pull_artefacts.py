@@ -15,6 +15,8 @@ from interop.errors import EXIT_INVALID, EXIT_OK, UsageError
 if TYPE_CHECKING:
     from interop.config import EndpointSettings
     from interop.domain import ArtefactBase
+    from interop.jobs.state import StateOptions
+    from interop.state import State
     from interop.sync.watermarks import Watermarks
 
 __all__ = ["PullResult", "pull_artefacts"]
@@ -50,8 +52,9 @@ def pull_artefacts(
     *,
     nhs_number: str | None = None,
     since: str | None = None,
-    state: Path,
+    state: Path | str,
     out: Path | None = None,
+    state_options: StateOptions | None = None,
 ) -> PullResult:
     """Read artefacts back from the FHIR endpoint at ``settings``: every artefact of the child
     with ``nhs_number``, or (``since``: an ISO date or instant, or ``"last"``) every artefact
@@ -61,21 +64,50 @@ def pull_artefacts(
 
     ``InvalidNhsNumber`` (InputError); ``UsageError`` for a bad ``since`` or no watermark yet;
     ``WatermarkError`` for the state file; ``FhirClientError`` (RemoteError) from the endpoint.
+
+    A ``since`` pull holds the state's ``fhir-pull:ENDPOINT`` lease (``LeaseHeld``, exit 75,
+    when another pull of that endpoint has it) and refuses a missing or empty state unless
+    ``state_options.new``. Written artefacts are private (0600, folders 0700).
     """
+    from interop.jobs.private_files import private_files
+    from interop.jobs.state import held_state
+
+    if (nhs_number is None) == (since is None):
+        raise UsageError("pull by NHS number or by date: give exactly one")
+    if nhs_number is not None:
+        with private_files():
+            return _pull(settings, nhs_number, None, None, out)
+    if since != "last" and (since is None or not _is_iso(since)):
+        _since(since, None, settings.name, "")  # a bad date is a usage error, state or not
+    label = f"interop pull --endpoint {settings.name}"
+    with (
+        private_files(),
+        held_state(state, f"fhir-pull:{settings.name}", label, state_options) as (opened, _),
+    ):
+        return _pull(settings, None, since, opened, out)
+
+
+def _pull(
+    settings: EndpointSettings,
+    nhs_number: str | None,
+    since: str | None,
+    state: State | None,
+    out: Path | None,
+) -> PullResult:
+    """The pull itself, on a state already held (for a ``since`` pull)."""
     from interop.identifiers import check_nhs_number
     from interop.jobs.fhir_endpoint import open_client
     from interop.jobs.state import open_watermarks
     from interop.privacy import mask_nhs_number
     from interop.transport.bundles import assemble, resource_key
 
-    if (nhs_number is None) == (since is None):
-        raise UsageError("pull by NHS number or by date: give exactly one")
     watermarks = None
     if nhs_number is not None:
         nhs_number = check_nhs_number(nhs_number)
     else:
+        assert state is not None
         watermarks = open_watermarks(state)
-        since = _since(since, watermarks, settings.name, state)
+        since = _since(since, watermarks, settings.name, state.location)
     with open_client(settings) as client:
         if nhs_number is not None:
             resources = client.patient_record(nhs_number)
@@ -107,9 +139,9 @@ def pull_artefacts(
     return result
 
 
-def _since(since: str | None, watermarks: Watermarks, key: str, state: Path) -> str:
+def _since(since: str | None, watermarks: Watermarks | None, key: str, state: str) -> str:
     """``since`` checked, or the stored watermark for ``"last"``."""
-    if since == "last":
+    if since == "last" and watermarks is not None:
         stored = watermarks.get(key)
         if stored is None:
             raise UsageError(f"no watermark for {key} in {state}: give --since DATE first")

@@ -215,7 +215,9 @@ def acquire_lease(
             return lease
         if time.monotonic() >= deadline:
             holder = lease_holder(state, name)
-            who = holder.describe() if holder else "another run (it is finishing)"
+            # PostgreSQL: the lock is taken just before the row naming its holder is written,
+            # and released just after it is removed
+            who = holder.describe() if holder else "another run (starting or finishing)"
             raise LeaseHeld(
                 f"{state.location} is in use by {who}; this run did nothing. Run it again when"
                 " that one has finished, or wait for it."

@@ -152,18 +152,21 @@ class CpisSync:
             self._known = self.ledger.records()
         return self._known
 
-    def unchanged(self) -> IsUnchanged:
+    def unchanged(self) -> IsUnchanged | None:
         """Whether an export row is exactly as when its record was last planned.
 
         Such a row needs neither checking nor mapping again; a row CP-IS asked to resubmit
         does not count, as its record must go again. A failed record's unchanged row is
-        recognised here, so it is not planned again.
+        recognised here, so it is not planned again. None when no row can be (a first run):
+        the reader then skips the check, and the fingerprint it would compute for nothing.
         """
         known = {
             key: record.row_hash
             for key, record in self._ledger_records().items()
             if record.row_hash and record.status != "resubmit"
         }
+        if not known:
+            return None
 
         def is_unchanged(la_ods: str, local_id: str, row_hash: str) -> bool:
             return known.get((la_ods, local_id)) == row_hash

@@ -52,6 +52,7 @@ from interop.hl7v2.er7 import read_er7
 from interop.hl7v2.full_validation import hl7apy_issues
 from interop.mappings.fhir import artefact_to_fhir
 from interop.sandbox.fhir_server.running import running_server
+from interop.state import open_state
 from interop.sync.ledger import Ledger, PlannedRecord, record_to_json
 from interop.transport.fhir_client import FhirClient
 from interop.transport.mesh import MeshTransport
@@ -346,7 +347,7 @@ def test_an_ended_plan_still_held_notifies_the_la_but_raises_no_ward_alert(tmp_p
         svc.close()
 
 
-def ledger_with(path: Path, nhs_number: str) -> Ledger:
+def ledger_with(path: Path | str, nhs_number: str) -> Ledger:
     ledger = Ledger(path)
     record = CpisRecord(
         record_id="LA-1",
@@ -362,9 +363,10 @@ def ledger_with(path: Path, nhs_number: str) -> Ledger:
     return ledger
 
 
-def test_the_ledger_source_follows_the_ledger_as_it_changes(tmp_path: Path) -> None:
-    ledger = ledger_with(tmp_path / "ledger.sqlite", FLAGGED)
-    flags = LedgerFlags(tmp_path / "ledger.sqlite", la_phones=("0113 496 0000", None))
+def test_the_ledger_source_follows_the_ledger_as_it_changes(tmp_path: Path, state_url: str) -> None:
+    # on either back end: a PostgreSQL state serves the listener too
+    ledger = ledger_with(state_url, FLAGGED)
+    flags = LedgerFlags(state_url, la_phones=("0113 496 0000", None))
     try:
         [fact] = flags.flags_for(FLAGGED, date(2026, 3, 1))
         assert (fact.plan_type, fact.la_ods, fact.emergency_duty_phone) == (
@@ -382,6 +384,11 @@ def test_the_ledger_source_follows_the_ledger_as_it_changes(tmp_path: Path) -> N
         ledger.close()
     with pytest.raises(LookupFailed, match="does not exist"):
         LedgerFlags(tmp_path / "missing.sqlite")
+    if state_url.startswith("postgresql://"):
+        with open_state(state_url) as db:
+            db.execute("DROP TABLE records CASCADE")
+        with pytest.raises(LookupFailed, match="holds no CP-IS sync ledger"):
+            LedgerFlags(state_url)
 
 
 def test_the_ledger_source_through_the_listener_wiring(tmp_path: Path) -> None:

@@ -60,7 +60,9 @@ def test_killed_at_random_points_every_record_arrives_exactly_once(
     kills, full_run = 0, 1.0
     for round_number in range(1, ROUNDS + 1):
         export_for_round(export, round_number)
-        process = subprocess.Popen(command, env=run_env, stdout=subprocess.DEVNULL)
+        # only the first round may create the state: later a missing one would be an error
+        first = ["--new-state"] if round_number == 1 else []
+        process = subprocess.Popen(command + first, env=run_env, stdout=subprocess.DEVNULL)
         # anywhere in a run: start-up, reading, planning, between or inside sends
         time.sleep(rng.uniform(0.0, full_run))
         if process.poll() is None:
@@ -68,7 +70,9 @@ def test_killed_at_random_points_every_record_arrives_exactly_once(
             kills += 1
         process.wait(timeout=60)
         started = time.monotonic()
-        finished = subprocess.run(command, env=run_env, capture_output=True, text=True, timeout=120)
+        finished = subprocess.run(
+            command + first, env=run_env, capture_output=True, text=True, timeout=120
+        )
         full_run = max(time.monotonic() - started, 0.3)
         assert finished.returncode == 0, finished.stdout + finished.stderr
     assert kills >= ROUNDS // 2, "most runs must actually be killed part-way"

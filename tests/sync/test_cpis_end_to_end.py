@@ -105,6 +105,9 @@ def test_export_to_acknowledgement_and_back(journey: dict[str, object]) -> None:
     )
 
     code, output = run(*sync, "--out", str(out), env=env)
+    assert code == 2, output  # no state yet: a first run says so
+    assert "no state at" in output
+    code, output = run(*sync, "--new-state", "--out", str(out), env=env)
     assert code == 1, output  # some rows rejected; the rest sent
     assert f"{len(valid)} valid, 10 rejected" in output
     assert "line 70" in output or "rejected line" in output
@@ -164,6 +167,7 @@ def test_notifications_reach_the_la(journey: dict[str, object]) -> None:
         *journey["la"],
         "--state",
         str(state),
+        "--new-state",
         env=env,
     )
     run("cpis", "stand-in", *journey["cpis"], "--once", env=env)

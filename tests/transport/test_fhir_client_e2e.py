@@ -281,6 +281,7 @@ def test_cli_push_pull_and_lookup(server: str, tmp_path: Path) -> None:
         "2000-01-01",
         "--state",
         str(state),
+        "--new-state",
         "--out",
         str(tmp_path / "since"),
     )
@@ -344,6 +345,18 @@ def test_cli_usage_and_input_errors(server: str, tmp_path: Path) -> None:
     assert run("pull", "--endpoint", server, "--patient", "9434765918")[0] == 1
     assert run("pull", "--endpoint", server, "--since", "yesterday")[0] == 2
     code, out = run("pull", "--endpoint", server, "--since", "last", "--state", str(tmp_path / "s"))
+    assert code == 2
+    assert "no state at" in out  # a missing state is never taken for a first run
+    code, out = run(
+        "pull",
+        "--endpoint",
+        server,
+        "--since",
+        "last",
+        "--state",
+        str(tmp_path / "s"),
+        "--new-state",
+    )
     assert code == 2
     assert "no watermark" in out
     assert run("cpis", "lookup", FLAG_NHS, "--endpoint", server, "--unscheduled")[0] == 2

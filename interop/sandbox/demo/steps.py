@@ -24,6 +24,7 @@ from interop.fixtures import fixtures_root
 from interop.hl7v2.er7 import LOCAL_TIME
 from interop.identifiers import InvalidNhsNumber
 from interop.jobs import cpis_lookup, pull_cpis_replies, push_artefacts, run_cpis_sync
+from interop.jobs.state import StateOptions
 from interop.la_export import ExportRow
 from interop.privacy import mask_nhs_number
 from interop.sandbox.demo.toolkit import JSON, Toolkit
@@ -257,7 +258,12 @@ def cpis_sync(journey: Journey) -> StepResult:
     config = world.la_config()
     uploads = journey.root / "uploads"
     result = run_cpis_sync(
-        export, state=journey.ledger_path, config=config, out=uploads, keep_rows=True
+        export,
+        state=journey.ledger_path,
+        config=config,
+        out=uploads,
+        keep_rows=True,
+        state_options=StateOptions(new=True),  # the demo's world starts with its ledger
     )
     journey.valid_rows = valid = result.rows
     sent = result.sent

@@ -1,0 +1,351 @@
+"""Issue #13's acceptance: ``interop sync cpis`` as real processes against a real mesh-sandbox.
+
+Each test runs the installed ``interop`` command in subprocesses, as a scheduler would, and
+reads what CP-IS actually received from its MESH inbox: concurrent runs on one state (SQLite
+and PostgreSQL), control characters in every text column, an emptied state, a full disk,
+file modes under a permissive umask, and SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from mesh_server import MeshSandbox
+
+from interop.config import load_config
+from interop.cpis.codec import read_upload
+from interop.la_export import REQUIRED_COLUMNS
+from interop.state import open_state
+from interop.synthetic import export_csv
+from interop.transport.mesh import MeshTransport
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SCRIPT = str(Path(sys.executable).with_name("interop"))
+EXIT_BUSY = 75
+
+
+class Site:
+    """An LA installation on the sandbox: its configuration, environment and export."""
+
+    def __init__(self, sandbox: MeshSandbox, folder: Path, records_per_file: int = 50) -> None:
+        self.sandbox = sandbox
+        self.folder = folder
+        self.config, env = sandbox.write_config(folder, party="la")
+        with self.config.open("a", encoding="utf-8") as handle:
+            handle.write(f"max_records_per_file = {records_per_file}\n")
+        self.env = {**os.environ, **env}
+        self.export = folder / "export.csv"
+
+    def command(self, state: str, *extra: str) -> list[str]:
+        """``interop sync cpis`` on this site's export and ``state``."""
+        return [
+            SCRIPT,
+            "sync",
+            "cpis",
+            "--source",
+            str(self.export),
+            "--config",
+            str(self.config),
+            "--state",
+            state,
+            *extra,
+        ]
+
+    def run(
+        self, state: str, *extra: str, preexec: Callable[[], None] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the sync to its end."""
+        return subprocess.run(
+            self.command(state, *extra),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            preexec_fn=preexec,
+        )
+
+    def start(self, state: str, *extra: str) -> subprocess.Popen[str]:
+        """Start the sync and return at once."""
+        return subprocess.Popen(
+            self.command(state, *extra),
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def delivered(self, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+        """How many times CP-IS's inbox holds each record (by local id)."""
+        cpis_path, cpis_env = self.sandbox.write_config(self.folder / "cpis", party="cpis")
+        for name, value in cpis_env.items():
+            monkeypatch.setenv(name, value)
+        counted: Counter[str] = Counter()
+        with MeshTransport(load_config(cpis_path).mesh) as cpis:
+            for message_id in cpis.inbox(self.sandbox.workflows["upload"]):
+                _, records = read_upload(cpis.download(message_id).data)
+                counted.update(record.record_id for record in records)
+        return counted
+
+
+def local_ids(export: Path) -> set[str]:
+    """The local ids of an export's rows (the record ids CP-IS receives)."""
+    text = export.read_bytes().decode("utf-8-sig")
+    return {row["local_id"] for row in csv.DictReader(io.StringIO(text))}
+
+
+def new_state(location: str) -> str:
+    """Create an empty state at ``location`` (as a first run with --new-state would)."""
+    open_state(location, create=True).close()
+    return location
+
+
+def assert_clean(process: subprocess.CompletedProcess[str] | tuple[int, str, str]) -> None:
+    stderr = process.stderr if isinstance(process, subprocess.CompletedProcess) else process[2]
+    assert "Traceback" not in stderr, stderr
+
+
+def concurrent_runs(site: Site, state: str, runs: int) -> list[tuple[int, str, str]]:
+    """Start ``runs`` syncs on one state together; their (exit code, stdout, stderr)."""
+    processes = [site.start(state) for _ in range(runs)]
+    finished = []
+    for process in processes:
+        out, err = process.communicate(timeout=180)
+        finished.append((process.returncode, out, err))
+    return finished
+
+
+def check_exactly_once(site: Site, state: str, runs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    site.export.write_bytes(export_csv(600, seed=13))
+    finished = concurrent_runs(site, new_state(state), runs)
+    codes = [code for code, _, _ in finished]
+    # every run overlapping the one that holds the state exits 75; on a loaded machine a run
+    # can start so late that the holder has finished: it then finds nothing to send
+    assert set(codes) <= {0, EXIT_BUSY}, finished
+    assert EXIT_BUSY in codes, ("no run overlapped another: the lease was not exercised", finished)
+    senders = [out for code, out, _ in finished if code == 0 and "nothing to send" not in out]
+    assert len(senders) == 1, finished
+    for code, out, err in finished:
+        assert_clean((code, out, err))
+        if code == EXIT_BUSY:
+            assert "this run did nothing" in err
+            # the holder named, unless caught in the instant it starts or finishes
+            assert "is in use by interop sync cpis pid" in err or "starting or finishing" in err
+            assert "sent" not in out
+    delivered = site.delivered(monkeypatch)
+    assert set(delivered) == local_ids(site.export)
+    assert max(delivered.values()) == 1, "a record reached CP-IS more than once"
+    again = site.run(state)  # the next night, nothing changed: nothing sent, exit 0
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing to send" in again.stdout
+
+
+@pytest.mark.parametrize("runs", [2, 4])
+def test_concurrent_syncs_on_sqlite_send_every_record_exactly_once(
+    runs: int, fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=10)  # a run long enough to overlap
+    check_exactly_once(site, str(tmp_path / "state.sqlite"), runs, monkeypatch)
+
+
+@pytest.mark.parametrize("runs", [2, 4])
+def test_concurrent_syncs_on_postgresql_send_every_record_exactly_once(
+    runs: int,
+    fresh_mesh_sandbox: MeshSandbox,
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=10)
+    check_exactly_once(site, postgres_url, runs, monkeypatch)
+
+
+def test_wait_runs_after_the_holder_finishes(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=20)
+    site.export.write_bytes(export_csv(300, seed=5))
+    state = new_state(str(tmp_path / "state.sqlite"))
+    first = site.start(state)
+    time.sleep(0.5)
+    waiting = site.run(state, "--wait", "120")
+    first.communicate(timeout=180)
+    assert first.returncode == 0
+    assert waiting.returncode == 0, waiting.stdout + waiting.stderr
+    assert max(site.delivered(monkeypatch).values()) == 1
+
+
+CONTROL = {"NUL": "\x00", "VT": "\x0b", "ESC": "\x1b"}
+
+
+def test_a_control_character_in_any_text_column_rejects_only_its_row(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = Site(fresh_mesh_sandbox, tmp_path)
+    text = export_csv(40, seed=21).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    header = list(rows[0])
+    bad: dict[int, str] = {}  # line → column
+    index = 0
+    for column in REQUIRED_COLUMNS:
+        for character in CONTROL.values():
+            rows[index][column] = rows[index][column][:2] + character + rows[index][column][2:]
+            bad[index + 2] = column
+            index += 1
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    site.export.write_text(buffer.getvalue(), encoding="utf-8")
+    state = str(tmp_path / "state.sqlite")
+    rejects = tmp_path / "rejects.csv"
+
+    first = site.run(state, "--new-state", "--rejects", str(rejects))
+    assert_clean(first)
+    assert first.returncode == 1, first.stdout + first.stderr
+    for line, column in bad.items():
+        assert f"line {line}, {column}" in first.stdout, (line, column, first.stdout)
+    listed = {(int(r["line"]), r["column"]) for r in csv.DictReader(rejects.open())}
+    assert set(bad.items()) <= listed
+    assert oct(rejects.stat().st_mode & 0o777) == oct(0o600)
+    good = {row["local_id"] for number, row in enumerate(rows, 2) if number not in bad}
+    assert set(site.delivered(monkeypatch)) == good
+
+    second = site.run(state)
+    assert_clean(second)
+    assert second.returncode in (0, 1), second.stdout + second.stderr
+    assert max(site.delivered(monkeypatch).values()) == 1
+
+
+def test_an_emptied_or_mistyped_state_is_refused_and_nothing_is_sent(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = Site(fresh_mesh_sandbox, tmp_path)
+    site.export.write_bytes(export_csv(30, seed=3))
+    state = tmp_path / "state.sqlite"
+    first = site.run(str(state), "--new-state")
+    assert first.returncode == 0, first.stdout + first.stderr
+    os.truncate(state, 0)
+    for where in (str(state), str(tmp_path / "stat.sqlite")):
+        refused = site.run(where)
+        assert_clean(refused)
+        assert refused.returncode == 2
+        assert f"no state at {where}" in refused.stderr
+        assert "interop state backup" in refused.stderr
+    assert max(site.delivered(monkeypatch).values()) == 1
+
+
+def _small_disk(limit: int) -> Callable[[], None]:
+    def limit_file_size() -> None:
+        # a write past the limit fails with EFBIG, as on a full disk, instead of killing
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return limit_file_size
+
+
+def test_a_full_disk_exits_2_in_one_line_and_loses_nothing(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = Site(fresh_mesh_sandbox, tmp_path)
+    site.export.write_bytes(export_csv(20, seed=9))
+    state = tmp_path / "state.sqlite"
+    assert site.run(str(state), "--new-state").returncode == 0
+    site.export.write_bytes(export_csv(800, seed=9))  # 780 more children
+    full = site.run(str(state), preexec=_small_disk(state.stat().st_size + 64 * 1024))
+    assert_clean(full)
+    assert full.returncode == 2, full.stdout + full.stderr
+    reason = full.stderr.strip().splitlines()
+    assert len(reason) == 1, full.stderr
+    assert "disk" in reason[0]
+
+    freed = site.run(str(state))
+    assert freed.returncode == 0, freed.stdout + freed.stderr
+    delivered = site.delivered(monkeypatch)
+    assert set(delivered) == local_ids(site.export)
+    assert max(delivered.values()) == 1
+
+
+def test_personal_data_files_are_private_under_umask_022(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path
+) -> None:
+    site = Site(fresh_mesh_sandbox, tmp_path)
+    site.export.write_bytes(export_csv(10, seed=4))
+
+    def umask_022() -> None:
+        os.umask(0o022)
+
+    state = tmp_path / "var" / "state.sqlite"
+    dry = site.run(str(state), "--dry-run", "--out", str(tmp_path / "dry"), preexec=umask_022)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert not state.exists(), "a dry run needs no state and creates none"
+    sent = site.run(
+        str(state), "--new-state", "--out", str(tmp_path / "uploads"), preexec=umask_022
+    )
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    replies = ["--out", str(tmp_path / "replies")]
+    pulled = subprocess.run(
+        [SCRIPT, "pull", "cpis", "--config", str(site.config), "--state", str(state), *replies],
+        env=site.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=umask_022,
+    )
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    for folder in ("dry", "uploads", "replies", "var"):
+        path = tmp_path / folder
+        assert path.stat().st_mode & 0o777 == 0o700, folder
+        files = [p for p in path.rglob("*") if p.is_file()]
+        assert files, folder
+        for file in files:
+            assert file.stat().st_mode & 0o777 == 0o600, file
+
+
+def _interrupted(site: Site, state: str, signum: int) -> subprocess.Popen[str]:
+    process = site.start(state)
+    deadline = time.monotonic() + 60
+    # wait until uploads are going out: the ledger has one sent
+    with open_state(state) as db:
+        while time.monotonic() < deadline:
+            tables = db.tables()
+            if "uploads" in tables:
+                row = db.execute("SELECT COUNT(*) FROM uploads WHERE state = 'sent'").fetchone()
+                if row[0] > 0:
+                    break
+            time.sleep(0.05)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert "Traceback" not in stderr, stderr
+    return process
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_sigint_and_sigterm_exit_130_and_143_and_the_rerun_sends_the_rest_once(
+    signum: int,
+    code: int,
+    fresh_mesh_sandbox: MeshSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=1)
+    site.export.write_bytes(export_csv(200, seed=11))
+    state = new_state(str(tmp_path / "state.sqlite"))
+    process = _interrupted(site, state, signum)
+    assert process.returncode == code
+    rerun = site.run(state)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    delivered = site.delivered(monkeypatch)
+    assert set(delivered) == local_ids(site.export)
+    assert max(delivered.values()) == 1
