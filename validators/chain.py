@@ -47,7 +47,7 @@ class ValidationContext:
     production: bool = True
     #: the largest FHIR input read (``--max-size``); JSON and XML alike
     max_bytes: int = 64 * 1024 * 1024
-    #: FHIR JSON larger than this is validated entry by entry (``validators.large_bundle``)
+    #: FHIR JSON or XML larger than this is validated entry by entry (``validators.large_bundle``)
     stream_above: int = 16 * 1024 * 1024
 
     def __post_init__(self) -> None:
