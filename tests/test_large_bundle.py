@@ -113,3 +113,24 @@ def test_r4_definition_bundles_stream_as_they_parse(name: str) -> None:
     streamed = {(i.code.value, i.location) for i in validate_file(path, STREAMED).errors}
     assert streamed == whole
     assert len(whole) == (4 if "v2" in name else 0)
+
+
+def test_a_type_after_the_entries_still_decides_their_rules() -> None:
+    """JSON members have no order: a transaction's entries without ``request`` are errors
+    whether ``type`` comes before or after them (the entries are validated again)."""
+    bundle = json.loads((ROOT / BUNDLES[0]).read_bytes())
+    bundle["type"] = "transaction"
+    before = json.dumps(bundle).encode()
+    after_bundle = {k: v for k, v in bundle.items() if k != "type"}
+    after_bundle["type"] = "transaction"
+    after = json.dumps(after_bundle).encode()
+    assert after.index(b'"type"') > after.index(b'"entry"')
+
+    def errors(data: bytes, context: ValidationContext) -> set[tuple[str, str]]:
+        return {
+            (i.code.value, i.location) for i in validate_bytes(data, Path("x.json"), context).errors
+        }
+
+    streamed = errors(after, STREAMED)
+    assert streamed
+    assert streamed == errors(before, STREAMED) == errors(before, WHOLE)

@@ -158,14 +158,18 @@ def validate_large_bundle(data: bytes, context: ValidationContext) -> tuple[list
     shell: JSON = {}
     issues: list[Issue] = []
     stubs: list[Any] = []
+    typed_first = True  # whether the Bundle's type was known when its entries came
     try:
         for index, entry in enumerate(_walk(text, shell, limits)):
-            alone = {"resourceType": shell.get("resourceType", "Bundle"), "entry": [entry]}
-            if "type" in shell:
-                alone["type"] = shell["type"]
-            result = validate_resource(alone, context, map_artefact=False)
-            issues += _relocate(result.issues, index)
+            typed_first = typed_first and (index > 0 or "type" in shell)
+            issues += _entry_issues(entry, index, shell, context)
             stubs.append(_stub(entry))
+        if not typed_first and "type" in shell:
+            # JSON members have no order: a type written after the entries is valid, and the
+            # entries' rules that depend on it (bdl-*) run again now that it is known
+            issues = []
+            for index, entry in enumerate(_walk(text, {}, limits)):
+                issues += _entry_issues(entry, index, shell, context)
     except _Stop as stop:
         return [*issues, stop.issue], str(shell.get("resourceType", "resource"))
     resource_type = shell.get("resourceType")
@@ -181,6 +185,15 @@ def validate_large_bundle(data: bytes, context: ValidationContext) -> tuple[list
     found = validate_resource(shell, context, map_artefact=False).issues
     issues = [i for i in found if not i.location.startswith("Bundle.entry[")] + issues
     return _once_per_file(issues), "Bundle"
+
+
+def _entry_issues(entry: Any, index: int, shell: JSON, context: ValidationContext) -> list[Issue]:
+    """An entry's issues, validated in a Bundle of its own (with the Bundle's type, if known)."""
+    alone = {"resourceType": shell.get("resourceType", "Bundle"), "entry": [entry]}
+    if "type" in shell:
+        alone["type"] = shell["type"]
+    result = validate_resource(alone, context, map_artefact=False)
+    return _relocate(result.issues, index)
 
 
 def validate_large_xml_bundle(data: bytes, context: ValidationContext) -> tuple[list[Issue], str]:
