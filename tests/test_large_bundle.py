@@ -134,3 +134,62 @@ def test_a_type_after_the_entries_still_decides_their_rules() -> None:
     streamed = errors(after, STREAMED)
     assert streamed
     assert streamed == errors(before, STREAMED) == errors(before, WHOLE)
+
+
+def test_references_between_entries_are_resolved_entry_by_entry(tmp_path: Path) -> None:
+    """A profile's target types are checked against the other entries' types by fullUrl, as
+    in a whole parse (a first pass collects them), JSON and XML alike."""
+    from interop.fhir import to_xml
+
+    url = "http://example.org/StructureDefinition/FlagOnPatient"
+    profile = {
+        "resourceType": "StructureDefinition",
+        "url": url,
+        "name": "FlagOnPatient",
+        "status": "draft",
+        "kind": "resource",
+        "abstract": False,
+        "type": "Flag",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Flag",
+        "derivation": "constraint",
+        "differential": {
+            "element": [
+                {
+                    "id": "Flag.subject",
+                    "path": "Flag.subject",
+                    "type": [
+                        {
+                            "code": "Reference",
+                            "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Patient"],
+                        }
+                    ],
+                }
+            ]
+        },
+    }
+    (tmp_path / "StructureDefinition-FlagOnPatient.json").write_text(json.dumps(profile))
+    flag = {
+        "resourceType": "Flag",
+        "status": "active",
+        "code": {"text": "x"},
+        "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000002"},
+    }
+    group = {"resourceType": "Group", "type": "person", "actual": True}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001", "resource": flag},
+            {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000002", "resource": group},
+        ],
+    }
+    options = {"igs": (tmp_path,), "profiles": (url,)}
+    for data, name in ((json.dumps(bundle).encode(), "x.json"), (to_xml(bundle), "x.xml")):
+        found = {}
+        for above in (0, 10**12):
+            report = validate_bytes(
+                data, Path(name), ValidationContext(stream_above=above, **options)
+            )
+            found[above] = {(i.location, i.message) for i in report.errors}
+        assert found[0] == found[10**12], name
+        assert any("refers to a Group" in message for _, message in found[0]), found[0]

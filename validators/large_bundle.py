@@ -10,8 +10,9 @@ The Bundle's own rules (its elements, the cardinality and slices of its entries 
 bdl-7 and the other Bundle invariants) run once at the end, on stubs of the entries (each
 without its resource's content: a few hundred bytes an entry).
 
-What a whole parse checks and this does not: references between entries (the profile stage's
-target types of ``Bundle.entry`` fullUrls) and artefact mapping (toolkit artefacts are small,
+References between entries (the profile stage's target types of ``Bundle.entry`` fullUrls)
+are resolved from a first, cheap pass over the entries (their fullUrl and resource type only).
+What a whole parse checks and this does not: artefact mapping (toolkit artefacts are small,
 never streamed). The same protections hold: the size limit, UTF-8, duplicate keys, NaN, depth.
 
 FHIR XML Bundles go the same way (``validate_large_xml_bundle``): ``interop.fhir.xml_stream``
@@ -160,6 +161,18 @@ def validate_large_bundle(data: bytes, context: ValidationContext) -> tuple[list
     stubs: list[Any] = []
     typed_first = True  # whether the Bundle's type was known when its entries came
     try:
+        # a first, cheap pass (parsing is a few percent of validating): every entry's fullUrl
+        # and resource type, so references between entries are checked as in a whole read
+        full_urls: dict[str, str] = {}
+        for entry in _walk(text, {}, limits):
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if (
+                isinstance(resource, dict)
+                and isinstance(entry.get("fullUrl"), str)
+                and isinstance(resource.get("resourceType"), str)
+            ):
+                full_urls[entry["fullUrl"]] = resource["resourceType"]
+        context.bundle_full_urls = full_urls
         for index, entry in enumerate(_walk(text, shell, limits)):
             typed_first = typed_first and (index > 0 or "type" in shell)
             issues += _entry_issues(entry, index, shell, context)
@@ -172,6 +185,8 @@ def validate_large_bundle(data: bytes, context: ValidationContext) -> tuple[list
                 issues += _entry_issues(entry, index, shell, context)
     except _Stop as stop:
         return [*issues, stop.issue], str(shell.get("resourceType", "resource"))
+    finally:
+        context.bundle_full_urls = {}
     resource_type = shell.get("resourceType")
     if resource_type != "Bundle":
         why = f"'{resource_type}' is not a Bundle" if resource_type else "no resourceType"
@@ -207,6 +222,7 @@ def validate_large_xml_bundle(data: bytes, context: ValidationContext) -> tuple[
     issues: list[Issue] = []
     stubs: list[Any] = []
     try:
+        context.bundle_full_urls = stream.full_urls()
         for index, (alone, read_issues) in enumerate(stream.entries()):
             if alone is None:
                 issues += _relocate(read_issues, index, keep_others=True)
@@ -217,6 +233,8 @@ def validate_large_xml_bundle(data: bytes, context: ValidationContext) -> tuple[
             stubs.append(_stub(alone["entry"][0]))
     except XmlStreamError as stop:
         return [*stream.issues, *issues, stop.issue], "Bundle"
+    finally:
+        context.bundle_full_urls = {}
     shell = stream.shell()
     if shell is None:
         return [*stream.issues, *issues], "Bundle"

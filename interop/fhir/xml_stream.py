@@ -121,6 +121,38 @@ class XmlBundleStream:
                 )
             ) from None
 
+    def full_urls(self) -> dict[str, str]:
+        """Each entry's resource type by its fullUrl: a first, light pass (no conversion), so
+        references between entries can be resolved while entries are validated one by one.
+        Bad XML is left to ``entries()`` to report."""
+        found: dict[str, str] = {}
+        if DTD_DECLARATION.search(self.data):
+            return found
+        events = etree.iterparse(
+            io.BytesIO(self.data),
+            events=("end",),
+            tag=_ENTRY,
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+        )
+        try:
+            for _, entry in events:
+                full_url = entry.find(f"{{{FHIR_NS}}}fullUrl")
+                inner = entry.find(f"{{{FHIR_NS}}}resource")
+                if full_url is not None and inner is not None and len(inner):
+                    value = full_url.get("value")
+                    if value is not None and isinstance(inner[0].tag, str):
+                        found[value] = etree.QName(inner[0]).localname
+                parent = entry.getparent()
+                if parent is not None:
+                    parent.remove(entry)  # the tree never holds more than one entry
+        except etree.XMLSyntaxError:
+            pass
+        return found
+
     def _alone(self, entry: etree._Element) -> tuple[JSON | None, list[Issue]]:
         """The entry in a Bundle of its own (moved there: the big tree forgets it)."""
         alone = etree.Element(_BUNDLE, nsmap={None: FHIR_NS})
