@@ -1,4 +1,5 @@
-"""What a file is, from its first bytes: the one format sniffer of ``validate``, ``map`` and push.
+"""What a file is, from its first bytes: the one format sniffer of ``validate``, ``map``, push and
+the MLLP listener.
 
 ``sniff(data)`` answers one of ``FORMATS`` or raises ``UnknownFormat`` (an ``IssuesError``
 whose issue says what the toolkit reads). It looks only at the start of the input, never
@@ -49,8 +50,9 @@ class UnknownFormat(IssuesError):
     """Input the toolkit does not read; the one issue says why and what it reads."""
 
 
-def strip_bom(data: bytes) -> bytes:
-    """The bytes without a UTF-8 byte order mark; ``UnknownFormat`` for a UTF-16/32 one."""
+def strip_bom(data: bytes, subject: str = "the file") -> bytes:
+    """The bytes without a UTF-8 byte order mark; ``UnknownFormat`` for a UTF-16/32 one
+    (its message names the input as ``subject``: "the file", "the message")."""
     for bom, name in _BOMS:
         if data.startswith(bom):
             raise UnknownFormat(
@@ -58,7 +60,7 @@ def strip_bom(data: bytes) -> bytes:
                     error(
                         IssueCode.INVALID,
                         "",
-                        f"the file is {name} (it starts with a {name} byte order mark); "
+                        f"{subject} is {name} (it starts with a {name} byte order mark); "
                         "save it as UTF-8",
                     )
                 ]
@@ -72,9 +74,10 @@ def _artefact_kinds() -> frozenset[str]:
     return frozenset(ARTEFACT_KINDS)
 
 
-def sniff(data: bytes) -> Format:
-    """The format of ``data`` (see the module's docstring), or ``UnknownFormat``."""
-    head = strip_bom(data[: _HEAD + 4]).lstrip(_BLANKS)
+def sniff(data: bytes, subject: str = "the file") -> Format:
+    """The format of ``data`` (see the module's docstring), or ``UnknownFormat`` (whose
+    message names the input as ``subject``)."""
+    head = strip_bom(data[: _HEAD + 4], subject).lstrip(_BLANKS)
     if head.lstrip(_MLLP_START + _BLANKS).startswith(b"MSH"):
         return "er7"
     if head.startswith(b"<"):
@@ -90,7 +93,7 @@ def sniff(data: bytes) -> Format:
             return "fhir-json"  # a large resource whose resourceType comes late
         return "artefact"  # its reader says what is missing, by field
     what = "empty" if not head else "not a format the toolkit reads"
-    raise UnknownFormat([error(IssueCode.INVALID, "", f"the file is {what} (it reads {READS})")])
+    raise UnknownFormat([error(IssueCode.INVALID, "", f"{subject} is {what} (it reads {READS})")])
 
 
 #: what FHIR's string type and XML 1.0 cannot hold: below U+0020 except tab, LF and CR

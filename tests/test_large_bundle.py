@@ -113,3 +113,83 @@ def test_r4_definition_bundles_stream_as_they_parse(name: str) -> None:
     streamed = {(i.code.value, i.location) for i in validate_file(path, STREAMED).errors}
     assert streamed == whole
     assert len(whole) == (4 if "v2" in name else 0)
+
+
+def test_a_type_after_the_entries_still_decides_their_rules() -> None:
+    """JSON members have no order: a transaction's entries without ``request`` are errors
+    whether ``type`` comes before or after them (the entries are validated again)."""
+    bundle = json.loads((ROOT / BUNDLES[0]).read_bytes())
+    bundle["type"] = "transaction"
+    before = json.dumps(bundle).encode()
+    after_bundle = {k: v for k, v in bundle.items() if k != "type"}
+    after_bundle["type"] = "transaction"
+    after = json.dumps(after_bundle).encode()
+    assert after.index(b'"type"') > after.index(b'"entry"')
+
+    def errors(data: bytes, context: ValidationContext) -> set[tuple[str, str]]:
+        return {
+            (i.code.value, i.location) for i in validate_bytes(data, Path("x.json"), context).errors
+        }
+
+    streamed = errors(after, STREAMED)
+    assert streamed
+    assert streamed == errors(before, STREAMED) == errors(before, WHOLE)
+
+
+def test_references_between_entries_are_resolved_entry_by_entry(tmp_path: Path) -> None:
+    """A profile's target types are checked against the other entries' types by fullUrl, as
+    in a whole parse (a first pass collects them), JSON and XML alike."""
+    from interop.fhir import to_xml
+
+    url = "http://example.org/StructureDefinition/FlagOnPatient"
+    profile = {
+        "resourceType": "StructureDefinition",
+        "url": url,
+        "name": "FlagOnPatient",
+        "status": "draft",
+        "kind": "resource",
+        "abstract": False,
+        "type": "Flag",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Flag",
+        "derivation": "constraint",
+        "differential": {
+            "element": [
+                {
+                    "id": "Flag.subject",
+                    "path": "Flag.subject",
+                    "type": [
+                        {
+                            "code": "Reference",
+                            "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Patient"],
+                        }
+                    ],
+                }
+            ]
+        },
+    }
+    (tmp_path / "StructureDefinition-FlagOnPatient.json").write_text(json.dumps(profile))
+    flag = {
+        "resourceType": "Flag",
+        "status": "active",
+        "code": {"text": "x"},
+        "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-000000000002"},
+    }
+    group = {"resourceType": "Group", "type": "person", "actual": True}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001", "resource": flag},
+            {"fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000002", "resource": group},
+        ],
+    }
+    options = {"igs": (tmp_path,), "profiles": (url,)}
+    for data, name in ((json.dumps(bundle).encode(), "x.json"), (to_xml(bundle), "x.xml")):
+        found = {}
+        for above in (0, 10**12):
+            report = validate_bytes(
+                data, Path(name), ValidationContext(stream_above=above, **options)
+            )
+            found[above] = {(i.location, i.message) for i in report.errors}
+        assert found[0] == found[10**12], name
+        assert any("refers to a Group" in message for _, message in found[0]), found[0]

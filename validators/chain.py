@@ -47,8 +47,11 @@ class ValidationContext:
     production: bool = True
     #: the largest FHIR input read (``--max-size``); JSON and XML alike
     max_bytes: int = 64 * 1024 * 1024
-    #: FHIR JSON larger than this is validated entry by entry (``validators.large_bundle``)
+    #: FHIR JSON or XML larger than this is validated entry by entry (``validators.large_bundle``)
     stream_above: int = 16 * 1024 * 1024
+    #: while a large Bundle is validated entry by entry: the resource type of each of its
+    #: entries by fullUrl, so the profile stage resolves references between entries
+    bundle_full_urls: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.edition not in EDITIONS:

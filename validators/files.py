@@ -88,6 +88,11 @@ def validate_bytes(data: bytes, path: Path, context: ValidationContext | None = 
 
         issues, what = validate_large_bundle(data, context)
         return FileReport(path, issues=issues, kind=f"{what} as FHIR JSON, entry by entry")
+    if detected == "fhir-xml" and len(data) > context.stream_above:
+        from interop.validators.large_bundle import validate_large_xml_bundle
+
+        issues, what = validate_large_xml_bundle(data, context)
+        return FileReport(path, issues=issues, kind=f"{what} as FHIR XML, entry by entry")
     from interop.fhir import FhirInputError, read_fhir_json, read_fhir_xml
     from interop.fhir.wire import FhirLimits
 

@@ -1,4 +1,4 @@
-"""Large FHIR JSON Bundles validated entry by entry, in memory bounded by the file's size.
+"""Large FHIR Bundles validated entry by entry, in memory bounded by the file's size.
 
 Parsing a 100 MB Bundle whole builds a tree ten times its size. Here the text is decoded once
 and the top-level object is walked with the C JSON decoder one value at a time: each
@@ -10,9 +10,16 @@ The Bundle's own rules (its elements, the cardinality and slices of its entries 
 bdl-7 and the other Bundle invariants) run once at the end, on stubs of the entries (each
 without its resource's content: a few hundred bytes an entry).
 
-What a whole parse checks and this does not: references between entries (the profile stage's
-target types of ``Bundle.entry`` fullUrls) and artefact mapping (toolkit artefacts are small,
+References between entries (the profile stage's target types of ``Bundle.entry`` fullUrls)
+are resolved from a first, cheap pass over the entries (their fullUrl and resource type only).
+What a whole parse checks and this does not: artefact mapping (toolkit artefacts are small,
 never streamed). The same protections hold: the size limit, UTF-8, duplicate keys, NaN, depth.
+
+FHIR XML Bundles go the same way (``validate_large_xml_bundle``): ``interop.fhir.xml_stream``
+reads them with ``iterparse``, one entry at a time, with the hardened parser's protections
+(no DTD, no entities, no network, libxml2's depth and text limits); the tree then holds one
+entry and the Bundle's other elements, not the whole document. An entry whose XML cannot be
+read is reported (the reader's issues) and not validated further; the other entries are.
 """
 
 from __future__ import annotations
@@ -118,11 +125,14 @@ def _walk(text: str, shell: JSON, limits: JsonLimits) -> Iterator[JSON]:
         raise _at(text, pos + 1, "Extra data")
 
 
-def _relocate(issues: list[Issue], index: int) -> list[Issue]:
-    """The issues of a one-entry Bundle that concern its entry, at ``Bundle.entry[index]``."""
+def _relocate(issues: list[Issue], index: int, keep_others: bool = False) -> list[Issue]:
+    """The issues of a one-entry Bundle that concern its entry, at ``Bundle.entry[index]``
+    (and, with ``keep_others``, the others as they are: a reader's document-wide ones)."""
     kept = []
     for issue in issues:
-        if issue.location.startswith("Bundle.entry[0]"):
+        if keep_others and not issue.location.startswith("Bundle.entry[0]"):
+            kept.append(issue)
+        elif issue.location.startswith("Bundle.entry[0]"):
             where = f"Bundle.entry[{index}]" + issue.location[len("Bundle.entry[0]") :]
             kept.append(
                 Issue(
@@ -149,16 +159,34 @@ def validate_large_bundle(data: bytes, context: ValidationContext) -> tuple[list
     shell: JSON = {}
     issues: list[Issue] = []
     stubs: list[Any] = []
+    typed_first = True  # whether the Bundle's type was known when its entries came
     try:
+        # a first, cheap pass (parsing is a few percent of validating): every entry's fullUrl
+        # and resource type, so references between entries are checked as in a whole read
+        full_urls: dict[str, str] = {}
+        for entry in _walk(text, {}, limits):
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if (
+                isinstance(resource, dict)
+                and isinstance(entry.get("fullUrl"), str)
+                and isinstance(resource.get("resourceType"), str)
+            ):
+                full_urls[entry["fullUrl"]] = resource["resourceType"]
+        context.bundle_full_urls = full_urls
         for index, entry in enumerate(_walk(text, shell, limits)):
-            alone = {"resourceType": shell.get("resourceType", "Bundle"), "entry": [entry]}
-            if "type" in shell:
-                alone["type"] = shell["type"]
-            result = validate_resource(alone, context, map_artefact=False)
-            issues += _relocate(result.issues, index)
+            typed_first = typed_first and (index > 0 or "type" in shell)
+            issues += _entry_issues(entry, index, shell, context)
             stubs.append(_stub(entry))
+        if not typed_first and "type" in shell:
+            # JSON members have no order: a type written after the entries is valid, and the
+            # entries' rules that depend on it (bdl-*) run again now that it is known
+            issues = []
+            for index, entry in enumerate(_walk(text, {}, limits)):
+                issues += _entry_issues(entry, index, shell, context)
     except _Stop as stop:
         return [*issues, stop.issue], str(shell.get("resourceType", "resource"))
+    finally:
+        context.bundle_full_urls = {}
     resource_type = shell.get("resourceType")
     if resource_type != "Bundle":
         why = f"'{resource_type}' is not a Bundle" if resource_type else "no resourceType"
@@ -171,6 +199,51 @@ def validate_large_bundle(data: bytes, context: ValidationContext) -> tuple[list
         shell["entry"] = stubs
     found = validate_resource(shell, context, map_artefact=False).issues
     issues = [i for i in found if not i.location.startswith("Bundle.entry[")] + issues
+    return _once_per_file(issues), "Bundle"
+
+
+def _entry_issues(entry: Any, index: int, shell: JSON, context: ValidationContext) -> list[Issue]:
+    """An entry's issues, validated in a Bundle of its own (with the Bundle's type, if known)."""
+    alone = {"resourceType": shell.get("resourceType", "Bundle"), "entry": [entry]}
+    if "type" in shell:
+        alone["type"] = shell["type"]
+    result = validate_resource(alone, context, map_artefact=False)
+    return _relocate(result.issues, index)
+
+
+def validate_large_xml_bundle(data: bytes, context: ValidationContext) -> tuple[list[Issue], str]:
+    """Every issue of a FHIR XML Bundle, entry by entry, and the resource type found."""
+    from interop.fhir import XmlBundleStream, XmlStreamError
+
+    if len(data) > context.max_bytes:
+        message = f"the input is {len(data):,} bytes; the limit is {context.max_bytes:,}"
+        return [error(IssueCode.TOO_COSTLY, "", message)], "resource"
+    stream = XmlBundleStream(data)
+    issues: list[Issue] = []
+    stubs: list[Any] = []
+    try:
+        context.bundle_full_urls = stream.full_urls()
+        for index, (alone, read_issues) in enumerate(stream.entries()):
+            if alone is None:
+                issues += _relocate(read_issues, index, keep_others=True)
+                stubs.append({})
+                continue
+            result = validate_resource(alone, context, map_artefact=False)
+            issues += _relocate(result.issues, index)
+            stubs.append(_stub(alone["entry"][0]))
+    except XmlStreamError as stop:
+        return [*stream.issues, *issues, stop.issue], "Bundle"
+    finally:
+        context.bundle_full_urls = {}
+    shell = stream.shell()
+    if shell is None:
+        return [*stream.issues, *issues], "Bundle"
+    if stubs:
+        shell["entry"] = stubs
+    found = validate_resource(shell, context, map_artefact=False).issues
+    issues = (
+        stream.issues + [i for i in found if not i.location.startswith("Bundle.entry[")] + issues
+    )
     return _once_per_file(issues), "Bundle"
 
 

@@ -411,8 +411,12 @@ def run_profiles(
     registry: ConformanceRegistry,
     named: tuple[str, ...] = (),
     binding_check: BindingCheck | None = None,
+    full_urls: dict[str, str] | None = None,
 ) -> list[Issue]:
     """Apply every profile that concerns ``resource`` (and its Bundle entries).
+
+    ``full_urls`` (resource types by fullUrl) adds to those of ``resource``'s own entries: the
+    other entries of a Bundle validated entry by entry.
 
     With ``binding_check`` it checks only bindings (the terminology stage); without, everything
     else (the profile stage), including 'profile not available' notes.
@@ -420,7 +424,7 @@ def run_profiles(
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         return []  # the structure stage says why
     walk = _Walk(registry, binding_check)
-    walk.full_urls = _full_urls(resource)
+    walk.full_urls = {**(full_urls or {}), **_full_urls(resource)}
     plan: list[tuple[str, JSON, list[tuple[str, str]]]] = [
         (where, res, claimed_profiles(res, where)) for where, res in resources_in(resource)
     ]
@@ -501,7 +505,9 @@ def _unique(issues: list[Issue]) -> list[Issue]:
 
 def profile_stage(resource: dict[str, Any], ctx: StageContext) -> list[Issue]:
     """The profile stage of the validation chain: every profile rule except bindings."""
-    return run_profiles(resource, ctx.registry, tuple(ctx.profiles))
+    # a large Bundle's other entries, when the context carries them (ValidationContext does)
+    full_urls: dict[str, str] | None = getattr(ctx, "bundle_full_urls", None)
+    return run_profiles(resource, ctx.registry, tuple(ctx.profiles), full_urls=full_urls)
 
 
 def validate_against(

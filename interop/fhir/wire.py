@@ -12,7 +12,7 @@ from typing import Any
 
 from lxml import etree
 
-from interop.fhir.structure import model_class
+from interop.fhir.r4spec import R4Spec
 from interop.fhir.xml_reader import FHIR_NS as FHIR_NS  # re-exported: the registry peeks with it
 from interop.fhir.xml_reader import xml_to_json
 from interop.issues import DTD_DECLARATION, IssueCode, IssuesError, error
@@ -110,7 +110,7 @@ def read_fhir_xml(data: bytes, limits: FhirLimits = _DEFAULT) -> dict[str, Any]:
             ]
         )
     resource_type = etree.QName(root).localname
-    if model_class(resource_type) is None:
+    if not R4Spec.load().is_resource(resource_type):
         raise FhirInputError(
             [
                 error(

@@ -1,11 +1,14 @@
 """FHIR XML to FHIR JSON, following the R4 XML rules (https://hl7.org/fhir/R4/xml.html).
 
 The element tree (already parsed by the hardened parser in ``interop.fhir.wire``) is walked
-alongside the R4B models' field information, which says for each element whether it repeats
-(a JSON array), whether it is a primitive (a ``value`` attribute, with its ``id`` and
-``extension`` going to ``_name`` in JSON) and of which type (booleans, integers and decimals
-become JSON numbers and booleans), and whether it wraps a resource (``resource``,
-``contained``, ``outcome``). The XHTML ``div`` is kept as a string.
+alongside the R4 specification itself (``interop.fhir.r4spec``, HL7's 4.0.1 snapshots), which
+says for each element where R4 XML writes it (the order), whether it repeats (a JSON array),
+which types a choice element (``value[x]``) takes, whether it is a primitive (a ``value``
+attribute, with its ``id`` and ``extension`` going to ``_name`` in JSON) and of which type
+(booleans, integers and decimals become JSON numbers and booleans), and whether it wraps a
+resource (``resource``, ``contained``, ``outcome``). The XHTML ``div`` is kept as a string.
+The R4B models of ``fhir.resources`` are not asked: R4-only resources (EffectEvidenceSynthesis,
+MedicinalProduct...) read as XML exactly as they do as JSON.
 
 Reading is forgiving: every element it cannot place (unknown, foreign namespace, repeated
 where R4 allows one, a value that is not of its type) becomes an ``Issue`` located at its
@@ -16,21 +19,15 @@ structure stage's business (``interop.fhir.structure.check_structure``), as for 
 
 from __future__ import annotations
 
-import importlib
 import math
 import re
-import typing
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-from fhir.resources.R4B import get_fhir_model_class
-from fhir_core.utils import get_fhir_type_name, is_list_type, is_primitive_type
 from lxml import etree
-from pydantic import BaseModel
-from pydantic.fields import FieldInfo
 
-from interop.fhir.structure import model_class
+from interop.fhir.r4spec import R4Spec
 from interop.issues import Issue, IssueCode, error
 
 FHIR_NS = "http://hl7.org/fhir"
@@ -48,106 +45,68 @@ _INTEGER_TYPES = frozenset({"integer", "positiveInt", "unsignedInt"})
 _DATE_TIME_TYPES = frozenset({"dateTime", "instant"})
 
 
+#: where a type's child elements are declared in the R4 index: (type, element path), such as
+#: ``("Patient", "Patient")``, ``("Patient", "Patient.contact")`` or ``("Period", "Period")``
+Node = tuple[str, str]
+EXTENSION: Node = ("Extension", "Extension")
+
+
 @dataclass(frozen=True, slots=True)
 class ElementInfo:
-    """What the model says of one child element: its JSON name, whether it repeats, and its
-    kind and type (a primitive type name such as ``decimal``, or the model of a complex one)."""
+    """What R4 says of one child element: its XML and JSON name (``valueQuantity`` for one type
+    of ``value[x]``), whether it repeats, its kind and type (a primitive type name such as
+    ``decimal``, or the node declaring a complex value's children) and its place in R4 order."""
 
     name: str
     repeats: bool
     kind: Kind
+    order: int
     primitive: str = ""
-    #: the import path of a complex type's model, imported when an element of it is met
-    #: (importing every type a resource could hold would cost more than reading it)
-    model_path: str = ""
-
-    @property
-    def model(self) -> type[BaseModel]:
-        """The complex type's model."""
-        return _import_model(self.model_path)
+    node: Node = ("", "")
 
 
-@cache
-def _import_model(path: str) -> type[BaseModel]:
-    module, _, name = path.rpartition(".")
-    found = getattr(importlib.import_module(module), name)
-    assert isinstance(found, type), path
-    assert issubclass(found, BaseModel), path
-    return found
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
-def _model_path(annotation: Any) -> str | None:
-    """The import path of the model behind a field's annotation
-    (``Optional[List[abc.PeriodType]]``): fhir_core's type markers carry it."""
-    target = getattr(annotation, "_model_klass", None)
-    if isinstance(target, str):
-        return target
-    for arg in typing.get_args(annotation):
-        path = _model_path(arg)
-        if path is not None:
-            return path
-    return None
+def _info(spec: R4Spec, owner: str, name: str, element: Any, type_code: str) -> ElementInfo:
+    if type_code == "xhtml":
+        return ElementInfo(name, element.repeats, "xhtml", element.order, primitive="xhtml")
+    if spec.is_primitive(type_code):
+        return ElementInfo(name, element.repeats, "primitive", element.order, primitive=type_code)
+    if type_code == "Resource":
+        return ElementInfo(name, element.repeats, "resource", element.order)
+    node = spec.node_of(owner, element, type_code)
+    return ElementInfo(name, element.repeats, "complex", element.order, node=node)
 
 
-def _info(name: str, field: FieldInfo) -> ElementInfo | None:
-    repeats = is_list_type(field)
-    if is_primitive_type(field):
-        primitive = str(get_fhir_type_name(field))
-        kind: Kind = "xhtml" if primitive == "xhtml" else "primitive"
-        return ElementInfo(name, repeats, kind, primitive=primitive)
-    path = _model_path(field.annotation)
-    if path is None:
-        return None
-    is_resource = path.rpartition(".")[2] in ("Resource", "DomainResource")
-    return ElementInfo(name, repeats, "resource" if is_resource else "complex", model_path=path)
+def is_resource_node(node: Node) -> bool:
+    """Whether a node is a resource's root (whose ``id`` is an element, not an attribute)."""
+    return node[0] == node[1] and R4Spec.load().is_resource(node[0])
 
 
 @cache
-def elements_of(model: type[BaseModel]) -> dict[str, ElementInfo]:
-    """The child elements a model's XML form may hold, by element name.
+def elements_of(node: Node) -> dict[str, ElementInfo]:
+    """The child elements a node's XML form may hold, by element name (each type of a choice
+    element under its own name), in R4's order.
 
     A datatype's or backbone element's ``id`` (and an extension's ``url``) are attributes in
     XML, so they are not among its elements; a resource's ``id`` is an element.
     """
-    is_resource = issubclass(model, _resource_model())
+    spec = R4Spec.load()
+    is_resource = is_resource_node(node)
     found: dict[str, ElementInfo] = {}
-    for field_name, field in model.model_fields.items():
-        extra = field.json_schema_extra
-        if not isinstance(extra, dict) or not extra.get("element_property"):
+    for name, element in spec.children(*node).items():
+        if not is_resource and (name == "id" or (name == "url" and node == EXTENSION)):
             continue
-        name = field.alias or field_name
-        if not is_resource and (name == "id" or (name == "url" and _is_extension(model))):
-            continue
-        info = _info(name, field)
-        if info is not None:
-            found[name] = info
+        if element.choice:
+            for type_code in element.types:
+                choice_name = name + _upper_first(type_code)
+                found[choice_name] = _info(spec, node[0], choice_name, element, type_code)
+        else:
+            type_code = element.types[0] if element.types else "string"
+            found[name] = _info(spec, node[0], name, element, type_code)
     return found
-
-
-@cache
-def element_order(model: type[BaseModel]) -> dict[str, int]:
-    """Each child element's place in the order R4 XML fixes (the specification's element
-    order, which the models list in ``elements_sequence``)."""
-    sequence = getattr(model, "elements_sequence", None)
-    names = sequence() if callable(sequence) else list(model.model_fields)
-    return {str(name): rank for rank, name in enumerate(names)}
-
-
-@cache
-def _resource_model() -> type[BaseModel]:
-    return _r4b_model("Resource")
-
-
-@cache
-def _r4b_model(name: str) -> type[BaseModel]:
-    found = get_fhir_model_class(name)
-    assert isinstance(found, type), name
-    assert issubclass(found, BaseModel), name
-    return found
-
-
-def _is_extension(model: type[BaseModel]) -> bool:
-    return model.__name__ == "Extension"
 
 
 def _split(tag: str) -> tuple[str | None, str]:
@@ -193,8 +152,7 @@ class _XmlToJson:
     def resource(self, element: etree._Element, path: str, depth: int = 1) -> JSON | None:
         """A resource element (the document root, or the child of a ``resource`` wrapper)."""
         namespace, resource_type = _split(str(element.tag))
-        model = model_class(resource_type) if namespace == FHIR_NS else None
-        if model is None:
+        if namespace != FHIR_NS or not R4Spec.load().is_resource(resource_type):
             message = (
                 f"'{resource_type}' is not an R4 resource"
                 if namespace == FHIR_NS
@@ -206,17 +164,15 @@ class _XmlToJson:
         self._container(depth, element)
         result: JSON = {"resourceType": resource_type}
         self._attributes(element, here, allowed=())
-        self._children(element, model, here, result, depth)
+        self._children(element, (resource_type, resource_type), here, result, depth)
         return result
 
-    def _complex(
-        self, element: etree._Element, model: type[BaseModel], path: str, depth: int
-    ) -> JSON:
+    def _complex(self, element: etree._Element, node: Node, path: str, depth: int) -> JSON:
         self._container(depth, element)
         result: JSON = {}
-        allowed = ("id", "url") if _is_extension(model) else ("id",)
+        allowed = ("id", "url") if node == EXTENSION else ("id",)
         result.update(self._attributes(element, path, allowed))
-        self._children(element, model, path, result, depth)
+        self._children(element, node, path, result, depth)
         return result
 
     def _attributes(
@@ -242,7 +198,7 @@ class _XmlToJson:
     def _children(
         self,
         element: etree._Element,
-        model: type[BaseModel],
+        node: Node,
         path: str,
         result: JSON,
         depth: int,
@@ -257,8 +213,7 @@ class _XmlToJson:
                 "text content is not allowed here (FHIR XML values go in value attributes)",
                 element,
             )
-        infos = elements_of(model)
-        ranks = element_order(model)
+        infos = elements_of(node)
         last_rank, last_name = -1, ""
         # a primitive list's values and their id/extensions (``given`` and ``_given``)
         primitive_lists: dict[str, tuple[list[Any], list[JSON | None]]] = {}
@@ -293,7 +248,7 @@ class _XmlToJson:
                     child,
                 )
                 continue
-            rank = ranks.get(name, last_rank)
+            rank = info.order
             if rank < last_rank:
                 self._issue(
                     IssueCode.STRUCTURE,
@@ -354,7 +309,7 @@ class _XmlToJson:
             if value_out is None:
                 return
         else:
-            value_out = self._complex(child, info.model, here, depth)
+            value_out = self._complex(child, info.node, here, depth)
         if info.repeats:
             result.setdefault(name, []).append(value_out)
         else:
@@ -392,7 +347,6 @@ class _XmlToJson:
         if "id" in attributes:
             extra["id"] = attributes["id"]
         extensions: list[JSON] = []
-        extension_model = _r4b_model("Extension")
         for child in element:
             if not isinstance(child.tag, str):
                 continue
@@ -408,7 +362,7 @@ class _XmlToJson:
                 self._issue(IssueCode.STRUCTURE, here, message, child)
                 continue
             here = f"{here}[{len(extensions)}]"
-            extensions.append(self._complex(child, extension_model, here, depth + 2))
+            extensions.append(self._complex(child, EXTENSION, here, depth + 2))
         if extensions:
             extra["extension"] = extensions
         raw = attributes.get("value")

@@ -1,8 +1,9 @@
 """FHIR JSON to FHIR XML by the R4 rules (https://hl7.org/fhir/R4/xml.html): the inverse of
 ``interop.fhir.xml_reader``.
 
-Elements are written in the order R4 defines them, which is the R4B models'
-``elements_sequence()`` (their pydantic fields are in alphabetical order, not R4's). A
+Elements are written in the order R4 defines them, taken with their types from the R4
+specification itself (``interop.fhir.r4spec``), as the reader reads them, so R4-only
+resources (EffectEvidenceSynthesis, MedicinalProduct...) are written as any other. A
 primitive is an element with a ``value`` attribute (``true``/``false``, a number as its JSON
 text), its ``id`` attribute and ``extension`` children coming from the JSON ``_name``; a
 repeating primitive pairs ``name[i]`` with ``_name[i]``. A datatype's or backbone element's
@@ -22,13 +23,19 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
 from lxml import etree
-from pydantic import BaseModel
 
+from interop.fhir.r4spec import R4Spec
 from interop.fhir.structure import model_class
 from interop.fhir.wire import FhirInputError, xml_parser
-from interop.fhir.xml_reader import FHIR_NS, XHTML_NS, ElementInfo, elements_of
+from interop.fhir.xml_reader import (
+    EXTENSION,
+    FHIR_NS,
+    XHTML_NS,
+    ElementInfo,
+    Node,
+    elements_of,
+)
 from interop.issues import DTD_DECLARATION, IssueCode, error
 
 JSON = dict[str, Any]
@@ -38,8 +45,8 @@ _DIV = f"{{{XHTML_NS}}}div"
 
 @dataclass(frozen=True, slots=True)
 class _Slot:
-    """One child element in writing order: what the model says of it, its tag (Clark
-    notation) and the JSON key of a primitive's id and extensions."""
+    """One child element in writing order: what R4 says of it, its tag (Clark notation) and
+    the JSON key of a primitive's id and extensions."""
 
     info: ElementInfo
     tag: str
@@ -47,13 +54,10 @@ class _Slot:
 
 
 @cache
-def _slots(model: type[BaseModel]) -> tuple[_Slot, ...]:
-    """A model's child elements in R4's order."""
-    infos = elements_of(model)
-    sequence: list[str] = list(model.elements_sequence())  # type: ignore[attr-defined]
-    # every element the reader knows is written, even one the sequence might not name
-    names = [n for n in sequence if n in infos] + [n for n in infos if n not in sequence]
-    return tuple(_Slot(infos[n], f"{{{FHIR_NS}}}{n}", f"_{n}") for n in names)
+def _slots(node: Node) -> tuple[_Slot, ...]:
+    """A node's child elements in R4's order (the types of a choice element side by side)."""
+    infos = sorted(elements_of(node).values(), key=lambda info: info.order)
+    return tuple(_Slot(info, f"{{{FHIR_NS}}}{info.name}", f"_{info.name}") for info in infos)
 
 
 def _value_text(value: Any) -> str:
@@ -74,8 +78,7 @@ class _JsonToXml:
     def resource(self, resource: JSON, parent: etree._Element | None, path: str) -> etree._Element:
         """A resource's element: the document root (``parent`` None) or inside a wrapper."""
         resource_type = str(resource.get("resourceType"))
-        model = model_class(resource_type)
-        if model is None:
+        if not R4Spec.load().is_resource(resource_type):
             raise FhirInputError(
                 [
                     error(
@@ -92,13 +95,11 @@ class _JsonToXml:
         else:
             element = etree.SubElement(parent, tag)
             here = f"{path}.ofType({resource_type})"
-        self._children(resource, model, element, here)
+        self._children(resource, (resource_type, resource_type), element, here)
         return element
 
-    def _children(
-        self, source: JSON, model: type[BaseModel], element: etree._Element, path: str
-    ) -> None:
-        for slot in _slots(model):
+    def _children(self, source: JSON, node: Node, element: etree._Element, path: str) -> None:
+        for slot in _slots(node):
             info = slot.info
             value = source.get(info.name)
             extra = source.get(slot.extra_key) if info.kind == "primitive" else None
@@ -122,7 +123,7 @@ class _JsonToXml:
         if info.kind == "primitive":
             self._primitive(slot.tag, value, extra, parent, path)
         elif info.kind == "complex":
-            self._complex(slot.tag, value, info.model, parent, path)
+            self._complex(slot.tag, value, info.node, parent, path)
         elif info.kind == "resource":
             wrapper = etree.SubElement(parent, slot.tag)
             self.resource(value, wrapper, path)
@@ -138,28 +139,19 @@ class _JsonToXml:
         if value is not None:
             element.set("value", _value_text(value))
         if isinstance(extra, dict):
-            extension_model = _extension_model()
             for index, extension in enumerate(extra.get("extension") or ()):
                 here = f"{path}.extension[{index}]"
-                self._complex(f"{{{FHIR_NS}}}extension", extension, extension_model, element, here)
+                self._complex(f"{{{FHIR_NS}}}extension", extension, EXTENSION, element, here)
 
     def _complex(
-        self, tag: str, value: JSON, model: type[BaseModel], parent: etree._Element, path: str
+        self, tag: str, value: JSON, node: Node, parent: etree._Element, path: str
     ) -> None:
         element = etree.SubElement(parent, tag)
         if value.get("id") is not None:
             element.set("id", str(value["id"]))
-        if model is _extension_model() and value.get("url") is not None:
+        if node == EXTENSION and value.get("url") is not None:
             element.set("url", str(value["url"]))
-        self._children(value, model, element, path)
-
-
-@cache
-def _extension_model() -> type[BaseModel]:
-    found = get_fhir_model_class("Extension")
-    assert isinstance(found, type)
-    assert issubclass(found, BaseModel)
-    return found
+        self._children(value, node, element, path)
 
 
 #: the opening tag of a narrative written without its namespace (``<div>``)

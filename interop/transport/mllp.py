@@ -7,7 +7,10 @@ block came first), a frame over the size limit.
 
 ``MllpServer`` answers every frame with an HL7 acknowledgement and never stops on bad input:
 
-- a frame is read with ``interop.hl7v2.adt.read_adt`` (the fast path); an error gives AE or AR
+- a frame is first sniffed by the toolkit's one format sniffer (``interop.formats``): one that
+  is not HL7 v2 ER7 (FHIR, artefact JSON, CP-IS XML, UTF-16, any other bytes) is answered AR
+  as an unreadable message is, with the sniffer's reason; a UTF-8 byte order mark is accepted;
+- an ER7 frame is read with ``interop.hl7v2.adt.read_adt`` (the fast path); an error gives AE or AR
   with ERR segments (``interop.hl7v2.ack``); an event read without error goes to the injected
   ``AttendanceHandler`` and the ACK is sent **after** the handler returns, so what the handler
   recorded is durable before the sender forgets the message. A handler that raises or returns
@@ -55,6 +58,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from interop.formats import UnknownFormat, sniff
 from interop.hl7v2.ack import AckCode, build_ack, encode_ack
 from interop.hl7v2.adt import (
     AdtReading,
@@ -494,7 +498,7 @@ class MllpServer:
         """Read, hand over and acknowledge one message: the ACK's bytes."""
         self.stats.messages += 1
         try:
-            reading = read_adt(payload)
+            reading = _not_er7(payload) or read_adt(payload)
         except Exception as exc:  # a bug in the reader: answer, log, carry on
             _log.error("reading a message from %s failed: %s", peer, _where(exc))
             reading = AdtReading(
@@ -548,6 +552,35 @@ class MllpServer:
         if result.outcome is HandlerOutcome.FAILED:
             _log.error("handler could not record %s: %s", event.summary(), result.detail)
         return result
+
+
+#: what the sniffer's formats are called in the answer to a frame of one of them (it takes
+#: any JSON without a resourceType for artefact JSON, any XML but HL7 v3 for FHIR XML, and
+#: leaves the detail to their readers: so plain "JSON" and "XML" here)
+_FORMAT_NAMES = {"artefact": "JSON", "fhir-json": "FHIR JSON", "fhir-xml": "XML"}
+CPIS_REFUSED = (
+    "CP-IS XML is not read on this listener: it takes HL7 v2 ER7 (ADT) messages; CP-IS "
+    "messages travel over MESH"
+)
+
+
+def _not_er7(payload: bytes) -> AdtReading | None:
+    """The reading of a frame the one format sniffer says is not ER7 (answered AR, as an
+    unreadable message is), or None for an ER7 one (``read_adt`` reads it)."""
+    try:
+        detected = sniff(payload, subject="the message")
+    except UnknownFormat as exc:
+        reason = exc.issues[0].message
+    else:
+        if detected == "er7":
+            return None
+        reason = (
+            CPIS_REFUSED
+            if detected == "cpis"
+            else f"the message is {_FORMAT_NAMES[detected]}, not HL7 v2 ER7: this listener "
+            "takes ER7 (ADT) messages only"
+        )
+    return AdtReading(None, None, (hl7_issue(IssueCode.INVALID, "MSH", reason, "100"),))
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

@@ -290,3 +290,45 @@ def test_xml_meets_the_same_nesting_limit_as_json() -> None:
     issues = refused(nested_items(50))
     assert [(i.code, i.line) for i in issues] == [(IssueCode.TOO_COSTLY, 1)]
     assert "deeper than 100" in issues[0].message
+
+
+def test_an_r4_only_resource_reads_as_r4() -> None:
+    """R4B has no MedicinalProductIngredient: R4 itself says its elements, order and choices."""
+    xml = (
+        f"<MedicinalProductIngredient {F}>\n"
+        '<role><text value="active"/></role>\n'
+        "<specifiedSubstance>\n"
+        '<code><text value="x"/></code>\n'
+        '<group><text value="g"/></group>\n'
+        "</specifiedSubstance>\n"
+        "</MedicinalProductIngredient>"
+    )
+    resource = read_fhir_xml(xml.encode())
+    assert resource["specifiedSubstance"][0]["group"] == {"text": "g"}
+    assert check_structure(resource) == []
+
+
+def test_r4_order_decides_on_an_r4_only_resource() -> None:
+    # RiskEvidenceSynthesis.status comes before .population in R4 (R4B has no such resource)
+    issues = refused(
+        f"<RiskEvidenceSynthesis {F}>\n"
+        '<status value="draft"/>\n'
+        '<population><reference value="Group/1"/></population>\n'
+        '<url value="http://example.org/r"/>\n'
+        "</RiskEvidenceSynthesis>"
+    )
+    assert [(i.location, i.line) for i in issues] == [("RiskEvidenceSynthesis.url", 4)]
+    assert "out of order" in issues[0].message
+
+
+def test_a_choice_reads_by_r4_types() -> None:
+    # value[x] is read under its typed name, with the JSON type its R4 type gives
+    xml = (
+        f"<Patient {F}>\n"
+        '<extension url="http://example.org/e"><valueDecimal value="1.50"/></extension>\n'
+        "</Patient>"
+    )
+    assert read_fhir_xml(xml.encode())["extension"][0] == {
+        "url": "http://example.org/e",
+        "valueDecimal": 1.5,
+    }

@@ -571,6 +571,53 @@ def test_a_frame_trickling_in_is_refused_at_its_deadline_and_frees_the_slot(
     assert time.monotonic() - started < 3
     with MllpClient(host, port, timeout=TIMEOUT) as real:
         assert read_ack(real.send(adt("REAL"))).code == "AA"
+
+
+NOT_ER7 = [
+    pytest.param(
+        b'{"resourceType": "Patient", "id": "p1"}', "FHIR JSON, not HL7 v2 ER7", id="fhir-json"
+    ),
+    pytest.param(
+        b'<Patient xmlns="http://hl7.org/fhir"><id value="p1"/></Patient>',
+        "XML, not HL7 v2 ER7",
+        id="fhir-xml",
+    ),
+    pytest.param(b'{"kind": "travel-alert", "subject": {}}', "JSON, not HL7 v2 ER7", id="artefact"),
+    pytest.param(
+        b'<?xml version="1.0"?><REPC_IN000001GB01 xmlns="urn:hl7-org:v3"/>',
+        "CP-IS XML is not read on this listener",
+        id="cpis",
+    ),
+    pytest.param(
+        "MSH|^~\\&|PAS".encode("utf-16"),
+        "the message is UTF-16 (it starts with a UTF-16 byte order mark)",
+        id="utf-16",
+    ),
+    pytest.param(
+        b"hello, is this the right port?",
+        "the message is not a format the toolkit reads (it reads",
+        id="text",
+    ),
+]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("payload", "reason"), NOT_ER7)
+def test_a_frame_that_is_not_er7_gets_ar_with_the_sniffers_reason(
+    listen: Callable[..., tuple[str, int, MllpServer]], payload: bytes, reason: str
+) -> None:
+    """The listener asks the toolkit's one format sniffer before the ER7 reader: any other
+    format is answered AR as an unreadable message is, saying what it is."""
+    recorder = Recorder()
+    host, port, server = listen(recorder)
+    with MllpClient(host, port, timeout=TIMEOUT) as client:
+        ack = read_ack(client.send(payload))
+        after = read_ack(client.send(adt("NEXT")))
+    assert ack.code == "AR"
+    assert [(e.code, e.severity) for e in ack.errors] == [("100", "E")]
+    assert reason in ack.text  # MSA-3: the first error's message (ERR-8 from v2.5 only)
+    assert (after.code, after.control_id) == ("AA", "NEXT")
+    assert [e.control_id for e in recorder.events] == ["NEXT"]
     assert server.stats.acks["AR"] == 1
 
 
@@ -597,3 +644,14 @@ def test_one_address_cannot_take_every_connection(
         for sock in (*mine, extra, other):
             sock.close()
     assert server.stats.refused_connections == 1
+
+
+def test_a_utf8_bom_before_msh_is_accepted(
+    listen: Callable[..., tuple[str, int, MllpServer]],
+) -> None:
+    recorder = Recorder()
+    host, port, _ = listen(recorder)
+    with MllpClient(host, port, timeout=TIMEOUT) as client:
+        ack = read_ack(client.send(b"\xef\xbb\xbf" + adt("BOM")))
+    assert (ack.code, ack.control_id) == ("AA", "BOM")
+    assert recorder.events[0].nhs_number == "9434765919"
