@@ -18,6 +18,7 @@ from interop.errors import EXIT_INVALID, EXIT_OK, EXIT_REMOTE, UsageError
 if TYPE_CHECKING:
     from interop.config import Config
     from interop.domain import ResponsibleLocalAuthority
+    from interop.jobs.pds_gate import PdsGate, TraceSummary
     from interop.jobs.state import StateOptions
     from interop.la_export import ExportRow, RowProblem, UnchangedRow
     from interop.state import Lease
@@ -165,10 +166,9 @@ def run_cpis_sync(
         with private_files():
             private_folder(out)
             return _dry_run(source, state, config, out, local_authority, keep_rows, reading)
+    from interop.jobs.pds_gate import trace_before_upload
     from interop.jobs.state import LeasedSender, held_state, open_ledger
     from interop.sync.cpis_sync import SyncCounts, batch_gc
-
-    from interop.jobs.pds_gate import trace_before_upload
 
     with (
         private_files(),

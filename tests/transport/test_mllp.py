@@ -551,7 +551,9 @@ def test_a_frame_trickling_in_is_refused_at_its_deadline_and_frees_the_slot(
     1 s frame deadline still ends it (AR, connection closed), and a real sender gets the slot."""
     import time
 
-    host, port, server = listen(Recorder(), max_connections=1, idle_timeout=0.3, frame_deadline=1.0)
+    host, port, _server = listen(
+        Recorder(), max_connections=1, idle_timeout=0.3, frame_deadline=1.0
+    )
     slow = socket.create_connection((host, port), timeout=TIMEOUT)
     started = time.monotonic()
     slow.sendall(b"\x0bMSH|^~\\&|")
