@@ -30,7 +30,12 @@ def config_check(config_path: Path) -> None:
     Nothing is sent and no state is touched. Every problem is listed with its key; no secret
     value is ever printed.
 
-    Exit 0 the configuration is usable, 2 it is not (or cannot be read).
+    With ``[ods]``, the directory's organisations and the LA's own ODS code are asked of the
+    Organisation Data Terminology API: an unknown or closed organisation is an error, a role
+    that does not fit a warning.
+
+    Exit 0 the configuration is usable, 1 an organisation is unknown to ODS or closed, 2 the
+    configuration is not usable (or cannot be read), 3 ODS could not be asked.
     """
     from interop.config import ConfigError
     from interop.jobs.state_admin import check_config
@@ -40,9 +45,16 @@ def config_check(config_path: Path) -> None:
     except ConfigError as exc:
         raise config_error(config_path, exc) from None
     sections = ", ".join(f"[{name}]" for name in checked.sections) or "no sections"
-    click.echo(f"{config_path}: ok ({sections})")
+    click.echo(f"{config_path}: {'ok' if checked.ok else 'read'} ({sections})")
     if checked.config.state is not None:
         click.echo(f"  state: {checked.config.state}")
+    for finding in checked.ods:
+        click.echo(f"  ODS: {finding.describe()}")
+    if checked.ods_unreachable is not None:
+        click.echo(f"  ODS could not be asked: {checked.ods_unreachable}", err=True)
+        raise SystemExit(3)
+    if not checked.ok:
+        raise SystemExit(1)
 
 
 __all__ = ["config"]

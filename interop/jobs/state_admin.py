@@ -12,6 +12,7 @@ from interop.errors import UsageError
 
 if TYPE_CHECKING:
     from interop.config import Config
+    from interop.jobs.ods_check import OdsFinding
     from interop.state import StateReport
 
 __all__ = ["ConfigCheck", "backup_state", "check_config", "check_state"]
@@ -55,6 +56,16 @@ class ConfigCheck:
 
     config: Config
     sections: list[str] = field(default_factory=list)
+    #: with ``[ods]``: the directory's organisations and the LA's own code asked of ODS
+    #: (unknown or closed: errors; a role that does not fit: warnings)
+    ods: list[OdsFinding] = field(default_factory=list)
+    #: with ``[ods]``: why ODS could not be asked (the rest of the check still stands)
+    ods_unreachable: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No ODS finding is an error (and ODS answered, when it was to be asked)."""
+        return self.ods_unreachable is None and all(f.severity != "error" for f in self.ods)
 
 
 def check_config(path: Path) -> ConfigCheck:
@@ -71,4 +82,13 @@ def check_config(path: Path) -> ConfigCheck:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError):
         document = {}  # load_config reports the syntax error with its place
     present = [name for name in document if name in SECTIONS and name != "state"]
-    return ConfigCheck(load_config(path, need=present), present)
+    checked = ConfigCheck(load_config(path, need=present), present)
+    if checked.config.ods is not None:
+        from interop.errors import RemoteError
+        from interop.jobs.ods_check import check_directory
+
+        try:
+            checked.ods.extend(check_directory(checked.config))
+        except RemoteError as exc:
+            checked.ods_unreachable = str(exc)
+    return checked

@@ -139,3 +139,35 @@ def test_the_ods_commands(national: National, tmp_path: Path) -> None:
     assert "error RY6: ODS does not know this code" in checked.output
     assert "error LA380: ODS does not know this code" in checked.output
     assert "ODS check: 2 error(s), 0 warning(s)" in checked.output
+
+
+def test_config_check_asks_ods_about_the_directory(national: National, tmp_path: Path) -> None:
+    """``interop config check`` with ``[ods]``: a closed or unknown organisation of the
+    directory fails the check (exit 1) with its reason; a directory ODS knows passes."""
+    from click.testing import CliRunner
+
+    from interop.cli.main import cli
+
+    def config_with(directory: str) -> Path:
+        path = tmp_path / "interop.toml"
+        path.write_text(
+            '[local_authority]\nods_code = "X26"\nname = "Test Borough Council"\n'
+            'emergency_duty_phone = "0113 000 0000"\n\n'
+            f'[endpoints.ods]\nkind = "fhir"\nurl = "{national.ods}"\n\n'
+            '[ods]\nendpoint = "ods"\n\n' + directory,
+            encoding="utf-8",
+        )
+        return path
+
+    runner = CliRunner()
+    good = config_with('[directory.RR8]\nname = "Leeds Teaching Hospitals"\nrole = "health"\n')
+    passed = runner.invoke(cli, ["config", "check", "--config", str(good)])
+    assert passed.exit_code == 0, passed.output
+    assert "ODS: error" not in passed.output
+    bad = config_with(
+        '[directory.RR8]\nname = "Leeds Teaching Hospitals"\nrole = "health"\n\n'
+        '[directory.RXX]\nname = "A closed trust"\nrole = "health"\n'
+    )
+    failed = runner.invoke(cli, ["config", "check", "--config", str(bad)])
+    assert failed.exit_code == 1, failed.output
+    assert "ODS: error RXX: closed on ODS since 2020-03-31" in failed.output
