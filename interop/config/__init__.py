@@ -114,4 +114,5 @@ __all__ = [
     "attendance",
     "load_config",
     "load_stand_in_config",
+    "loading",
 ]

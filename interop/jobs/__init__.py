@@ -46,4 +46,5 @@ __all__ = [
     "push_artefacts",
     "run_cpis_sync",
     "state",
+    "state_admin",
 ]

@@ -206,7 +206,10 @@ def _dry_run(
     reading: Callable[[int], None] | None,
 ) -> CpisSyncResult:
     """Plan against the state if there is one (else an empty ledger in memory) and write the
-    upload files to ``out``; the state is not changed and need not exist."""
+    upload files to ``out``; the state is not changed and need not exist. With ``[pds]
+    before_upload`` the rows are traced as a real run would, so the files show what would be
+    sent and the problems what would be held back."""
+    from interop.jobs.pds_gate import trace_before_upload
     from interop.jobs.state import open_ledger, state_location
     from interop.state import StateMissing
     from interop.sync.cpis_sync import SyncCounts, batch_gc
@@ -215,10 +218,10 @@ def _dry_run(
         ledger = open_ledger(state_location(state), create=False)
     except StateMissing:
         ledger = open_ledger(":memory:")
-    with ledger:
+    with ledger, trace_before_upload(config) as gate:
         job = _job(ledger, config, out)
         result = CpisSyncResult(source, True, counts=SyncCounts())
-        rows = _read(source, local_authority, job, result, keep_rows, reading)
+        rows = _read(source, local_authority, job, result, keep_rows, reading, gate)
         with batch_gc():
             result.counts, result.written = job.write_dry_run(rows)
     return result

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from interop.cli.main import cli
 from interop.config import load_config
 from interop.jobs import run_cpis_sync
+from interop.jobs.state import StateOptions
 from interop.sandbox.national import (
     PDS_PATH,
     NationalServices,
@@ -101,6 +102,7 @@ def test_held_back_replaced_and_traced_before_upload(
         recipient="X26CPIS01",
         workflow_id="CPIS_UPLOAD",
         transport=sender,
+        state_options=StateOptions(new=True),
     )
     held = {p.line: p.message for p in result.problems}
     assert set(held) == {4, 5, 6, 7}
