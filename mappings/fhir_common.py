@@ -87,6 +87,31 @@ def resource_id(artefact: ArtefactBase, nhs_number: str, role: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, key))
 
 
+def subject_ref(subject: JSON, nhs_number: str) -> JSON:
+    """A Reference to the child's Patient in the Bundle that also carries the NHS number
+    (``Reference.identifier``), so a receiver who splits the Bundle still knows the child."""
+    return {**ref(subject), "identifier": {"system": NHS_NUMBER_SYSTEM, "value": nhs_number}}
+
+
+def read_subject(index: BundleIndex, parent: Node, name: str) -> Node | None:
+    """The Patient a ``subject``/``for`` Reference resolves to; a Reference.identifier naming
+    another NHS number than the Patient's is a problem (the two would disagree on the child)."""
+    reader = index.reader
+    reference = reader.required(parent.child(name), parent, name)
+    node = index.resolve(reference, "Patient")
+    if node is None or reference is None:
+        return node
+    claimed = reference.child("identifier")
+    if claimed is not None and isinstance(claimed.value, dict):
+        number = claimed.value.get("value")
+        if reader.identifier(node, NHS_NUMBER_SYSTEM) != number:
+            reader.problem(
+                f"{claimed.path}.value",
+                "the reference's NHS number is not the referenced Patient's",
+            )
+    return node
+
+
 def full_url(resource: JSON) -> str:
     """The Bundle ``fullUrl`` of a resource with an id."""
     return f"urn:uuid:{resource['id']}"
