@@ -134,7 +134,7 @@ def test_every_safeguarding_resource_is_labelled_restricted() -> None:
 
 
 def test_a_referral_decision_time_keeps_its_offset() -> None:
-    artefact, bundle = _first("referral")
+    _, bundle = _first("referral")
     task = _resource(bundle, "Task")
     assert task["executionPeriod"]["end"] == "2026-05-19T10:15:00+01:00"
     assert task["output"][0]["valueCodeableConcept"]["coding"][0]["code"] == "s47-enquiries"
