@@ -1,6 +1,6 @@
 """Business rules: the guidance's timescales and "should"s that need a date to check.
 
-Consistency rules that need no date (C01-C16) are the domain models' own (interop.domain.rules);
+Consistency rules that need no date (C01-C17) are the domain models' own (interop.domain.rules);
 this stage checks what depends on the day the check is run (``as_of``) or on several artefacts
 about the same child:
 
@@ -173,7 +173,7 @@ RULES: dict[str, BusinessRule] = {
             "strategy discussion at which the enquiries were initiated (checked from the "
             "section 47 outcome).",
             f"{WT2026} L1812-1816",
-            wt2013="L2001",
+            wt2013="L1999-2001",
             words=("substantiated", "15 working days"),
         ),
         _rule(
