@@ -24,8 +24,8 @@ from interop.mappings.fhir_common import (
     JSON,
     UKCORE,
     BundleIndex,
-    Node,
     Reader,
+    based_on,
     build,
     concept,
     drop_empty,
@@ -36,6 +36,7 @@ from interop.mappings.fhir_common import (
     patient,
     practitioner_resources,
     profile_url,
+    read_based_on,
     read_organisation,
     read_patient,
     read_practitioner,
@@ -51,29 +52,6 @@ from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, Profile
 KIND = "assessment"
 BUNDLE_PROFILE = profile_url("AssessmentBundle")
 TASK_PROFILE = profile_url("SafeguardingAssessment")
-
-
-def based_on(local_id: str | None, resource_type: str) -> list[JSON] | None:
-    """A logical reference to another artefact by its identifier (it is not in this Bundle)."""
-    if local_id is None:
-        return None
-    return [
-        {"type": resource_type, "identifier": {"system": ARTEFACT_ID_SYSTEM, "value": local_id}}
-    ]
-
-
-def read_based_on(reader: Reader, task: Node) -> str | None:
-    """The local id of the artefact a Task is based on, if any."""
-    for item in task.items("basedOn"):
-        ident = item.child("identifier")
-        value = ident.value if ident is not None else None
-        if (
-            ident is not None
-            and isinstance(value, dict)
-            and value.get("system") == ARTEFACT_ID_SYSTEM
-        ):
-            return reader.string(ident.child("value"))
-    return None
 
 
 def to_fhir(assessment: Assessment) -> JSON:

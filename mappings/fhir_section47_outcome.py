@@ -19,7 +19,6 @@ from __future__ import annotations
 from interop.codes import SafeguardingTaskType, Section47Outcome
 from interop.domain import Section47EnquiryOutcome
 from interop.issues import IssueCode
-from interop.mappings.fhir_assessment import based_on, read_based_on
 from interop.mappings.fhir_common import (
     ARTEFACT_ID_SYSTEM,
     JSON,
@@ -27,6 +26,7 @@ from interop.mappings.fhir_common import (
     BundleIndex,
     Node,
     Reader,
+    based_on,
     build,
     concept,
     drop_empty,
@@ -37,6 +37,7 @@ from interop.mappings.fhir_common import (
     patient,
     practitioner_resources,
     profile_url,
+    read_based_on,
     read_organisation,
     read_patient,
     read_practitioner,
