@@ -273,7 +273,7 @@ def test_resources_sit_where_the_docs_say() -> None:
     types = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert types[:4] == ["CarePlan", "CarePlan", "CareTeam", "Patient"]
     assert types.count("Condition") == 1
-    assert types.count("MedicationStatement") == 2
+    assert types.count("MedicationStatement") == 3  # the third is the dm+d-coded one
     lead = bundle["entry"][2]["resource"]["participant"][0]
     assert lead["role"][0]["coding"][0]["code"] == "lead-health-practitioner"
     assert lead["member"] == care_plan["author"]
