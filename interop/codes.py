@@ -818,6 +818,125 @@ class CpisRecordResponseDetail(
     DELETE_BEFORE_END = ("DELETE-BEFORE-END", "The delete date is before the plan's end")
 
 
+class ReferralDecision(
+    CodedEnum,
+    slug="referral-decision",
+    label="Decision on a referral to children's social care",
+    source="002_7a8cd4b31029ee68.txt L1119-1129, L1113",
+):
+    """The next steps a practice supervisor or manager decides within one working day of a
+    referral (002 paragraph 167), or that it does not meet the threshold (paragraph 165)."""
+
+    IMMEDIATE_PROTECTION = (
+        "immediate-protection",
+        "Immediate protection: urgent action required",
+        "The child requires immediate protection and urgent action is required (002 L1125).",
+    )
+    SECTION_17 = (
+        "s17-assessment",
+        "Child in need: assessment under section 17",
+        "The child is in need and should be assessed under section 17 of the Children Act "
+        "1989 (002 L1126).",
+    )
+    SECTION_47 = (
+        "s47-enquiries",
+        "Section 47 enquiries",
+        "Reasonable cause to suspect significant harm: enquiries are made and the child "
+        "assessed under section 47 of the Children Act 1989 (002 L1127).",
+    )
+    IMMEDIATE_SERVICES = (
+        "immediate-services",
+        "Immediate services required",
+        "Immediate services are required urgently by the child and family (002 L1128).",
+    )
+    SPECIALIST_ASSESSMENT = (
+        "specialist-assessment",
+        "Further specialist assessment",
+        "Further specialist assessments are required to decide what further action to take "
+        "(002 L1129).",
+    )
+    NO_FURTHER_ACTION = (
+        "below-threshold",
+        "Does not meet the statutory threshold",
+        "The case does not meet the statutory threshold; the referrer is told why and of "
+        "other sources of support (002 L1113).",
+    )
+
+
+class AssessmentType(
+    CodedEnum,
+    slug="assessment-type",
+    label="Children's social care assessment",
+    source="002_7a8cd4b31029ee68.txt L1126-1127, L1134",
+):
+    """The statutory assessment a referral leads to (002 paragraphs 167 and 169)."""
+
+    SECTION_17 = (
+        "s17",
+        "Child in need assessment (section 17)",
+        "Assessment of a child in need under section 17 of the Children Act 1989 (002 L1126).",
+    )
+    SECTION_47 = (
+        "s47",
+        "Child protection assessment (section 47)",
+        "Assessment under section 47 of the Children Act 1989 (002 L1127).",
+    )
+
+
+class Section47Outcome(
+    CodedEnum,
+    slug="section-47-outcome",
+    label="Outcome of section 47 enquiries",
+    source="002_7a8cd4b31029ee68.txt L1781-1816",
+):
+    """What the lead practitioner decides after section 47 enquiries (002 chapter 3)."""
+
+    NOT_SUBSTANTIATED = (
+        "not-substantiated",
+        "Concerns of significant harm not substantiated",
+        "Concerns of significant harm are not substantiated; the reasons are recorded (002 L1789).",
+    )
+    NO_CONFERENCE = (
+        "no-conference",
+        "Not proceeding to a child protection conference",
+        "Children's social care decides not to proceed with a child protection conference "
+        "(002 L1785).",
+    )
+    CONFERENCE = (
+        "initial-conference",
+        "Substantiated: initial child protection conference convened",
+        "Concerns of significant harm are substantiated and the child is judged to be "
+        "suffering or likely to suffer significant harm: an initial child protection "
+        "conference is convened (002 L1812-1816).",
+    )
+
+
+class SafeguardingTaskType(
+    CodedEnum,
+    slug="safeguarding-task",
+    label="Children's social care task",
+    source="002_7a8cd4b31029ee68.txt L1119, L1134, L1781",
+):
+    """What a toolkit Task records (Task.code): the referral decision, an assessment, the
+    section 47 enquiries."""
+
+    REFERRAL_DECISION = (
+        "referral-decision",
+        "Decision on a referral",
+        "Deciding the response to a referral within one working day (002 L1119).",
+    )
+    ASSESSMENT = (
+        "assessment",
+        "Assessment",
+        "An assessment, concluding within 45 working days of the referral (002 L1134).",
+    )
+    SECTION_47_ENQUIRIES = (
+        "section-47-enquiries",
+        "Section 47 enquiries and their outcome",
+        "Enquiries under section 47 of the Children Act 1989 and their outcome (002 L1781).",
+    )
+
+
 #: Every code system of the toolkit, for generating FHIR CodeSystems and documentation.
 ALL_CODE_SYSTEMS: tuple[type[CodedEnum], ...] = (
     PlanType,
@@ -852,4 +971,8 @@ ALL_CODE_SYSTEMS: tuple[type[CodedEnum], ...] = (
     CpisFileResponse,
     CpisRecordResponse,
     CpisRecordResponseDetail,
+    ReferralDecision,
+    AssessmentType,
+    Section47Outcome,
+    SafeguardingTaskType,
 )

@@ -23,6 +23,9 @@ MODULES: dict[str, str] = {
     "health-treatment-plan": "interop.mappings.fhir_treatment_plan",
     "travel-alert": "interop.mappings.fhir_travel_alert",
     "health-needs-checklist": "interop.mappings.fhir_health_needs_checklist",
+    "referral": "interop.mappings.fhir_referral",
+    "assessment": "interop.mappings.fhir_assessment",
+    "section-47-outcome": "interop.mappings.fhir_section47_outcome",
 }
 assert tuple(MODULES) == ARTEFACT_KINDS, "every artefact kind has a FHIR mapping"
 

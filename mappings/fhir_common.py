@@ -115,6 +115,12 @@ def ref(resource: JSON) -> JSON:
     return reference
 
 
+def subject_ref(subject: JSON, nhs_number: str) -> JSON:
+    """A Reference to the child's Patient in the Bundle that also carries the NHS number
+    (``Reference.identifier``), so a receiver who splits the Bundle still knows the child."""
+    return {**ref(subject), "identifier": {"system": NHS_NUMBER_SYSTEM, "value": nhs_number}}
+
+
 def coding(code: CodedEnum) -> JSON:
     """A Coding for a code of one of the toolkit's code systems."""
     return {"system": type(code).system(), "code": code.value, "display": code.display}
@@ -661,6 +667,48 @@ def read_practitioner(index: BundleIndex, role_ref: Node | None) -> JSON | None:
         "email": reader.telecom(person, "email"),
         "sds_user_id": reader.identifier(person, SDS_USER_SYSTEM),
     }
+
+
+def read_subject(index: BundleIndex, parent: Node, name: str) -> Node | None:
+    """The Patient a ``subject``/``for`` Reference resolves to; a Reference.identifier naming
+    another NHS number than the Patient's is a problem (the two would disagree on the child)."""
+    reader = index.reader
+    reference = reader.required(parent.child(name), parent, name)
+    node = index.resolve(reference, "Patient")
+    if node is None or reference is None:
+        return node
+    claimed = reference.child("identifier")
+    if claimed is not None and isinstance(claimed.value, dict):
+        number = claimed.value.get("value")
+        if reader.identifier(node, NHS_NUMBER_SYSTEM) != number:
+            reader.problem(
+                f"{claimed.path}.value",
+                "the reference's NHS number is not the referenced Patient's",
+            )
+    return node
+
+
+def based_on(local_id: str | None, resource_type: str) -> list[JSON] | None:
+    """A logical reference to another artefact by its identifier (it is not in this Bundle)."""
+    if local_id is None:
+        return None
+    return [
+        {"type": resource_type, "identifier": {"system": ARTEFACT_ID_SYSTEM, "value": local_id}}
+    ]
+
+
+def read_based_on(reader: Reader, node: Node) -> str | None:
+    """The local id of the artefact a resource is ``basedOn``, if any."""
+    for item in node.items("basedOn"):
+        ident = item.child("identifier")
+        value = ident.value if ident is not None else None
+        if (
+            ident is not None
+            and isinstance(value, dict)
+            and value.get("system") == ARTEFACT_ID_SYSTEM
+        ):
+            return reader.string(ident.child("value"))
+    return None
 
 
 def build(

@@ -7,13 +7,15 @@ The Bundle (type ``document``, profile StrategyDiscussionHealthReportDocument) h
   proforma (codes of ``ReportSection``), each with a generated XHTML narrative and its content
   as extensions or entries:
   reason (Appendix A received and when, the reason, the agencies taking part), health-concerns
-  (health needs, proportionate information, missed appointments; entries: a Condition per
-  long-term condition, an Encounter per recent attendance), engagement (entry: an Observation),
+  (health needs, proportionate information; entries: a Condition per long-term condition, an
+  Encounter per recent attendance, an Appointment per missed or was-not-brought appointment,
+  status noshow, ``interop.mappings.fhir_appointments``; the section extensions that carried
+  missed appointments before are still read), engagement (entry: an Observation),
   impact, medical-assessment, practitioners (entries: PractitionerRoles; information sources),
   outcome, action-plan (entry: a CarePlan), social-worker, services-to-task (entries: Tasks);
 - the ``Patient``, the ``Practitioner``/``PractitionerRole`` pairs (submitting practitioner
   first), the ``Organization``s they and the attendances reference (one per ODS code and name),
-  then the Conditions, Encounters, Observation, CarePlan and Tasks.
+  then the Conditions, Encounters, Appointments, Observation, CarePlan and Tasks.
 
 ``questionnaire()`` is the same proforma as a FHIR Questionnaire; ``from_questionnaire_response``
 imports what a forms tool returns for it (answers by linkId only) and
@@ -40,6 +42,7 @@ from interop.codes import (
 from interop.domain import Organisation, Practitioner, StrategyDiscussionHealthReport
 from interop.domain.strategy_report import MissedAppointment, UnscheduledAttendance
 from interop.issues import IssueCode
+from interop.mappings.fhir_appointments import appointment, read_appointment
 from interop.mappings.fhir_common import (
     ARTEFACT_ID_SYSTEM,
     JSON,
@@ -68,7 +71,6 @@ from interop.mappings.fhir_common import (
     resource_id,
     sharing_extension,
     social_worker_extension,
-    sub,
 )
 from interop.mappings.fhir_strategy_report_profiles import EXTENSIONS, PROFILES
 from interop.mappings.forms.strategy_report import FORM, KIND, QUESTIONNAIRE_URL
@@ -269,17 +271,6 @@ def _encounter(b: _Builder, index: int, visit: UnscheduledAttendance, subject: J
     )
 
 
-def _missed_extension(missed: MissedAppointment) -> JSON | None:
-    return ext(
-        "missed-appointment",
-        [
-            sub("appointmentDate", missed.appointment_date),
-            sub("service", missed.service),
-            sub("attendance", missed.attendance),
-        ],
-    )
-
-
 def _missed_label(missed: MissedAppointment) -> str:
     return f"{missed.appointment_date.isoformat()}: {missed.service} ({missed.attendance.display})"
 
@@ -299,10 +290,13 @@ def _concerns_section(b: _Builder, subject: JSON) -> tuple[JSON, list[JSON]]:
     resources += [
         _encounter(b, i, visit, subject) for i, visit in enumerate(concerns.recent_attendances)
     ]
+    resources += [
+        appointment(missed, b.id(f"missed-appointment-{i}"), subject)
+        for i, missed in enumerate(concerns.missed_appointments)
+    ]
     exts = extensions(
         ext("child-health-needs", concerns.child_health_needs),
         ext("proportionate-information", concerns.proportionate_information),
-        *(_missed_extension(m) for m in concerns.missed_appointments),
     )
     blocks = [
         _para("Child health needs", concerns.child_health_needs),
@@ -671,6 +665,7 @@ def _read_concerns(index: BundleIndex, section: Node | None, origins: dict[str, 
         return {}
     conditions: list[str | None] = []
     attendances: list[JSON] = []
+    missed: list[JSON] = []
     for node in _entries(index, section):
         kind = node.value.get("resourceType")
         if kind == "Condition":
@@ -682,17 +677,25 @@ def _read_concerns(index: BundleIndex, section: Node | None, origins: dict[str, 
         elif kind == "Encounter":
             origins[f"$.health_concerns.recent_attendances[{len(attendances)}]"] = node.path
             attendances.append(_read_attendance(index, node))
+        elif kind == "Appointment":
+            origins[f"$.health_concerns.missed_appointments[{len(missed)}]"] = node.path
+            missed.append(read_appointment(reader, node))
         else:
-            reader.problem(node.path, "expected a Condition or an Encounter", IssueCode.STRUCTURE)
-    missed = section.extensions("missed-appointment")
-    for i, node in enumerate(missed):
-        origins[f"$.health_concerns.missed_appointments[{i}]"] = node.path
+            reader.problem(
+                node.path,
+                "expected a Condition, an Encounter or an Appointment",
+                IssueCode.STRUCTURE,
+            )
+    # before Appointments, missed appointments were extensions on the section: still read
+    for node in section.extensions("missed-appointment"):
+        origins[f"$.health_concerns.missed_appointments[{len(missed)}]"] = node.path
+        missed.append(_read_missed(reader, node))
     origins["$.health_concerns"] = section.path
     return {
         "child_health_needs": _ext_text(reader, section, "child-health-needs"),
         "long_term_conditions": conditions,
         "proportionate_information": _ext_text(reader, section, "proportionate-information"),
-        "missed_appointments": [_read_missed(reader, n) for n in missed],
+        "missed_appointments": missed,
         "recent_attendances": attendances,
     }
 

@@ -15,6 +15,7 @@ from interop.codes import (
     ReportSection,
     StrategyOutcome,
 )
+from interop.mappings import fhir_appointments as appointments
 from interop.mappings.fhir_common import UKCORE
 from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef
 
@@ -238,3 +239,7 @@ PROFILES: tuple[ProfileDef, ...] = (
         ),
     ),
 )
+
+# The missed appointments' Appointment (its extension sits on the Appointment, not a section).
+EXTENSIONS = (*EXTENSIONS, appointments.EXTENSION)
+PROFILES = (*PROFILES, appointments.PROFILE)

@@ -80,6 +80,8 @@ CONDITION_PROFILE = profile_url("HealthTreatmentPlanCondition")
 MEDICATION_PROFILE = profile_url("HealthTreatmentPlanMedication")
 BUNDLE_PROFILE = profile_url("HealthTreatmentPlanBundle")
 SNOMED = "http://snomed.info/sct"
+#: dm+d, the NHS Dictionary of Medicines and Devices, as UK Core codes medications
+DMD = "https://dmd.nhs.uk"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 
 
@@ -194,7 +196,12 @@ def _medication(medication: Medication, id_: str, subject: JSON, care_plan: JSON
             "extension": extensions(_party_extension(medication.managed_by)),
             "basedOn": [ref(care_plan)],
             "status": "active",
-            "medicationCodeableConcept": {"text": medication.name},
+            "medicationCodeableConcept": {
+                "coding": [{"system": DMD, "code": medication.dmd_code}]
+                if medication.dmd_code
+                else None,
+                "text": medication.name,
+            },
             "subject": ref(subject),
             "note": [{"text": medication.how_managed}],
             "dosage": [{"text": medication.dose}] if medication.dose else None,
@@ -543,8 +550,14 @@ def _read_medication(ctx: _Context, node: Node, i: int) -> JSON:
         node.child("medicationCodeableConcept"), node, "medicationCodeableConcept"
     )
     dosages = node.items("dosage")
+    dmd = [
+        c
+        for c in (medication.items("coding") if medication else [])
+        if isinstance(c.value, dict) and c.value.get("system") == DMD
+    ]
     return {
         "name": ctx.text(medication, "text"),
+        "dmd_code": ctx.text(dmd[0], "code") if dmd else None,
         "dose": ctx.reader.string(dosages[0].child("text")) if dosages else None,
         "how_managed": ctx.text(ctx.first(node, "note"), "text"),
         "managed_by": _read_party(ctx, node),
@@ -753,7 +766,8 @@ PROFILES: tuple[ProfileDef, ...] = (
             ElementRule("MedicationStatement.basedOn", min=1, max="1", short="The CarePlan"),
             ElementRule(
                 "MedicationStatement.medication[x]",
-                short="medicationCodeableConcept; text = the medication's name",
+                short="medicationCodeableConcept; text = the medication's name, coding the "
+                "dm+d concept when known",
             ),
             ElementRule("MedicationStatement.note", min=1, max="1", short="How it is managed"),
             ElementRule("MedicationStatement.dosage", max="1", short="text = the dose"),

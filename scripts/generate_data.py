@@ -325,6 +325,12 @@ TP = "fhir/invalid/health-treatment-plan"
 SD = "fhir/invalid/strategy-discussion-health-report"
 TA = "fhir/invalid/travel-alert"
 HN = "fhir/invalid/health-needs-checklist"
+REFERRAL = "artefacts/valid/referral/s47-diabetes-neglect.json"
+ASSESSMENT = "artefacts/valid/assessment/s47-diabetes-neglect.json"
+OUTCOME = "artefacts/valid/section-47-outcome/conference-diabetes-neglect.json"
+RF = "fhir/invalid/referral"
+AS = "fhir/invalid/assessment"
+SO = "fhir/invalid/section-47-outcome"
 _CPP = "/LocalAuthorityUpload/component[1]/CPPInformation"
 
 #: Every generated invalid fixture. Expected issues were read off the validator's output and
@@ -684,6 +690,51 @@ BROKEN: tuple[Broken, ...] = (
         "No care plan available, and the care-needs question is left unanswered.",
         answer("care-needs-without-plan.risk-of-serious-deterioration", None),
         (code("required", entry(0, "QuestionnaireResponse", "item[7].item[0].answer")),),
+    ),
+    # --- referral, assessment, section 47 outcome: FHIR ------------------------------------
+    Broken(
+        f"{RF}/decided-before-received.json",
+        REFERRAL,
+        "The decision Task's executionPeriod ends (the decision) before it starts (receipt): "
+        "FHIR's own Period invariant refuses it before the mapping's C02 is reached.",
+        set_value("Task", "executionPeriod.end", "2026-05-18T09:00:00+01:00"),
+        (rule("per-1", entry(1, "Task", "executionPeriod")),),
+    ),
+    Broken(
+        f"{RF}/unknown-decision.xml",
+        REFERRAL,
+        "The decision coded 'maybe', which is not a referral decision.",
+        set_value("Task", "output[0].valueCodeableConcept.coding[0].code", "maybe"),
+        (code("code-invalid", entry(1, "Task", "output[0].valueCodeableConcept.coding[0]")),),
+    ),
+    Broken(
+        f"{AS}/reference-names-another-child.json",
+        ASSESSMENT,
+        "Task.for resolves to the child's Patient but its identifier names another NHS number.",
+        set_value("Task", "for.identifier.value", "9434765919"),
+        (code("value", entry(0, "Task", "for.identifier.value")),),
+    ),
+    Broken(
+        f"{AS}/no-start.xml",
+        ASSESSMENT,
+        "An assessment Task without the start of its executionPeriod.",
+        remove("Task", "executionPeriod.start"),
+        (rule("Task.executionPeriod.start", entry(0, "Task", "executionPeriod.start")),),
+    ),
+    Broken(
+        f"{SO}/conference-before-discussion.json",
+        OUTCOME,
+        "A conference convened for the day before the strategy discussion that started the "
+        "enquiries.",
+        set_value("Task", "output[1].valueDate", "2026-05-19"),
+        (rule("C02", entry(0, "Task", "output")),),
+    ),
+    Broken(
+        f"{SO}/unknown-outcome.xml",
+        OUTCOME,
+        "The outcome coded 'perhaps', which is not a section 47 outcome.",
+        set_value("Task", "output[0].valueCodeableConcept.coding[0].code", "perhaps"),
+        (code("code-invalid", entry(0, "Task", "output[0].valueCodeableConcept.coding[0]")),),
     ),
 )
 

@@ -86,6 +86,31 @@ _DOCS: dict[str, dict[str, Any]] = {
         "requires_parental_compliance": False,
         "care_plan_available": True,
     },
+    "referral": {
+        "kind": "referral",
+        "local_id": "REF-0001",
+        "child": CHILD,
+        "received_at": "2026-03-02T09:30:00+00:00",
+        "received_by": {"ods_code": "LA380", "name": "Example City Council"},
+        "reason": "Bruising seen at school.",
+    },
+    "assessment": {
+        "kind": "assessment",
+        "local_id": "ASM-0001",
+        "child": CHILD,
+        "assessment_type": "s17",
+        "started_on": "2026-03-04",
+        "local_authority": {"ods_code": "LA380", "name": "Example City Council"},
+    },
+    "section-47-outcome": {
+        "kind": "section-47-outcome",
+        "local_id": "S47-0001",
+        "child": CHILD,
+        "strategy_discussion_date": "2026-03-10",
+        "outcome": "not-substantiated",
+        "decided_on": "2026-03-20",
+        "local_authority": {"ods_code": "LA380", "name": "Example City Council"},
+    },
 }
 
 

@@ -156,3 +156,103 @@ def sharing(draw: st.DrawFn) -> dict[str, Any] | None:
 def after(day: date, max_days: int = 800) -> st.SearchStrategy[date]:
     """A date on or after ``day``."""
     return st.integers(0, max_days).map(lambda n: day + timedelta(days=n))
+
+
+# --- the referral, the assessment and the section 47 outcome (whole artefact documents) ------
+
+#: UTC offsets a sender may record a time in: England's two, and others a system may use.
+_OFFSETS = st.sampled_from([timedelta(0), timedelta(hours=1), timedelta(hours=-5, minutes=-30)])
+
+
+def instants(start: date = date(2024, 1, 1), end: date = date(2027, 12, 31)) -> Any:
+    """An aware datetime (whole seconds) in a random offset, around England's clock changes."""
+    from datetime import datetime, timezone
+
+    return st.builds(
+        lambda day, seconds, offset: (
+            datetime.combine(day, datetime.min.time()).replace(tzinfo=timezone(offset))
+            + timedelta(seconds=seconds)
+        ),
+        dates(start, end),
+        st.integers(0, 86_399),
+        _OFFSETS,
+    )
+
+
+@st.composite
+def referrals(draw: st.DrawFn) -> dict[str, Any]:
+    """A referral document: undecided, or decided at or after its receipt."""
+    from interop.codes import ReferralDecision
+
+    received = draw(instants())
+    decided = draw(st.booleans())
+    decided_at = received + timedelta(seconds=draw(st.integers(0, 40 * 86_400)))
+    return without_none(
+        {
+            "kind": "referral",
+            "local_id": draw(LOCAL_IDS),
+            "child": draw(people()),
+            "received_at": received.isoformat(),
+            "received_by": draw(organisations()),
+            "referrer": draw(optional(practitioners())),
+            "reason": draw(TEXT),
+            "decision": draw(codes(ReferralDecision)) if decided else None,
+            "decided_at": decided_at.isoformat() if decided else None,
+            "decided_by": draw(optional(practitioners())),
+            "decision_reason": draw(optional(TEXT)),
+            "sharing": draw(sharing()),
+        }
+    )
+
+
+@st.composite
+def assessments(draw: st.DrawFn) -> dict[str, Any]:
+    """An assessment document, open or completed."""
+    from interop.codes import AssessmentType
+
+    started = draw(dates(date(2024, 1, 1), date(2027, 12, 31)))
+    completed = draw(optional(after(started, 200)))
+    return without_none(
+        {
+            "kind": "assessment",
+            "local_id": draw(LOCAL_IDS),
+            "child": draw(people()),
+            "assessment_type": draw(codes(AssessmentType)),
+            "referral_id": draw(optional(LOCAL_IDS)),
+            "started_on": started.isoformat(),
+            "completed_on": completed.isoformat() if completed else None,
+            "local_authority": draw(organisations()),
+            "lead_practitioner": draw(optional(practitioners())),
+            "outcome": draw(optional(TEXT)) if completed else None,
+            "reasons_exceeding": draw(optional(TEXT)),
+            "sharing": draw(sharing()),
+        }
+    )
+
+
+@st.composite
+def section_47_outcomes(draw: st.DrawFn) -> dict[str, Any]:
+    """A section 47 outcome document; a conference date only with a conference."""
+    from interop.codes import Section47Outcome
+
+    discussed = draw(dates(date(2024, 1, 1), date(2027, 12, 31)))
+    outcome = draw(st.sampled_from(list(Section47Outcome)))
+    conference = (
+        draw(optional(after(discussed, 60))) if outcome is Section47Outcome.CONFERENCE else None
+    )
+    return without_none(
+        {
+            "kind": "section-47-outcome",
+            "local_id": draw(LOCAL_IDS),
+            "child": draw(people()),
+            "strategy_discussion_date": discussed.isoformat(),
+            "strategy_report_id": draw(optional(LOCAL_IDS)),
+            "outcome": outcome.value,
+            "decided_on": draw(after(discussed, 60)).isoformat(),
+            "conference_date": conference.isoformat() if conference else None,
+            "local_authority": draw(organisations()),
+            "lead_practitioner": draw(optional(practitioners())),
+            "reasons": draw(optional(TEXT)),
+            "sharing": draw(sharing()),
+        }
+    )

@@ -109,7 +109,7 @@ def test_top_level_must_be_an_object(text: str) -> None:
 
 def test_missing_and_unknown_kind_list_the_kinds() -> None:
     missing = only_issue(json.dumps(doc("child-protection-flag", kind=None)))
-    unknown = only_issue(json.dumps(doc("child-protection-flag", kind="referral")))
+    unknown = only_issue(json.dumps(doc("child-protection-flag", kind="case-note")))
     for issue in (missing, unknown):
         assert issue.location == "$.kind"
         assert all(kind in issue.message for kind in KINDS)

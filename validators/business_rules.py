@@ -1,13 +1,14 @@
 """Business rules: the guidance's timescales and "should"s that need a date to check.
 
-Consistency rules that need no date (C01-C16) are the domain models' own (interop.domain.rules);
+Consistency rules that need no date (C01-C17) are the domain models' own (interop.domain.rules);
 this stage checks what depends on the day the check is run (``as_of``) or on several artefacts
 about the same child:
 
-- ``check_artefact`` runs the rules about one artefact (T11, B01; the travel protocol's and
-  missing-child briefing's B02-B09 in ``interop.validators.travel_rules``);
+- ``check_artefact`` runs the rules about one artefact (T01, T11, B01; the travel protocol's
+  and missing-child briefing's B02-B09 in ``interop.validators.travel_rules``);
 - ``check_case`` groups artefacts by the child's NHS number and runs the timescales between
-  them (T06-T10). A UCPP flag's subject is the expectant mother, so it belongs to no child.
+  them (T04-T10; T01, T04 and T05 in ``interop.validators.referral_rules``). A UCPP flag's
+  subject is the expectant mother, so it belongs to no child.
 
 Conventions:
 
@@ -51,9 +52,12 @@ from interop.codes import (
 )
 from interop.domain import (
     ArtefactBase,
+    Assessment,
     ChildProtectionFlag,
     HealthNeedsChecklist,
     HealthTreatmentPlan,
+    Referral,
+    Section47EnquiryOutcome,
     StrategyDiscussionHealthReport,
     TravelAlert,
 )
@@ -61,6 +65,11 @@ from interop.domain.child_protection_flag import add_months
 from interop.issues import Issue, IssueCode, Severity
 from interop.sources import CONVENTION, for_people
 from interop.validators.findings import Finding
+from interop.validators.referral_rules import (
+    t01_referral_decision,
+    t04_assessment,
+    t05_conference_after_enquiries,
+)
 from interop.validators.travel_rules import (
     IMMEDIATE_WORKING_DAYS,
     RETROSPECTIVE_WORKING_DAYS,
@@ -147,7 +156,6 @@ RULES: dict[str, BusinessRule] = {
             "A decision on the response to a referral within 1 working day of receiving it.",
             f"{WT2026} L1119",
             wt2013="L1805, L1851",
-            note=NOT_CHECKABLE,
             words=("one working day", "referral"),
         ),
         _rule(
@@ -156,8 +164,17 @@ RULES: dict[str, BusinessRule] = {
             "recorded if it takes longer.",
             f"{WT2026} L1134",
             wt2013="L1807",
-            note=NOT_CHECKABLE,
             words=("45 working days",),
+        ),
+        _rule(
+            "T05",
+            "When section 47 enquiries substantiate the concerns and a conference is convened, "
+            "the initial child protection conference takes place within 15 working days of the "
+            "strategy discussion at which the enquiries were initiated (checked from the "
+            "section 47 outcome).",
+            f"{WT2026} L1812-1816",
+            wt2013="L1999-2001",
+            words=("substantiated", "15 working days"),
         ),
         _rule(
             "T06",
@@ -385,6 +402,8 @@ def _artefact_findings(artefact: ArtefactBase, as_of: date) -> Iterator[Finding]
         yield from _b01_strategy_agencies(artefact)
     elif isinstance(artefact, TravelAlert):
         yield from travel_findings(artefact, as_of)
+    elif isinstance(artefact, Referral):
+        yield from t01_referral_decision(artefact, as_of)
 
 
 def check_artefact(
@@ -412,6 +431,9 @@ class _Case:
     flags: list[ChildProtectionFlag] = field(default_factory=list)  # CPP only
     plans: list[HealthTreatmentPlan] = field(default_factory=list)
     moves: list[TravelAlert] = field(default_factory=list)  # permanent, to a UK LA
+    referrals: list[Referral] = field(default_factory=list)
+    assessments: list[Assessment] = field(default_factory=list)
+    outcomes: list[Section47EnquiryOutcome] = field(default_factory=list)
 
     def of_type(self, kind: MeetingType) -> list[HealthNeedsChecklist]:
         """The meetings of one type, in date order."""
@@ -424,7 +446,13 @@ def child_nhs_number(artefact: ArtefactBase) -> str | None:
         return None if artefact.plan_type is PlanType.UCPP else artefact.subject.nhs_number
     if isinstance(
         artefact,
-        StrategyDiscussionHealthReport | HealthNeedsChecklist | HealthTreatmentPlan | TravelAlert,
+        StrategyDiscussionHealthReport
+        | HealthNeedsChecklist
+        | HealthTreatmentPlan
+        | TravelAlert
+        | Referral
+        | Assessment
+        | Section47EnquiryOutcome,
     ):
         return artefact.child.nhs_number
     return None
@@ -443,14 +471,25 @@ def _add_to_case(case: _Case, artefact: ArtefactBase) -> None:
             case.flags.append(artefact)
     elif isinstance(artefact, HealthTreatmentPlan):
         case.plans.append(artefact)
-    elif (
-        isinstance(artefact, TravelAlert)
-        and artefact.permanence is Permanence.PERMANENT
-        and artefact.destination is not None
-        and artefact.destination.kind is DestinationKind.UK_LOCAL_AUTHORITY
-        and artefact.raised_on <= as_of
-    ):
+    elif isinstance(artefact, Referral):
+        if artefact.received_on <= as_of:
+            case.referrals.append(artefact)
+    elif isinstance(artefact, Assessment):
+        case.assessments.append(artefact)
+    elif isinstance(artefact, Section47EnquiryOutcome):
+        case.outcomes.append(artefact)
+    elif isinstance(artefact, TravelAlert) and _moves_to_another_la(artefact, as_of):
         case.moves.append(artefact)
+
+
+def _moves_to_another_la(alert: TravelAlert, as_of: date) -> bool:
+    """A permanent move to a UK local authority, raised by ``as_of``."""
+    return (
+        alert.permanence is Permanence.PERMANENT
+        and alert.destination is not None
+        and alert.destination.kind is DestinationKind.UK_LOCAL_AUTHORITY
+        and alert.raised_on <= as_of
+    )
 
 
 def _cases(artefacts: Iterable[ArtefactBase], as_of: date) -> dict[str, _Case]:
@@ -463,6 +502,7 @@ def _cases(artefacts: Iterable[ArtefactBase], as_of: date) -> dict[str, _Case]:
         case.s47.sort(key=lambda r: r.strategy_discussion_date)
         case.meetings.sort(key=_meeting_day)
         case.moves.sort(key=lambda a: a.raised_on)
+        case.referrals.sort(key=lambda r: r.received_at)
     return dict(by_child)
 
 
@@ -471,6 +511,21 @@ def _at(artefact: ArtefactBase, path: str) -> str:
 
 
 def _t06_initial_conference(case: _Case) -> Iterator[Finding]:
+    # a discussion whose section 47 outcome is in the case is T05's (the outcome says whether
+    # a conference was called at all)
+    with_outcome = {o.strategy_discussion_date for o in case.outcomes}
+    for finding in _t06_from_reports(case):
+        if finding.discussed not in with_outcome:
+            yield finding.finding
+
+
+@dataclass(frozen=True)
+class _T06:
+    discussed: date
+    finding: Finding
+
+
+def _t06_from_reports(case: _Case) -> Iterator[_T06]:
     previous = date.min
     for conference in case.of_type(MeetingType.INITIAL_CONFERENCE):
         held = _meeting_day(conference)
@@ -480,13 +535,17 @@ def _t06_initial_conference(case: _Case) -> Iterator[Finding]:
             discussed = started[0].strategy_discussion_date
             due = add_working_days(discussed, 15)
             if held > due:
-                yield Finding(
-                    "T06",
-                    _at(conference, "$.meeting_at"),
-                    f"the initial conference on {held} is "
-                    f"{working_days_between(discussed, held)} working days after the strategy "
-                    f"discussion on {discussed} ({started[0].local_id}) that started section 47 "
-                    f"enquiries: it should be within 15 working days, by {due}",
+                yield _T06(
+                    discussed,
+                    Finding(
+                        "T06",
+                        _at(conference, "$.meeting_at"),
+                        f"the initial conference on {held} is "
+                        f"{working_days_between(discussed, held)} working days after the "
+                        f"strategy discussion on {discussed} ({started[0].local_id}) that "
+                        f"started section 47 enquiries: it should be within 15 working days, "
+                        f"by {due}",
+                    ),
                 )
         previous = held
     waiting = [r for r in case.s47 if r.strategy_discussion_date > previous]
@@ -494,15 +553,18 @@ def _t06_initial_conference(case: _Case) -> Iterator[Finding]:
         discussed = waiting[0].strategy_discussion_date
         due = add_working_days(discussed, 15)
         if case.as_of > due:
-            yield Finding(
-                "T06",
-                _at(waiting[0], "$.strategy_discussion_date"),
-                f"no initial conference is recorded by {case.as_of}, "
-                f"{working_days_between(discussed, case.as_of)} working days after the strategy "
-                f"discussion on {discussed} that started section 47 enquiries: it was due within "
-                f"15 working days, by {due} (unless the enquiries did not substantiate the "
-                "concerns)",
-                unseen=f"no initial conference after the strategy discussion on {discussed}",
+            yield _T06(
+                discussed,
+                Finding(
+                    "T06",
+                    _at(waiting[0], "$.strategy_discussion_date"),
+                    f"no initial conference is recorded by {case.as_of}, "
+                    f"{working_days_between(discussed, case.as_of)} working days after the "
+                    f"strategy discussion on {discussed} that started section 47 enquiries: it "
+                    f"was due within 15 working days, by {due} (unless the enquiries did not "
+                    "substantiate the concerns)",
+                    unseen=f"no initial conference after the strategy discussion on {discussed}",
+                ),
             )
 
 
@@ -663,6 +725,9 @@ _EPISODE_RULES: tuple[Callable[[_Episode, date], Iterator[Finding]], ...] = (
 
 
 def _case_findings(case: _Case) -> Iterator[Finding]:
+    yield from t04_assessment(case.assessments, case.referrals, case.as_of)
+    conferences = case.of_type(MeetingType.INITIAL_CONFERENCE)
+    yield from t05_conference_after_enquiries(case.outcomes, conferences, case.as_of)
     yield from _t06_initial_conference(case)
     for episode in _episodes(case):
         for rule in _EPISODE_RULES:
@@ -677,7 +742,7 @@ def check_case(
     edition: str = DEFAULT_EDITION,
     complete: bool | Collection[str] = False,
 ) -> list[Issue]:
-    """The timescales across each child's artefacts on ``as_of`` (T06-T10).
+    """The timescales across each child's artefacts on ``as_of`` (T04-T10).
 
     Artefacts are grouped by the child's NHS number (a UCPP flag, about the mother, is left
     out); locations are prefixed with the local id of the artefact the issue is about.

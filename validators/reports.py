@@ -35,7 +35,7 @@ from interop.validators.rule_codes import RULE_SYSTEM
 
 JSON = dict[str, Any]
 
-#: the code system of the toolkit's rule ids (C01-C16, T06-T11, B01-B03, NHS...)
+#: the code system of the toolkit's rule ids (C01-C17, T01-T11, B01-B09, NHS...)
 RULE_SOURCE_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ext-rule-source"
 SOURCE_FILE_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ext-source-file"
 READ_AS_EXTENSION = f"{CANONICAL_BASE}/StructureDefinition/ext-read-as"

@@ -1,6 +1,6 @@
 """The CodeSystem of validation rule ids that the validator's OperationOutcomes carry.
 
-Its concepts are the guidance's rules (consistency C01-C16, business rules of every edition,
+Its concepts are the guidance's rules (consistency C01-C17, business rules of every edition,
 the NHS number checks), each with its text and source. The same ``details.coding`` also
 carries profile element ids and invariant keys (such as ``bdl-9``), which are defined by
 their StructureDefinitions, so the CodeSystem's content is ``fragment``. Written to

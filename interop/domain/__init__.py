@@ -1,6 +1,6 @@
 """The domain model: the artefacts the toolkit moves, the hub every format maps to and from.
 
-``Artefact`` is the union of the five kinds, discriminated by ``kind``; ``ARTEFACT_MODELS``
+``Artefact`` is the union of the eight kinds, discriminated by ``kind``; ``ARTEFACT_MODELS``
 maps each kind to its model class.
 """
 
@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from interop.domain.assessment import Assessment
 from interop.domain.child_protection_flag import ChildProtectionFlag
 from interop.domain.common import (
     ArtefactBase,
@@ -21,6 +22,8 @@ from interop.domain.common import (
     SocialWorkerContact,
 )
 from interop.domain.health_needs_checklist import HealthNeedsChecklist
+from interop.domain.referral import Referral
+from interop.domain.section47_outcome import Section47EnquiryOutcome
 from interop.domain.strategy_report import StrategyDiscussionHealthReport
 from interop.domain.travel_alert import TravelAlert
 from interop.domain.treatment_plan import HealthTreatmentPlan
@@ -30,7 +33,10 @@ Artefact = Annotated[
     | StrategyDiscussionHealthReport
     | HealthTreatmentPlan
     | TravelAlert
-    | HealthNeedsChecklist,
+    | HealthNeedsChecklist
+    | Referral
+    | Assessment
+    | Section47EnquiryOutcome,
     Field(discriminator="kind"),
 ]
 
@@ -40,6 +46,9 @@ ARTEFACT_MODELS: dict[str, type[ArtefactBase]] = {
     "health-treatment-plan": HealthTreatmentPlan,
     "travel-alert": TravelAlert,
     "health-needs-checklist": HealthNeedsChecklist,
+    "referral": Referral,
+    "assessment": Assessment,
+    "section-47-outcome": Section47EnquiryOutcome,
 }
 
 #: The artefact kinds, in the order the documentation lists them.
@@ -50,6 +59,7 @@ __all__ = [
     "ARTEFACT_MODELS",
     "Artefact",
     "ArtefactBase",
+    "Assessment",
     "ChildProtectionFlag",
     "HealthNeedsChecklist",
     "HealthTreatmentPlan",
@@ -57,13 +67,18 @@ __all__ = [
     "Organisation",
     "PersonIdentity",
     "Practitioner",
+    "Referral",
     "ResponsibleLocalAuthority",
+    "Section47EnquiryOutcome",
     "SocialWorkerContact",
     "StrategyDiscussionHealthReport",
     "TravelAlert",
+    "assessment",
     "child_protection_flag",
     "common",
+    "referral",
     "rules",
+    "section47_outcome",
     "strategy_report",
     "travel_alert",
     "treatment_plan",

@@ -143,6 +143,12 @@ RULES: dict[str, Rule] = {
             "000_f1e2ca509ebfd4fe.txt L40",
             words=("destination",),
         ),
+        Rule(
+            "C17",
+            "A decision or outcome is recorded with the time it was made, and a time of "
+            "decision only with a decision.",
+            CONVENTION,
+        ),
     )
 }
 

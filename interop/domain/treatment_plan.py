@@ -61,6 +61,12 @@ class Medication(DomainModel):
     """A key medication and how it is managed (001 L203)."""
 
     name: ShortText
+    dmd_code: str | None = Field(
+        default=None,
+        pattern=r"^\d{6,18}$",
+        description="dm+d (Dictionary of Medicines and Devices) concept id (a VTM, VMP or AMP), "
+        "if coded",
+    )
     dose: ShortText | None = None
     how_managed: LongText
     managed_by: ResponsibleParty

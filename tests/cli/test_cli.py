@@ -128,7 +128,7 @@ def test_schema_accepts_valid_and_rejects_invalid_documents(kind: str) -> None:
 
 
 def test_schema_of_unknown_kind_is_a_usage_error() -> None:
-    code, out = run("schema", "referral")
+    code, out = run("schema", "case-note")
     assert code == 2
     assert "child-protection-flag" in out
 

@@ -82,6 +82,7 @@ def medications(draw: st.DrawFn) -> dict[str, Any]:
     return without_none(
         {
             "name": draw(TEXT),
+            "dmd_code": draw(optional(st.from_regex(r"[1-9]\d{5,17}", fullmatch=True))),
             "dose": draw(optional(TEXT)),
             "how_managed": draw(TEXT),
             "managed_by": draw(parties()),
@@ -235,6 +236,28 @@ def test_lead_who_is_also_a_care_team_member_stays_two_entries() -> None:
     assert back.care_team[-1].practitioner == back.lead_health_practitioner
 
 
+def test_a_dmd_coded_medication_carries_its_code_beside_its_name() -> None:
+    fixture = next(f for f in FIXTURES if "epilepsy" in f.path)
+    plan = parse_artefact(fixture.read_bytes()).artefact
+    assert isinstance(plan, HealthTreatmentPlan)
+    # the code is UK Core's own example of a dm+d VMP (UKCore-Medication-Sn-Amoxicillin)
+    coded = plan.medications[0].model_copy(
+        update={"name": "Amoxicillin 250mg capsules", "dmd_code": "323509004"}
+    )
+    plan = plan.model_copy(update={"medications": [coded]})
+    bundle = json.loads(json.dumps(to_fhir(plan)))
+    statement = next(
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "MedicationStatement"
+    )
+    assert statement["medicationCodeableConcept"] == {
+        "coding": [{"system": "https://dmd.nhs.uk", "code": "323509004"}],
+        "text": "Amoxicillin 250mg capsules",
+    }
+    assert from_fhir(bundle) == plan
+
+
 def test_same_artefact_same_bundle() -> None:
     plan = fixture()
     assert to_fhir(plan) == to_fhir(plan.model_copy())
@@ -250,7 +273,7 @@ def test_resources_sit_where_the_docs_say() -> None:
     types = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert types[:4] == ["CarePlan", "CarePlan", "CareTeam", "Patient"]
     assert types.count("Condition") == 1
-    assert types.count("MedicationStatement") == 2
+    assert types.count("MedicationStatement") == 3  # the third is the dm+d-coded one
     lead = bundle["entry"][2]["resource"]["participant"][0]
     assert lead["role"][0]["coding"][0]["code"] == "lead-health-practitioner"
     assert lead["member"] == care_plan["author"]

@@ -393,7 +393,12 @@ def test_every_valid_fixture_bundle_is_stored_and_found_by_nhs_number(
         statuses = {e["response"]["status"] for e in response.json()["entry"]}
         assert statuses <= {"201 Created", "200 OK"}
         nhs = _subject_nhs_number(bundle)
-        about_patient = [e["resource"] for e in bundle["entry"] if "subject" in e["resource"]]
+        # a Task names its patient in ``for``, other resources in ``subject``
+        about_patient = [
+            e["resource"]
+            for e in bundle["entry"]
+            if "subject" in e["resource"] or "for" in e["resource"]
+        ]
         assert about_patient, fixture.path
         for resource in about_patient:
             kind = resource["resourceType"]
@@ -402,7 +407,7 @@ def test_every_valid_fixture_bundle_is_stored_and_found_by_nhs_number(
         # references inside the stored resources now point at stored resources
         first = about_patient[0]
         stored = client.get(f"/{first['resourceType']}/{first['id']}").json()
-        assert stored["subject"]["reference"].startswith("Patient/")
+        assert (stored.get("subject") or stored["for"])["reference"].startswith("Patient/")
 
 
 def test_a_repeated_fixture_transaction_creates_no_new_versions(client: httpx.Client) -> None:

@@ -34,7 +34,9 @@ pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "artefacts"
 VALID = sorted((FIXTURES / "valid").glob("*/*.json"))
 FLAG_FIXTURE = FIXTURES / "valid" / "child-protection-flag" / "cpp-active.json"
-FLAG_NHS = "9404405434"  # the child of cpp-active (and three other fixtures)
+#: the child of cpp-active and of ten other fixtures (three of them about her referrals, two
+#: her assessments and two her section 47 outcomes)
+FLAG_NHS = "9404405434"
 JSON = dict[str, Any]
 
 
@@ -266,7 +268,7 @@ def test_cli_push_pull_and_lookup(server: str, tmp_path: Path) -> None:
     code, out = run("pull", "--endpoint", server, "--patient", FLAG_NHS, "--out", str(out_dir))
     assert code == 0, out
     written = sorted(out_dir.rglob("*.json"))
-    assert len(written) == 4
+    assert len(written) == 11
     flag = load(FLAG_FIXTURE)
     saved = out_dir / "child-protection-flag" / f"{flag.local_id}.json"
     assert saved.read_text(encoding="utf-8") == dump_artefact(flag) + "\n"

@@ -100,9 +100,8 @@ def test_registry() -> None:
         assert RULES[rule_id].lines.startswith("002_7a8cd4b31029ee68.txt L")
         assert RULES[rule_id].source.startswith("Working Together to Safeguard Children 2026")
     assert RULES["B03"].severity is Severity.ERROR
-    for rule_id in ("T01", "T04"):
-        assert not RULES[rule_id].checkable
-        assert RULES[rule_id].note == "not checkable from the toolkit's artefacts"
+    # the referral, assessment and section 47 outcome artefacts make every timescale checkable
+    assert all(r.checkable for r in RULES.values())
     # only editions whose text is among the sources: 2026 replaced 2023 (002 L202)
     assert all(r.editions == {"2013", "2026"} for r in RULES.values())
 
