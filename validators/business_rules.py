@@ -469,7 +469,13 @@ def _add_to_case(case: _Case, artefact: ArtefactBase) -> None:
     elif isinstance(artefact, ChildProtectionFlag):
         if artefact.plan_type is PlanType.CPP and artefact.plan_start <= as_of:
             case.flags.append(artefact)
-    elif isinstance(artefact, HealthTreatmentPlan):
+    else:
+        _add_other_to_case(case, artefact)
+
+
+def _add_other_to_case(case: _Case, artefact: ArtefactBase) -> None:
+    as_of = case.as_of
+    if isinstance(artefact, HealthTreatmentPlan):
         case.plans.append(artefact)
     elif isinstance(artefact, Referral):
         if artefact.received_on <= as_of:
