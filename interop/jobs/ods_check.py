@@ -6,8 +6,11 @@ does the code exist, is the organisation still open, is its role the one the dir
 (a local authority, a health organisation) and is its name the one configured?
 
 ``check_directory(config)`` is the directory check (``interop config check`` is not in this
-tree yet: it calls this function when it comes); ``check_organisations(codes, lookup)`` is the
-check of the organisations an artefact names (``artefact_ods_codes`` finds them).
+tree yet: it calls this function when it comes; ``UsageError`` without ``[ods]``);
+``check_organisations(codes, lookup)`` is the check of the organisations an artefact names
+(``artefact_ods_codes`` finds them); ``check_named(config, codes)`` is the same check when
+``[ods]`` is configured and none otherwise, as ``push``, ``validate --config`` and ``pds trace``
+run it: ODS itself failing is a warning there, never a refusal to share.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "OdsFinding",
     "artefact_ods_codes",
     "check_directory",
+    "check_named",
     "check_organisations",
     "ods_lookup",
 ]
@@ -103,6 +107,27 @@ def check_directory(config: Config, lookup: OdsLookup | None = None) -> list[Ods
         return check_organisations(roles, lookup, roles=roles)
     with ods_lookup(config) as opened:
         return check_organisations(roles, opened, roles=roles)
+
+
+def check_named(
+    config: Config | None, codes: Iterable[str], *, roles: Mapping[str, str] | None = None
+) -> list[OdsFinding]:
+    """``codes`` asked of ODS when ``config`` has ``[ods]`` (none asked, no finding, without).
+
+    ODS failing (unreachable, an error answer, nothing cached) is one warning per code: the
+    check could not be made, which must not stop safeguarding information being shared.
+    """
+    from interop.transport.fhir_errors import FhirClientError
+
+    wanted = list(dict.fromkeys(c.strip().upper() for c in codes if c and c.strip()))
+    if config is None or config.ods is None or not wanted:
+        return []
+    try:
+        with ods_lookup(config) as lookup:
+            return check_organisations(wanted, lookup, roles=roles)
+    except FhirClientError as exc:
+        why = f"not checked: ODS could not be asked ({exc})"
+        return [OdsFinding(code, "warning", why) for code in wanted]
 
 
 def artefact_ods_codes(artefact: Any) -> list[str]:
