@@ -27,25 +27,13 @@ def pds() -> None:
 
 def _endpoint(endpoint: str | None, config_path: Path | None) -> ResolvedEndpoint:
     """``--endpoint``, else the ``[pds] endpoint`` of the configuration."""
-    from interop.cli.push_cmd import ResolvedEndpoint, load_endpoints_config, resolve_endpoint
+    from interop.cli.push_cmd import load_endpoints_config, resolve_endpoint, with_ods_endpoint
 
     if endpoint is None:
         first = load_endpoints_config(config_path, need=("pds",), endpoints=None)
         assert first.pds is not None  # needed, so present
         endpoint = first.pds.endpoint
-    resolved = resolve_endpoint(endpoint, config_path)
-    config = resolved.config
-    if (
-        config is not None
-        and config.ods is not None
-        and config.ods.endpoint not in config.endpoints
-    ):
-        # the ODS endpoint too (a trace asks ODS about the GP practice): only the endpoints
-        # used are read, so an unrelated endpoint's missing secret is no error here
-        wanted = [*config.endpoints, config.ods.endpoint]
-        config = load_endpoints_config(config_path, need=(), endpoints=wanted)
-        resolved = ResolvedEndpoint(resolved.settings, config)
-    return resolved
+    return with_ods_endpoint(resolve_endpoint(endpoint, config_path), config_path)
 
 
 def _report(result: TraceResult) -> None:

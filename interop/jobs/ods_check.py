@@ -25,10 +25,12 @@ from interop.errors import UsageError
 
 if TYPE_CHECKING:
     from interop.config import Config
+    from interop.issues import Issue
     from interop.transport.ods import OdsLookup
 
 __all__ = [
     "OdsFinding",
+    "artefact_issues",
     "artefact_ods_codes",
     "check_directory",
     "check_named",
@@ -128,6 +130,33 @@ def check_named(
     except FhirClientError as exc:
         why = f"not checked: ODS could not be asked ({exc})"
         return [OdsFinding(code, "warning", why) for code in wanted]
+
+
+#: the rule id the ODS check's issues carry (``interop validate``, ``interop push``)
+ODS_RULE = "ODS-1"
+
+
+def artefact_issues(config: Config | None, artefact: Any, *, refuse: bool) -> list[Issue]:
+    """The organisations ``artefact`` names asked of ODS when ``config`` has ``[ods]``, as
+    validation issues at ``ods_code``. An unknown or closed organisation is an error when
+    ``refuse`` (``interop push``: not sent) and a warning otherwise (``interop validate``:
+    the file is as valid as before, ODS being a fact about the world, not the file)."""
+    from interop.issues import Issue, IssueCode, Severity
+
+    issues = []
+    for finding in check_named(config, artefact_ods_codes(artefact)):
+        severe = refuse and finding.severity == "error"
+        issues.append(
+            Issue(
+                Severity.ERROR if severe else Severity.WARNING,
+                IssueCode.VALUE,
+                "ods_code",
+                f"ODS code {finding.ods_code}: {finding.message}",
+                rule_id=ODS_RULE,
+                rule_source="Organisation Data Terminology API (docs/national-services.md)",
+            )
+        )
+    return issues
 
 
 def artefact_ods_codes(artefact: Any) -> list[str]:
