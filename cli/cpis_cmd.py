@@ -14,9 +14,10 @@ from interop.cli.push_cmd import resolve_endpoint
 from interop.errors import RemoteError
 
 if TYPE_CHECKING:
-    from interop.config import Config, EndpointSettings
+    from interop.config import Config, EndpointSettings, StandInConfig
     from interop.jobs.cpis_lookup import CpisLookupResult
     from interop.jobs.pds_trace import TracePolicy
+    from interop.sandbox.cpis_spine import PdsDirectory
     from interop.sandbox.cpis_standin import StandIn
     from interop.transport.cpis_api import AuditLog
     from interop.transport.fhir_client import FhirClientError
@@ -42,6 +43,12 @@ def cpis() -> None:
 @click.option("--to", "to_mailbox", help="The LA's MESH mailbox, for --notify-*.")
 @click.option("--accessor-ods", default="RR8", show_default=True, help="Who viewed the flag (ODS).")
 @click.option("--accessor-name", default="Emergency department", show_default=True)
+@click.option(
+    "--national-port",
+    type=click.IntRange(0, 65535),
+    help="Also serve PDS FHIR, ODS and Patient Flags on 127.0.0.1:PORT, from the same "
+    "test-patient register the MESH side answers CPR codes from.",
+)
 def stand_in(
     config_path: Path,
     once: bool,
@@ -51,18 +58,21 @@ def stand_in(
     to_mailbox: str | None,
     accessor_ods: str,
     accessor_name: str,
+    national_port: int | None,
 ) -> None:
     """Play CP-IS on a MESH server: answer LA uploads as Spine would (CPF/CPR codes), keep the
-    national register in SQLite, and send notifications on request.
+    national register in SQLite, and send notifications on request. With --national-port it
+    also serves the PDS FHIR, ODS and Patient Flags stand-ins, and PDS answers both sides.
 
     Not the national service: for tests, demonstrations and rehearsing onboarding. It answers
     until stopped (Ctrl-C) unless --once or a --notify-* option is given.
     """
+    from contextlib import ExitStack
+
     from interop.config import ConfigError, load_stand_in_config
-    from interop.cpis.model import Accessor
-    from interop.sandbox.cpis_spine import Register
-    from interop.sandbox.cpis_standin import StandIn, pds_for
-    from interop.transport.mesh import MeshTransport, TransportError
+    from interop.errors import ConfigurationError
+    from interop.sandbox.cpis_standin import RegisterPds, national_register, pds_for
+    from interop.sandbox.national import FLAGS_PATH, ODS_PATH, PDS_PATH, running_national_services
 
     try:
         config = load_stand_in_config(config_path)
@@ -70,16 +80,46 @@ def stand_in(
         raise config_error(config_path, exc) from None
     if (access_nhs or inactive_nhs) and not to_mailbox:
         fail("--notify-access and --notify-inactive need --to MAILBOX (the LA's mailbox)", 2)
+    with ExitStack() as stack:
+        pds = pds_for(config.stand_in)
+        if national_port is not None:
+            try:
+                services = national_register(config.stand_in)
+                host = stack.enter_context(running_national_services(services, national_port))
+            except (ConfigurationError, OSError, RuntimeError) as exc:
+                fail(f"--national-port: {exc}", 2)
+            for name, path in (("PDS", PDS_PATH), ("ODS", ODS_PATH), ("Flags", FLAGS_PATH)):
+                click.echo(f"{name}: {host}{path}")
+            pds = RegisterPds(services)
+        _serve(config, pds, once, poll, access_nhs, inactive_nhs, to_mailbox,
+               (accessor_ods, accessor_name))  # fmt: skip
+
+
+def _serve(
+    config: StandInConfig,
+    pds: PdsDirectory,
+    once: bool,
+    poll: float,
+    access_nhs: str | None,
+    inactive_nhs: tuple[str, ...],
+    to_mailbox: str | None,
+    accessor: tuple[str, str],
+) -> None:
+    from interop.cpis.model import Accessor
+    from interop.sandbox.cpis_spine import Register
+    from interop.sandbox.cpis_standin import StandIn
+    from interop.transport.mesh import MeshTransport, TransportError
+
     register = Register(config.stand_in.register)
     try:
         with MeshTransport(config.mesh) as transport:
             transport.handshake()
-            service = StandIn(transport, register, pds_for(config.stand_in), config.cpis)
+            service = StandIn(transport, register, pds, config.cpis)
             if access_nhs:
-                accessor = Accessor(organisation_ods=accessor_ods, organisation_name=accessor_name)
+                who = Accessor(organisation_ods=accessor[0], organisation_name=accessor[1])
                 try:
                     service.notify_access(
-                        access_nhs, accessor, to_mailbox=str(to_mailbox), care_setting=None
+                        access_nhs, who, to_mailbox=str(to_mailbox), care_setting=None
                     )
                 except LookupError as exc:
                     fail(f"--notify-access: {exc}", 1)

@@ -13,6 +13,7 @@ from interop.cli.main import InteropGroup
 
 if TYPE_CHECKING:
     from interop.cli.push_cmd import ResolvedEndpoint
+    from interop.config import Config
     from interop.jobs.pds_trace import TraceResult
 
 _ENDPOINT_HELP = "The PDS FHIR endpoint: a name or a base URL (default: [pds] endpoint)."
@@ -26,13 +27,13 @@ def pds() -> None:
 
 def _endpoint(endpoint: str | None, config_path: Path | None) -> ResolvedEndpoint:
     """``--endpoint``, else the ``[pds] endpoint`` of the configuration."""
-    from interop.cli.push_cmd import load_endpoints_config, resolve_endpoint
+    from interop.cli.push_cmd import load_endpoints_config, resolve_endpoint, with_ods_endpoint
 
     if endpoint is None:
-        config = load_endpoints_config(config_path, need=("pds",), endpoints=None)
-        assert config.pds is not None  # needed, so present
-        endpoint = config.pds.endpoint
-    return resolve_endpoint(endpoint, config_path)
+        first = load_endpoints_config(config_path, need=("pds",), endpoints=None)
+        assert first.pds is not None  # needed, so present
+        endpoint = first.pds.endpoint
+    return with_ods_endpoint(resolve_endpoint(endpoint, config_path), config_path)
 
 
 def _report(result: TraceResult) -> None:
@@ -56,6 +57,19 @@ def _report(result: TraceResult) -> None:
     patient = result.patient
     if patient is not None and not patient.restricted and patient.general_practitioners:
         click.echo(f"  GP practice (ODS): {', '.join(patient.general_practitioners)}")
+
+
+def _check_practices(result: TraceResult, config: Config | None) -> None:
+    """The GP practices PDS gives (never a restricted record's) asked of ODS when ``[ods]`` is
+    configured: a closed or unknown practice is a warning, the trace's verdict stands."""
+    from interop.jobs.ods_check import check_named
+
+    patient = result.patient
+    if patient is None or patient.restricted:
+        return
+    practices = patient.general_practitioners
+    for finding in check_named(config, practices, roles=dict.fromkeys(practices, "health")):
+        click.echo(f"  warning: GP practice {finding.ods_code}: {finding.message}")
 
 
 @pds.command("trace")
@@ -103,6 +117,7 @@ def trace(
     expected = Expected(given_name=given, family_name=family, date_of_birth=born)
     result = pds_trace(resolved.settings, number, expected, policy)
     _report(result)
+    _check_practices(result, resolved.config)
     if not result.ok:
         raise click.exceptions.Exit(1)
 

@@ -88,6 +88,18 @@ def resolve_endpoint(endpoint: str, config_path: Path | None) -> ResolvedEndpoin
     return ResolvedEndpoint(settings, config)
 
 
+def with_ods_endpoint(resolved: ResolvedEndpoint, config_path: Path | None) -> ResolvedEndpoint:
+    """``resolved`` with its configuration's ``[ods]`` endpoint read too (only the endpoints a
+    command uses are read, so an unrelated endpoint's missing secret is no error)."""
+    config = resolved.config
+    if config is None or config.ods is None or config.ods.endpoint in config.endpoints:
+        return resolved
+    wanted = [*config.endpoints, config.ods.endpoint]
+    return ResolvedEndpoint(
+        resolved.settings, load_endpoints_config(config_path, need=(), endpoints=wanted)
+    )
+
+
 def remote_lines(exc: FhirClientError) -> list[str]:
     """A remote failure and the server's OperationOutcome issues, for standard error."""
     from interop.transport.fhir_client import FhirError, FhirTransportError
@@ -131,6 +143,12 @@ def remote_failure(exc: FhirClientError) -> RemoteError:
 @click.option(
     "--force", is_flag=True, help="Overwrite resources edited on the server since the last push."
 )
+@click.option(
+    "--no-ods-check",
+    "no_ods",
+    is_flag=True,
+    help="Push even when ODS calls an organisation the artefact names closed or unknown.",
+)
 def push(
     files: tuple[Path, ...],
     endpoint: str | None,
@@ -139,6 +157,7 @@ def push(
     mode: str | None,
     dry_run: bool,
     force: bool,
+    no_ods: bool,
 ) -> None:
     """Write the artefacts in FILES (artefact JSON, FHIR JSON or XML; folders are searched
     for .json and .xml files) to a FHIR endpoint.
@@ -152,6 +171,9 @@ def push(
     conflict, exit 3) unless --force is given. With --dry-run nothing is sent: each
     artefact is read, mapped and its writes (and, with --route, its recipients) listed.
 
+    With [ods] configured, every ODS code an artefact names is asked of ODS first: an
+    organisation unknown to ODS or closed is not pushed to (exit 1) unless --no-ods-check.
+
     Exit 0 all pushed, 1 some files invalid or not routable, 2 usage, configuration or I/O
     error, 3 remote endpoint failure (the server's OperationOutcome issues are printed).
     """
@@ -161,6 +183,7 @@ def push(
         fail("give either --endpoint NAME (or a base URL) or --route", 2)
     directory = None
     settings = None
+    config: Config | None = None
     if route:
         from interop.transport.directory import EndpointDirectory
 
@@ -168,7 +191,8 @@ def push(
         directory = EndpointDirectory.from_config(config)
     else:
         assert endpoint is not None
-        settings = resolve_endpoint(endpoint, config_path).settings
+        resolved = with_ods_endpoint(resolve_endpoint(endpoint, config_path), config_path)
+        settings, config = resolved.settings, resolved.config
     outcome = push_artefacts(
         files,
         endpoint=settings,
@@ -177,6 +201,7 @@ def push(
         dry_run=dry_run,
         force=force,
         progress=_print_event,
+        ods=None if no_ods else config,
     )
     sys.stdout.flush()
     raise SystemExit(outcome.exit_code)
@@ -227,4 +252,5 @@ __all__ = [
     "remote_failure",
     "remote_lines",
     "resolve_endpoint",
+    "with_ods_endpoint",
 ]

@@ -12,6 +12,7 @@ import click
 from interop.cli.main import InteropCommand
 
 if TYPE_CHECKING:
+    from interop.config import Config
     from interop.validators.chain import ValidationContext
     from interop.validators.files import FileReport
 
@@ -68,7 +69,8 @@ EDITIONS = ("2013", "2026")
     "--config",
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="interop.toml: outside production, NHS numbers outside the test block are warned of.",
+    help="interop.toml: outside production, NHS numbers outside the test block are warned of; "
+    "with [ods], closed or unknown organisations too.",
 )
 @click.option(
     "--max-size",
@@ -109,7 +111,7 @@ def validate(
     """
     from interop.validators.chain import ValidationContext
 
-    production = True
+    production, config = True, None
     if config_path is not None:
         from interop.cli.common import load_config_or_exit
 
@@ -120,6 +122,7 @@ def validate(
     day = as_of.date() if hasattr(as_of, "date") else date.today()
     context = ValidationContext(igs, profiles, day, edition, production, max_mb * 1024 * 1024)
     reports = _validate(paths, cases, context)
+    _ods_warnings(reports, config)
     if not reports:
         click.echo("no files to validate (folders are searched for *.json, *.xml, *.hl7)", err=True)
         raise SystemExit(2)
@@ -127,6 +130,16 @@ def validate(
     unreadable = sum(r.io_error is not None for r in reports)
     failed = sum(1 for r in reports if r.io_error is None and r.errors)
     raise SystemExit(2 if unreadable else 1 if failed else 0)
+
+
+def _ods_warnings(reports: list[FileReport], config: Config | None) -> None:
+    """With ``[ods]`` configured, the organisations each artefact names asked of ODS: unknown
+    or closed is a warning (the file is no less valid; ``interop push`` refuses it)."""
+    from interop.jobs.ods_check import artefact_issues
+
+    for report in reports:
+        if report.artefact is not None:
+            report.issues.extend(artefact_issues(config, report.artefact, refuse=False))
 
 
 def _validate(

@@ -6,8 +6,11 @@ does the code exist, is the organisation still open, is its role the one the dir
 (a local authority, a health organisation) and is its name the one configured?
 
 ``check_directory(config)`` is the directory check (``interop config check`` is not in this
-tree yet: it calls this function when it comes); ``check_organisations(codes, lookup)`` is the
-check of the organisations an artefact names (``artefact_ods_codes`` finds them).
+tree yet: it calls this function when it comes; ``UsageError`` without ``[ods]``);
+``check_organisations(codes, lookup)`` is the check of the organisations an artefact names
+(``artefact_ods_codes`` finds them); ``check_named(config, codes)`` is the same check when
+``[ods]`` is configured and none otherwise, as ``push``, ``validate --config`` and ``pds trace``
+run it: ODS itself failing is a warning there, never a refusal to share.
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ from interop.errors import UsageError
 
 if TYPE_CHECKING:
     from interop.config import Config
+    from interop.issues import Issue
     from interop.transport.ods import OdsLookup
 
 __all__ = [
     "OdsFinding",
+    "artefact_issues",
     "artefact_ods_codes",
     "check_directory",
+    "check_named",
     "check_organisations",
     "ods_lookup",
 ]
@@ -103,6 +109,54 @@ def check_directory(config: Config, lookup: OdsLookup | None = None) -> list[Ods
         return check_organisations(roles, lookup, roles=roles)
     with ods_lookup(config) as opened:
         return check_organisations(roles, opened, roles=roles)
+
+
+def check_named(
+    config: Config | None, codes: Iterable[str], *, roles: Mapping[str, str] | None = None
+) -> list[OdsFinding]:
+    """``codes`` asked of ODS when ``config`` has ``[ods]`` (none asked, no finding, without).
+
+    ODS failing (unreachable, an error answer, nothing cached) is one warning per code: the
+    check could not be made, which must not stop safeguarding information being shared.
+    """
+    from interop.transport.fhir_errors import FhirClientError
+
+    wanted = list(dict.fromkeys(c.strip().upper() for c in codes if c and c.strip()))
+    if config is None or config.ods is None or not wanted:
+        return []
+    try:
+        with ods_lookup(config) as lookup:
+            return check_organisations(wanted, lookup, roles=roles)
+    except FhirClientError as exc:
+        why = f"not checked: ODS could not be asked ({exc})"
+        return [OdsFinding(code, "warning", why) for code in wanted]
+
+
+#: the rule id the ODS check's issues carry (``interop validate``, ``interop push``)
+ODS_RULE = "ODS-1"
+
+
+def artefact_issues(config: Config | None, artefact: Any, *, refuse: bool) -> list[Issue]:
+    """The organisations ``artefact`` names asked of ODS when ``config`` has ``[ods]``, as
+    validation issues at ``ods_code``. An unknown or closed organisation is an error when
+    ``refuse`` (``interop push``: not sent) and a warning otherwise (``interop validate``:
+    the file is as valid as before, ODS being a fact about the world, not the file)."""
+    from interop.issues import Issue, IssueCode, Severity
+
+    issues = []
+    for finding in check_named(config, artefact_ods_codes(artefact)):
+        severe = refuse and finding.severity == "error"
+        issues.append(
+            Issue(
+                Severity.ERROR if severe else Severity.WARNING,
+                IssueCode.VALUE,
+                "ods_code",
+                f"ODS code {finding.ods_code}: {finding.message}",
+                rule_id=ODS_RULE,
+                rule_source="Organisation Data Terminology API (docs/national-services.md)",
+            )
+        )
+    return issues
 
 
 def artefact_ods_codes(artefact: Any) -> list[str]:

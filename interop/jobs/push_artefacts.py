@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from interop.errors import EXIT_INVALID, EXIT_OK, EXIT_REMOTE, ConfigurationError, UsageError
 
 if TYPE_CHECKING:
-    from interop.config import EndpointSettings, PushMode
+    from interop.config import Config, EndpointSettings, PushMode
     from interop.domain import ArtefactBase
     from interop.issues import Issue
     from interop.transport.directory import EndpointDirectory
@@ -82,6 +82,7 @@ def push_artefacts(
     dry_run: bool = False,
     force: bool = False,
     progress: Callable[[PushEvent], None] | None = None,
+    ods: Config | None = None,
 ) -> PushOutcome:
     """Validate, map and write the artefacts in ``paths`` (files, and folders searched for .json
     and .xml) to ``endpoint``, or where ``directory`` routes each (give exactly one).
@@ -91,7 +92,10 @@ def push_artefacts(
     ``resources`` one by one; default: the endpoint's), so pushing it again changes nothing.
     ``dry_run``: read, map and route; send nothing. ``force``: overwrite resources edited on
     the server since the last push (else a conflict, a ``failed`` event). Every event is also
-    given to ``progress`` as it happens. ``UsageError`` for a bad combination;
+    given to ``progress`` as it happens. ``ods``: a configuration with ``[ods]``, whose ODS
+    endpoint is asked about every organisation an artefact names: one unknown to ODS or closed
+    is not pushed (an ``invalid`` event), ODS unreachable is a warning (``jobs.ods_check``).
+    ``UsageError`` for a bad combination;
     ``ConfigurationError`` for a file that cannot be read or an endpoint that cannot be used
     (both stop the push).
     """
@@ -111,7 +115,7 @@ def push_artefacts(
     try:
         for path in _files(paths):
             artefact = _read(path, context, emit)
-            if artefact is None:
+            if artefact is None or not _organisations_open(path, artefact, ods, emit):
                 continue
             targets = [endpoint] if endpoint else _routes(path, artefact, directory, dry_run, emit)
             sent = _push_one(path, artefact, targets, mode, dry_run, clients, emit, force=force)
@@ -152,6 +156,22 @@ def _read(
     for issue in report.issues:
         emit(PushEvent("warning", path, artefact=report.artefact, issues=(issue,)))
     return report.artefact
+
+
+def _organisations_open(
+    path: Path, artefact: ArtefactBase, ods: Config | None, emit: Callable[[PushEvent], None]
+) -> bool:
+    """Whether ODS knows every organisation the artefact names as open (an ``invalid`` event
+    if not); true without ``[ods]``."""
+    from interop.jobs.ods_check import artefact_issues
+
+    issues = artefact_issues(ods, artefact, refuse=True)
+    if any(issue.is_error for issue in issues):
+        emit(PushEvent("invalid", path, read_as=artefact.kind, issues=tuple(issues)))
+        return False
+    for issue in issues:
+        emit(PushEvent("warning", path, artefact=artefact, issues=(issue,)))
+    return True
 
 
 def _routes(

@@ -73,6 +73,14 @@ class PdsDirectory:
             or nhs_number in self.superseded
         )
 
+    def is_sensitive(self, nhs_number: str) -> bool:
+        """Whether PDS holds the record as sensitive (restricted)."""
+        return nhs_number in self.sensitive
+
+    def is_superseded(self, nhs_number: str) -> bool:
+        """Whether PDS holds the number as superseded by another."""
+        return nhs_number in self.superseded
+
 
 @dataclass(frozen=True)
 class RegisteredPlan:
@@ -293,9 +301,9 @@ def check_record(
         return CpisRecordResponse.OLD_FORMAT, None
     if not pds.has(record.nhs_number):
         return CpisRecordResponse.NO_PDS_MATCH, None
-    if record.nhs_number in pds.sensitive:
+    if pds.is_sensitive(record.nhs_number):
         return CpisRecordResponse.SENSITIVE, None
-    if record.nhs_number in pds.superseded:
+    if pds.is_superseded(record.nhs_number):
         return CpisRecordResponse.SUPERSEDED, None
     detail = _inconsistency(record)
     if detail is not None:

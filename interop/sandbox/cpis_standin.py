@@ -12,11 +12,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from interop.config import CpisSettings, StandInSettings
 from interop.cpis import codec
 from interop.cpis.model import AccessNotification, Accessor, InactiveNhsNumberNotification
+from interop.errors import ConfigurationError
 from interop.identifiers import TEST_BLOCK, InvalidNhsNumber, check_nhs_number
 from interop.sandbox.cpis_spine import (
     PdsDirectory,
@@ -24,6 +25,12 @@ from interop.sandbox.cpis_spine import (
     access_notification,
     inactive_notification,
     process_upload,
+)
+from interop.sandbox.national import (
+    NationalServices,
+    PdsRecord,
+    stand_in_organisations,
+    stand_in_patients,
 )
 from interop.transport.mesh import MeshTransport
 
@@ -62,6 +69,61 @@ def pds_for(settings: StandInSettings) -> PdsDirectory:
         sensitive=set(settings.sensitive),
         superseded=set(settings.superseded),
     )
+
+
+class RegisterPds(PdsDirectory):
+    """The MESH side's PDS read from the national stand-ins' test-patient register, so CP-IS
+    answers CPR01/CPR02/CPR05 for exactly the numbers the PDS FHIR stand-in calls unknown,
+    sensitive or superseded (the register is read live: patients added later count too)."""
+
+    def __init__(self, services: NationalServices) -> None:
+        super().__init__(known=set())
+        self.services = services
+
+    def _record(self, nhs_number: str) -> PdsRecord | None:
+        return self.services.patients.get(nhs_number)
+
+    def has(self, nhs_number: str) -> bool:
+        return self._record(nhs_number) is not None
+
+    def is_sensitive(self, nhs_number: str) -> bool:
+        record = self._record(nhs_number)
+        return record is not None and record.sensitive
+
+    def is_superseded(self, nhs_number: str) -> bool:
+        record = self._record(nhs_number)
+        return record is not None and record.superseded_by is not None
+
+
+def national_register(settings: StandInSettings) -> NationalServices:
+    """One test-patient register for the CP-IS stand-in and the national stand-ins: the fixed
+    test patients (``stand_in_patients``) plus ``[stand_in]``'s ``pds_known`` and ``sensitive``
+    numbers as synthetic people, and the stand-in organisations.
+
+    ``ConfigurationError`` when ``[stand_in]`` describes PDS in ways one register cannot hold:
+    ``superseded`` numbers (PDS FHIR must name the replacement: use the fixed superseded test
+    patient) and ``accept_test_block`` (PDS FHIR cannot answer every number of the block).
+    """
+    if settings.superseded or settings.accept_test_block:
+        raise ConfigurationError(
+            "[stand_in] superseded and accept_test_block cannot be served by the national "
+            "stand-ins: leave them out (the shared register has its own superseded patient)"
+        )
+    patients = stand_in_patients()
+    fixed = {p.nhs_number for p in patients}
+    extra = (set(settings.pds_known) | set(settings.sensitive)) - fixed - set(settings.pds_unknown)
+    patients += [
+        PdsRecord(
+            number,
+            "Test",
+            "Child",
+            date(2015, 1, 1),
+            sensitive=number in settings.sensitive,
+        )
+        for number in sorted(extra)
+    ]
+    patients = [p for p in patients if p.nhs_number not in settings.pds_unknown]
+    return NationalServices(patients, stand_in_organisations())
 
 
 @dataclass(frozen=True)

@@ -402,14 +402,14 @@ def create_national_app(services: NationalServices) -> Starlette:
 
 
 @contextmanager
-def running_national_services(services: NationalServices) -> Iterator[str]:
-    """Serve ``services`` on 127.0.0.1 (a free port) until the block ends; yields the host
-    URL ``http://127.0.0.1:PORT`` (PDS at ``+ PDS_PATH``, ODS at ``+ ODS_PATH``)."""
+def running_national_services(services: NationalServices, port: int = 0) -> Iterator[str]:
+    """Serve ``services`` on 127.0.0.1 (``port``, 0 for a free one) until the block ends; yields
+    the host URL ``http://127.0.0.1:PORT`` (PDS at ``+ PDS_PATH``, ODS at ``+ ODS_PATH``)."""
     import httpx
 
     from interop.sandbox.fhir_server.running import bind_socket, server_config
 
-    sock = bind_socket("127.0.0.1", 0)
+    sock = bind_socket("127.0.0.1", port)
     server = uvicorn.Server(server_config(create_national_app(services)))
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="national-stand-ins", daemon=True

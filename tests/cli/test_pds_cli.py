@@ -75,6 +75,52 @@ def test_the_endpoint_and_policy_come_from_the_configuration(
     assert "warning: the family name differs from PDS" in out
 
 
+def test_the_gp_practice_is_checked_against_ods_when_configured(
+    national: National, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from interop.sandbox.national import PdsRecord
+
+    closed_gp, unknown_gp = "9000000904", "9000000912"
+    national.services.add_patients([
+        PdsRecord(closed_gp, "Test", "Child", date(2015, 1, 1), gp="RXX"),
+        PdsRecord(unknown_gp, "Test", "Child", date(2015, 1, 1), gp="ZZZ99"),
+    ])  # fmt: skip
+    config = tmp_path / "interop.toml"
+    pds_only = (
+        f'[endpoints.pds]\nkind = "fhir"\nurl = "{national.pds}"\n\n[pds]\nendpoint = "pds"\n'
+    )
+    config.write_text(pds_only, encoding="utf-8")
+    code, out = run("pds", "trace", closed_gp, "--config", str(config))
+    assert code == 0, out
+    assert "GP practice (ODS): RXX" in out
+    assert "closed" not in out  # no [ods]: ODS is not asked
+
+    ods = f'\n[endpoints.ods]\nkind = "fhir"\nurl = "{national.ods}"\n\n[ods]\nendpoint = "ods"\n'
+    config.write_text(pds_only + ods, encoding="utf-8")
+    code, out = run("pds", "trace", closed_gp, "--config", str(config))
+    assert code == 0, out  # a warning: the trace's verdict stands
+    assert "warning: GP practice RXX: closed on ODS since 2020-03-31" in out
+    code, out = run("pds", "trace", unknown_gp, "--config", str(config))
+    assert code == 0, out
+    assert "warning: GP practice ZZZ99: ODS does not know this code" in out
+    code, out = run("pds", "trace", "9000000009", "--config", str(config))
+    assert code == 0, out
+    assert "warning" not in out  # Y12345 is an open practice
+    calls = national.services.calls["ods"]
+    code, out = run("pds", "trace", "9000000025", "--config", str(config))
+    assert code == 0, out
+    assert national.services.calls["ods"] == calls  # a restricted record's GP is never used
+
+    # ODS down and nothing cached (the cache above would answer): a warning, the trace stands
+    down = ods.replace(national.ods, "http://127.0.0.1:9/ods") + 'cache = "empty-cache.json"\n'
+    config.write_text(pds_only + down, "utf-8")
+    code, out = run("pds", "trace", "9000000068", "--config", str(config))
+    assert code == 0, out
+    assert "warning: GP practice Y12345: not checked: ODS could not be asked" in out
+
+
 def test_a_pds_section_naming_no_endpoint_is_a_configuration_error(tmp_path: Path) -> None:
     config = tmp_path / "interop.toml"
     config.write_text('[pds]\nendpoint = "pdss"\nmismatch = "maybe"\n', encoding="utf-8")

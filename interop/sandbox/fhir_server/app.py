@@ -270,7 +270,9 @@ class _Handlers:
     # --- search and the CP-IS access record -------------------------------------------------
 
     def _search(self, request: Request, kind: str) -> Response:
-        pairs = cpis.search_pairs(kind, request.query_params.multi_items())
+        asked = request.query_params.multi_items()
+        history = cpis.is_access_history(kind, asked)
+        pairs = cpis.search_pairs(kind, asked)
         record = kind == "CareTeam" and cpis.unscheduled(
             request.headers.get(cpis.UNSCHEDULED_HEADER)
         )
@@ -293,6 +295,8 @@ class _Handlers:
             stored = self.interactions.store.create(event).stored
             if self.audit_log is not None:
                 self.audit_log.record(stored, ods, nhs_number, len(page.resources))
+        if history and answer.body is not None:
+            cpis.cap_access_history(answer.body)
         return self._answer(request, answer)
 
 

@@ -41,12 +41,36 @@ ACCESS_HISTORY_INCLUDE = (
 )
 
 
+#: the access history answers the most recent accesses only, and no further pages (the CP-IS
+#: FHIR API consumer guide: "up to the 25 most recent"; ``ACCESS_HISTORY_LIMIT`` client side)
+ACCESS_HISTORY_LIMIT = 25
+
+
+def is_access_history(kind: str, pairs: list[tuple[str, str]]) -> bool:
+    """Whether the search is the CP-IS access history (AuditEvent with its ``_include``)."""
+    return kind == "AuditEvent" and ("_include", ACCESS_HISTORY_INCLUDE) in pairs
+
+
 def search_pairs(kind: str, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The search parameters the store runs: the access history's ``_include`` is left out,
-    as the sandbox's AuditEvents carry who accessed inline (nothing more to include)."""
-    if kind != "AuditEvent":
+    """The search parameters the store runs. The access history's ``_include`` is left out, as
+    the sandbox's AuditEvents carry who accessed inline (nothing more to include), and it is
+    capped as CP-IS caps it: the most recent first, at most ``ACCESS_HISTORY_LIMIT`` (fewer if
+    the client's ``_count`` asks for fewer), without a total that would promise more."""
+    if not is_access_history(kind, pairs):
         return pairs
-    return [p for p in pairs if p != ("_include", ACCESS_HISTORY_INCLUDE)]
+    count = ACCESS_HISTORY_LIMIT
+    for name, value in pairs:
+        if name == "_count" and value.isdigit():
+            count = min(count, int(value))
+    paging = ("_include", "_count", "_sort", "_total", "_cursor")
+    kept = [p for p in pairs if p[0] not in paging]
+    return [*kept, ("_sort", "-_lastUpdated"), ("_count", str(count)), ("_total", "none")]
+
+
+def cap_access_history(bundle: JSON) -> None:
+    """Drop the ``next`` link of an access-history page: CP-IS offers no older accesses."""
+    links = bundle.get("link") or []
+    bundle["link"] = [link for link in links if link.get("relation") != "next"]
 
 
 def unscheduled(value: str | None) -> bool:
