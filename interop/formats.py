@@ -96,8 +96,8 @@ def sniff(data: bytes, subject: str = "the file") -> Format:
     raise UnknownFormat([error(IssueCode.INVALID, "", f"{subject} is {what} (it reads {READS})")])
 
 
-#: what FHIR's string type and XML 1.0 cannot hold: below U+0020 except tab, LF and CR
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: what FHIR strings and XML 1.0 cannot hold: below U+0020 but tab, LF and CR; U+FFFE, U+FFFF
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def control_characters(node: Any, path: str = "$") -> list[Issue]:

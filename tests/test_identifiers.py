@@ -7,6 +7,7 @@ import contextlib
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from nhs_number.validate import is_valid
 
 from interop.identifiers import (
     InvalidNhsNumber,
@@ -87,6 +88,32 @@ def test_a_single_mistyped_digit_is_always_caught(nine: int, data: st.DataObject
     typo = valid[:position] + replacement + valid[position + 1 :]
     with pytest.raises(InvalidNhsNumber):
         check_nhs_number(typo)
+
+
+@given(
+    st.one_of(
+        st.integers(min_value=0, max_value=999_999_999).map(lambda n: f"{n:09d}"),
+        # the Scottish CHI range, where the first six digits must be a date (DDMMYY)
+        st.tuples(st.integers(1, 39), st.integers(0, 19), st.integers(0, 999)).map(
+            lambda t: f"{t[0]:02d}{t[1]:02d}{t[2] % 100:02d}{t[2]:03d}"
+        ),
+    ),
+    st.booleans(),
+)
+def test_the_chi_shortcut_accepts_exactly_what_the_nhs_number_package_does(
+    nine: str, right_digit: bool
+) -> None:
+    # check_nhs_number asks nhs_number.is_valid only about CHI-range numbers (speed): for any
+    # ten digits it must still accept exactly what the modulus 11 check and is_valid accept
+    digit = check_digit(nine) % 10 if right_digit else (check_digit(nine) + 1) % 10
+    digits = f"{nine}{digit}"
+    expected = check_digit(nine) == digit and is_valid(digits)
+    try:
+        check_nhs_number(digits)
+        accepted = True
+    except InvalidNhsNumber:
+        accepted = False
+    assert accepted == expected
 
 
 def test_test_block_is_recognised() -> None:

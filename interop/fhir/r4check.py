@@ -27,8 +27,9 @@ from interop.fhir.r4spec import ElementDef, R4Spec
 from interop.issues import Issue, IssueCode, Severity, error
 
 JSON = dict[str, Any]
-#: R4 string: no character below U+0020 but tab, LF and CR (https://hl7.org/fhir/R4/datatypes.html#string)
-_CONTROL = frozenset(chr(c) for c in range(32) if c not in (9, 10, 13))
+#: R4 string: no character below U+0020 but tab, LF and CR (https://hl7.org/fhir/R4/datatypes.html#string);
+#: nor U+FFFE or U+FFFF, which XML 1.0 cannot hold (a resource called valid is writable as XML)
+_CONTROL = frozenset([*(chr(c) for c in range(32) if c not in (9, 10, 13)), "\ufffe", "\uffff"])
 #: types whose values may not start or end with whitespace (their regexes say so)
 _TRIMMED = frozenset({"code", "id", "uri", "url", "canonical", "oid", "uuid"})
 _DATE_TYPES = frozenset({"date", "dateTime", "instant"})

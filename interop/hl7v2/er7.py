@@ -63,7 +63,9 @@ CHARSETS: dict[str, str] = {
 LOCAL_TIME = ZoneInfo("Europe/London")
 
 _SEGMENT_NAME = re.compile(r"[A-Z][A-Z0-9]{2}\Z")
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: what XML 1.0 and FHIR strings cannot hold (the C0 controls but tab, CR and LF; U+FFFE and
+#: U+FFFF), and DEL: an attendance's fields end up in FHIR and XML notifications
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _TS = re.compile(
     r"(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?)?)?)?)?"
     r"([+-]\d{4})?\Z"
@@ -469,14 +471,53 @@ def read_er7(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Er7Message:
                     Severity.ERROR,
                     IssueCode.INVALID,
                     str(location or ""),
-                    f"control character 0x{ord(control.group()):02X} is not allowed in a message",
+                    f"control character {_code_point(control.group())} is not allowed in a message",
                     "102",
                     HL7_ERROR_TABLE,
                     line=line,
                 )
             ]
         )
+    _refuse_escaped_controls(data, text, codec, delimiters)
     return _split(text, delimiters, charset)
+
+
+def _code_point(character: str) -> str:
+    code = ord(character)
+    return f"0x{code:02X}" if code < 0x100 else f"U+{code:04X}"
+
+
+def _refuse_escaped_controls(data: bytes, text: str, codec: str, delimiters: Delimiters) -> None:
+    """Refuse a hex escape (``\\X0B\\``) that would put a forbidden character into a field.
+
+    Fields are unescaped when they are read, so a control character written as an escape would
+    pass the raw check above and break the FHIR or XML notification built later; it is refused
+    here, at its field, like a raw one.
+    """
+    escape = delimiters.escape
+    if escape + "X" not in text:
+        return
+    pattern = re.escape(escape) + "X[^" + re.escape(escape) + "]*" + re.escape(escape)
+    for found in re.finditer(pattern, text):
+        control = _CONTROL_CHARS.search(unescape(found.group(), delimiters))
+        if control is None:
+            continue
+        offset = len(text[: found.start()].encode(codec))
+        location, line = _byte_location(data, offset, delimiters)
+        raise Er7Error(
+            [
+                Issue(
+                    Severity.ERROR,
+                    IssueCode.INVALID,
+                    str(location or ""),
+                    f"the escape sequence for control character {_code_point(control.group())}"
+                    " is not allowed in a message",
+                    "102",
+                    HL7_ERROR_TABLE,
+                    line=line,
+                )
+            ]
+        )
 
 
 def _split(text: str, delimiters: Delimiters, charset: str) -> Er7Message:

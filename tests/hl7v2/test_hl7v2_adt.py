@@ -274,6 +274,36 @@ def test_unreadable_messages_are_rejected_with_a_location(data: bytes, location:
     assert reading.errors[0].location == location
 
 
+@pytest.mark.parametrize(
+    ("pid", "location", "code"),
+    [
+        ("PID|1||9434765919^^^NHS^NH||SYNTHETIC^AL\\X0B\\EX||20150402|M", "PID-5", "0x0B"),
+        ("PID|1||9434765919^^^NHS^NH||SYN\\X00\\^ALEX||20150402|M", "PID-5", "0x00"),
+        ("PID|1||9434765919^^^NHS^NH||SYNTHETIC^ALEX\\X411B\\||20150402|M", "PID-5", "0x1B"),
+        ("PID|1||9434765919^^^NHS^NH||SYNTHETIC^ALEX\uffff||20150402|M", "PID-5", "U+FFFF"),
+        ("PID|1||9434765919^^^NHS^NH||SYNTHETIC^ALEX||20150402|M|\ufffe", "PID-9", "U+FFFE"),
+    ],
+)
+def test_characters_xml_and_fhir_forbid_are_refused_at_their_field(
+    pid: str, location: str, code: str
+) -> None:
+    # raw or written as an HL7 hex escape: the field would be unescaped into a FHIR or XML
+    # notification later, so the message is refused now, naming the field, not the value
+    reading = read_adt(message(MSH_25, EVN, pid, PV1))
+    assert reading.ack_code == "AR"
+    assert reading.event is None
+    assert reading.errors[0].location == location
+    assert code in reading.errors[0].message
+    assert "ALEX" not in reading.errors[0].message
+
+
+def test_escaped_line_breaks_and_delimiters_are_still_read() -> None:
+    pid = "PID|1||9434765919^^^NHS^NH||SYNTHETIC^ALEX||20150402|M"
+    reading = read_adt(message(MSH_25, EVN, pid, "PV1|1|E|ED\\X0D0A\\\\F\\^^^RR801"))
+    assert reading.event is not None
+    assert reading.ack_code == "AA"
+
+
 def test_a_message_over_the_size_limit_is_refused_before_it_is_read() -> None:
     reading = read_adt(message(MSH_25, EVN, PID, PV1, "NTE|1||" + "x" * 1_100_000))
     assert reading.ack_code == "AR"
