@@ -55,7 +55,8 @@ def test_one_command_one_register(fresh_mesh_sandbox: MeshSandbox, tmp_path: Pat
     state, out = str(tmp_path / "state.sqlite"), str(tmp_path / "out")
     la = ("--config", str(la_config), "--state", state)
 
-    code, output = run("sync", "cpis", "--source", str(export), *la, "--out", out, env=env)
+    first_run = ("--out", out, "--new-state")
+    code, output = run("sync", "cpis", "--source", str(export), *la, *first_run, env=env)
     assert code == 0, output
     code, output = run(
         "cpis", "stand-in", "--config", str(cpis_config), "--national-port", "0", "--once", env=env
