@@ -51,8 +51,8 @@ OrganisationRole = Literal["local-authority", "health", "police", "other"]
 ENDPOINT_KINDS: tuple[EndpointKind, ...] = ("fhir", "mesh", "mllp", "folder")
 PUSH_MODES: tuple[PushMode, ...] = ("transaction", "resources")
 #: how a FHIR endpoint is searched for a child's resources (interop.transport.fhir_client)
-PatientSearch = Literal["identifier", "chain", "resolve"]
-PATIENT_SEARCHES: tuple[PatientSearch, ...] = ("identifier", "chain", "resolve")
+PatientSearch = Literal["auto", "identifier", "chain", "resolve"]
+PATIENT_SEARCHES: tuple[PatientSearch, ...] = ("auto", "identifier", "chain", "resolve")
 ORGANISATION_ROLES: tuple[OrganisationRole, ...] = ("local-authority", "health", "police", "other")
 NAMED_ENDPOINTS = ("INT", "LIVE")
 
@@ -370,7 +370,8 @@ class EndpointSettings:
     (``mesh``, sent with the ``[mesh]`` mailbox's credentials). ``ods_code`` is sent as
     ``NHSD-End-User-Organisation-ODS``. ``patient_search`` is how a child's resources are
     searched: ``identifier`` (``patient:identifier=``, the CP-IS API's pattern), ``chain``
-    (``patient.identifier=``) or ``resolve`` (the Patient by identifier, then ``patient=``).
+    (``patient.identifier=``), ``resolve`` (the Patient by identifier, then ``patient=``) or
+    ``auto`` (the default: as the server's CapabilityStatement offers).
     ``artefacts`` lists the kinds this endpoint takes
     (empty: every kind). ``timeout`` is per request; ``max_retries`` and ``retry_budget`` bound
     the retries of idempotent requests.
@@ -410,7 +411,7 @@ class EndpointSettings:
     ods_code: Annotated[str | None, from_file(_ods_code)] = None
     artefacts: Annotated[frozenset[str], from_file(_artefact_kinds)] = frozenset()
     push_mode: Annotated[PushMode, _one_of(PUSH_MODES)] = "transaction"
-    patient_search: Annotated[PatientSearch, _one_of(PATIENT_SEARCHES)] = "identifier"
+    patient_search: Annotated[PatientSearch, _one_of(PATIENT_SEARCHES)] = "auto"
     timeout: Annotated[float, number(0, 3600)] = 30.0
     max_retries: _Retries = 3
     retry_budget: _Number = 60.0

@@ -138,15 +138,13 @@ class CpisApi:
         """
         client = self.client
         number = check_nhs_number(nhs_number)
-        # the endpoint's patient search (the CP-IS API itself: patient:identifier); when a
-        # resolve finds no Patient the identifier search stands in and finds nothing either
-        params = client.patient_params(number) or {"patient:identifier": nhs_number_token(number)}
         if not unscheduled:
             request_id = str(uuid.uuid4())
             headers = self._headers(request_id, unscheduled=False)
             answer = client.request(
-                "GET", "CareTeam", params=params, headers=headers, request_id=request_id
-            )
+                "GET", "CareTeam", params=self._params(number), headers=headers,
+                request_id=request_id,
+            )  # fmt: skip
             return _resources(client.expect_resource(answer, "Bundle"), "CareTeam")
         if audit is None or not (reason and reason.strip()):
             raise ValueError("an unscheduled CP-IS lookup needs an audit log and a reason")
@@ -163,7 +161,7 @@ class CpisApi:
             answer = client.request(
                 "GET",
                 "CareTeam",
-                params=params,
+                params=self._params(number),
                 headers=self._headers(request_id, unscheduled=True),
                 request_id=request_id,
             )
@@ -174,6 +172,16 @@ class CpisApi:
             raise
         audit.record("cpis-unscheduled-lookup", phase="completed", status=answer.status, **common)
         return teams
+
+    def _params(self, number: str) -> dict[str, str]:
+        """The search for the child's CareTeams: the CP-IS API's own pattern
+        (``patient:identifier``) unless the endpoint's configuration or CapabilityStatement
+        says otherwise (a rehearsal against another server). Asked only once a lookup is
+        allowed: ``resolve`` searches the server for the child."""
+        token = {"patient:identifier": nhs_number_token(number)}
+        style = self.client.search_style(without_statement="identifier")
+        # when a resolve finds no Patient the identifier search stands in and finds nothing
+        return self.client.patient_params(number, style=style) or token
 
     def audit_events(self, nhs_number: str) -> list[JSON]:
         """Who accessed the child's CP-IS information, most recent first, at most

@@ -65,11 +65,13 @@ from interop.transport.fhir_errors import (
 )
 from interop.transport.fhir_records import (
     PATIENT_SEARCHES,
+    SEARCH_FORMS_EXTENSION,
     ChangedResources,
     PatientSearch,
     PushMode,
     PushOutcome,
     PushResult,
+    SearchStyle,
     etag_version,
     nhs_number_token,
 )
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
     from interop.config import EndpointSettings
 
 __all__ = [
+    "SEARCH_FORMS_EXTENSION",
     "ChangedResources",
     "FhirAnswer",
     "FhirClient",
@@ -144,7 +147,7 @@ class FhirClient(Endpoint):
         transport: httpx.BaseTransport | None = None,
         max_response_bytes: int = 64 * 1024 * 1024,
         name: str | None = None,
-        patient_search: PatientSearch = "identifier",
+        patient_search: PatientSearch = "auto",
     ) -> None:
         split = urlsplit(base_url)
         if split.scheme not in ("http", "https") or not split.hostname:
@@ -156,6 +159,8 @@ class FhirClient(Endpoint):
         self.base_url = base_url.rstrip("/")
         self.name = name or self.base_url
         self.patient_search: PatientSearch = patient_search
+        #: the server's CapabilityStatement once read (``search_style``; {}: it has none)
+        self._statement: JSON | None = None
         #: the version of each ``Type/id`` this client last wrote or found unchanged: a push
         #: sends it as If-Match, so an edit made on the server since is not overwritten
         self.written_versions: dict[str, str | None] = {}
@@ -336,16 +341,20 @@ class FhirClient(Endpoint):
                 "and no next link",
             )
 
-    def patient_params(self, nhs_number: str) -> dict[str, str] | None:
-        """The search parameters that find a child's resources, by ``patient_search``:
+    def patient_params(
+        self, nhs_number: str, *, style: SearchStyle | None = None
+    ) -> dict[str, str] | None:
+        """The search parameters that find a child's resources, by ``style`` (default: the
+        client's ``search_style()``):
         ``patient:identifier=<system>|NHS`` (the CP-IS FHIR API's pattern; a standard server
         matches it against ``Reference.identifier``), ``patient.identifier=`` (a chain), or
         ``patient=Patient/<id>,...`` after finding the Patients by identifier (``resolve``).
         None when ``resolve`` finds no Patient: then nothing points at the child."""
         token = nhs_number_token(nhs_number)
-        if self.patient_search == "identifier":
+        style = style or self.search_style()
+        if style == "identifier":
             return {"patient:identifier": token}
-        if self.patient_search == "chain":
+        if style == "chain":
             return {"patient.identifier": token}
         patients = sorted(
             f"Patient/{p['id']}"
@@ -353,6 +362,30 @@ class FhirClient(Endpoint):
             if isinstance(p.get("id"), str) and p.get("resourceType") == "Patient"
         )
         return {"patient": ",".join(patients)} if patients else None
+
+    def search_style(self, *, without_statement: SearchStyle = "resolve") -> SearchStyle:
+        """The patient search this client uses: the configured one, or (``auto``) the one
+        the server's CapabilityStatement offers (``fhir_records.search_style``), read once
+        per client. A server whose ``metadata`` is not a CapabilityStatement is searched
+        ``without_statement``: by default the way every standard server supports."""
+        if self.patient_search != "auto":
+            return self.patient_search
+        if self._statement is None:
+            try:
+                self._statement = self.capabilities()
+            except FhirError as exc:
+                log.info("%s: no CapabilityStatement (status %s)", self.name, exc.status)
+                self._statement = {}
+            except FhirTransportError as exc:
+                # an answer that is no CapabilityStatement, or metadata refused to this
+                # client: no statement (a server that cannot be reached fails the search too)
+                if exc.kind not in ("protocol", "auth"):
+                    raise
+                log.info("%s: no CapabilityStatement (%s)", self.name, exc)
+                self._statement = {}
+        if not self._statement:
+            return without_statement
+        return fhir_records.search_style(self._statement)
 
     def search_by_patient(
         self, resource_type: str, nhs_number: str, **params: str

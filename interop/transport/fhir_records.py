@@ -36,24 +36,37 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PATIENT_SEARCHES",
+    "SEARCH_FORMS_EXTENSION",
     "ChangedResources",
     "PatientSearch",
     "PushConflict",
     "PushMode",
     "PushOutcome",
     "PushResult",
+    "SearchStyle",
     "changed_since",
     "etag_version",
     "nhs_number_token",
     "patient_record",
     "push_bundle",
+    "search_style",
 ]
 
 JSON = dict[str, Any]
 PushMode = Literal["transaction", "resources"]
-#: how a child's resources are searched (``FhirClient.patient_params``)
-PatientSearch = Literal["identifier", "chain", "resolve"]
-PATIENT_SEARCHES: tuple[PatientSearch, ...] = ("identifier", "chain", "resolve")
+#: how a child's resources are searched (``FhirClient.patient_params``); ``auto``: as the
+#: server's CapabilityStatement says it can be (``search_style``)
+PatientSearch = Literal["auto", "identifier", "chain", "resolve"]
+SearchStyle = Literal["identifier", "chain", "resolve"]
+PATIENT_SEARCHES: tuple[PatientSearch, ...] = ("auto", "identifier", "chain", "resolve")
+#: the extension on a CapabilityStatement's ``patient`` search parameter that lists the forms
+#: a server supports beyond ``patient=Patient/id`` (valueCode ``identifier``: the
+#: ``:identifier`` modifier; ``chain``: ``patient.identifier``). R4 has no element for a
+#: parameter's modifiers or chains, so a server without it is searched the way every standard
+#: server supports (``resolve``).
+SEARCH_FORMS_EXTENSION = "https://fhir.safeguarding-interop.org/StructureDefinition/search-forms"
+#: the resource types whose ``patient`` parameter tells how the child's resources are searched
+_SEARCHED_TYPES = ("CareTeam", "Flag")
 
 
 @dataclass(frozen=True)
@@ -307,6 +320,35 @@ def _entry_failure(
 
 
 # --- pull ------------------------------------------------------------------------------------
+
+
+def search_style(capabilities: JSON) -> SearchStyle:
+    """How to search a child's resources on a server with this CapabilityStatement:
+    ``identifier`` when its ``patient`` parameter (of CareTeam or Flag) lists the
+    ``:identifier`` modifier, else ``chain`` when it lists chaining, else ``resolve``."""
+    forms: set[object] = set()
+    for rest in _dicts(capabilities.get("rest")):
+        if rest.get("mode") not in (None, "server"):
+            continue
+        for resource in _dicts(rest.get("resource")):
+            if resource.get("type") not in _SEARCHED_TYPES:
+                continue
+            for param in _dicts(resource.get("searchParam")):
+                if param.get("name") != "patient":
+                    continue
+                forms |= {
+                    ext.get("valueCode")
+                    for ext in _dicts(param.get("extension"))
+                    if ext.get("url") == SEARCH_FORMS_EXTENSION
+                }
+    if "identifier" in forms:
+        return "identifier"
+    return "chain" if "chain" in forms else "resolve"
+
+
+def _dicts(value: object) -> list[JSON]:
+    """The objects of a JSON array (anything else in it, or a non-array: none)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def patient_record(

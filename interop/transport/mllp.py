@@ -71,6 +71,7 @@ from interop.hl7v2.adt import (
 )
 from interop.hl7v2.er7 import hl7_issue, salvage_header
 from interop.issues import IssueCode
+from interop.privacy import protect_logger
 from interop.transport.base import Endpoint, TransportError
 
 __all__ = [
@@ -106,6 +107,9 @@ _HEAD = 4096  # bytes of a refused frame kept to find its MSH for the AR
 _WHITESPACE = b" \t\r\n"
 
 _log = logging.getLogger("interop.mllp")
+# a sender's control id (MSH-10) and the reasons a message is refused may carry an NHS number
+# (bare, spaced or hyphenated): every record of this logger has them masked
+protect_logger(_log.name)
 
 
 def frame(message: bytes) -> bytes:

@@ -61,10 +61,50 @@ function addPageLinks(req, url, bundle) {
   bundle.link = links;
 }
 
+// The router serves no metadata (it takes "metadata" for a resource type), so the adapter
+// states what the router and its in-memory repository do: reads, versioned writes, create at a
+// client id by PUT, conditional create (If-None-Exist) and conditional update (PUT Type?query).
+// Its `patient` search parameter carries no search-forms extension: the in-memory search
+// ignores the :identifier modifier and chains (see tests/fhir_engine_server.py).
+function capabilityStatement() {
+  const types = ['Patient', 'CareTeam', 'Flag', 'Condition', 'Communication', 'Encounter', 'Observation',
+    'Organization', 'Practitioner', 'PractitionerRole', 'RelatedPerson', 'Composition', 'DocumentReference',
+    'Consent', 'Provenance', 'AuditEvent', 'EpisodeOfCare', 'ServiceRequest', 'Task'];
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: '2026-01-01',
+    kind: 'instance',
+    software: { name: 'Medplum fhir-router (in-memory repository) behind the test adapter' },
+    fhirVersion: '4.0.1',
+    format: ['json'],
+    rest: [{
+      mode: 'server',
+      interaction: [{ code: 'transaction' }, { code: 'batch' }],
+      resource: types.map((type) => ({
+        type,
+        interaction: ['read', 'vread', 'update', 'create', 'search-type'].map((code) => ({ code })),
+        versioning: 'versioned-update',
+        readHistory: true,
+        updateCreate: true,
+        conditionalCreate: true,
+        conditionalUpdate: true,
+        searchParam: [
+          { name: 'identifier', type: 'token' },
+          ...(type === 'Patient' || type === 'Organization' || type === 'Practitioner' ? [] : [{ name: 'patient', type: 'reference' }]),
+        ],
+      })),
+    }],
+  };
+}
+
 async function handle(req, res, raw) {
   const url = new URL(req.url, 'http://localhost');
   if (!url.pathname.startsWith(BASE)) {
     return send(res, 404, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] });
+  }
+  if (req.method === 'GET' && url.pathname === `${BASE}/metadata`) {
+    return send(res, 200, capabilityStatement());
   }
   if (req.method === 'POST' && url.pathname === `${BASE}/__reset`) {
     repo.clear();

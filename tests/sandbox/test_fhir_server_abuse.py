@@ -5,13 +5,19 @@ line or carry an NHS number."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from interop.sandbox.fhir_server import bundles
+from interop.sandbox.fhir_server.connections import MAX_CONNECTIONS, GuardedH11Protocol
 from interop.sandbox.fhir_server.running import running_server
 
 pytestmark = pytest.mark.integration
@@ -106,3 +112,67 @@ def test_request_paths_are_logged_without_forged_lines_or_nhs_numbers(base: str)
         assert "943-476-5919" not in line
         assert "943 476 5919" not in line
     assert any("\\x0a" in line for line in lines)
+
+
+# -- half-open connections ------------------------------------------------------------------
+
+
+def _open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts file handles in /proc")
+def test_thousands_of_half_open_connections_neither_exhaust_handles_nor_lock_out_a_client(
+    tmp_path: Path,
+) -> None:
+    command = "from interop.cli.serve_cmd import serve; serve(prog_name='interop serve')"
+    stderr = tmp_path / "stderr"
+    with stderr.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-c", command, "--port", "0", "--quiet", "--validation", "structure"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
+    held: list[socket.socket] = []
+    try:
+        assert process.stdout is not None
+        base = process.stdout.readline().strip()
+        assert base.startswith("http://127.0.0.1:"), base
+        port = int(base.split(":")[2].split("/")[0])
+        assert httpx.get(f"{base}/Patient?_count=0", timeout=30).status_code == 200
+        before = _open_fds(process.pid)
+        for n in range(2000):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if n % 2:
+                sock.sendall(b"GET /fhir/Patient HTTP/1.1\r\nHost: x\r\n")  # headers never end
+            held.append(sock)
+        time.sleep(1.0)  # let the server accept what the backlog holds
+        answer = httpx.get(f"{base}/Patient?_count=0", timeout=30)
+        assert answer.status_code == 200  # a real client is still answered
+        assert _open_fds(process.pid) <= before + MAX_CONNECTIONS + 16
+    finally:
+        for sock in held:
+            sock.close()
+        process.terminate()
+        process.wait(timeout=30)
+    assert stderr.stat().st_size < 8192  # no traceback per connection
+
+
+@pytest.mark.integration
+def test_a_request_whose_headers_never_end_is_closed_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(GuardedH11Protocol, "header_timeout", 0.5)
+    with running_server() as base:
+        port = int(base.split(":")[2].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /fhir/Patient HTTP/1.1\r\nHost: x\r\n")
+            started = time.monotonic()
+            assert sock.recv(1024) == b""  # closed, no answer
+            assert 0.3 < time.monotonic() - started < 5
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /fhir/Patient?_count=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(1024).startswith(b"HTTP/1.1 200")  # complete headers in time

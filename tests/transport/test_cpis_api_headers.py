@@ -35,9 +35,11 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], list[tuple[str, str]]]] = []
         self.status = 200
+        self.metadata = 0
 
     def reset(self, status: int = 200) -> None:
         self.requests.clear()
+        self.metadata = 0
         self.status = status
 
 
@@ -49,6 +51,12 @@ def cpis() -> Iterator[tuple[Recorder, str]]:
         def do_GET(self) -> None:
             split = urlsplit(self.path)
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if split.path.endswith("/metadata"):
+                # like the CP-IS API: no CapabilityStatement, so the client keeps the API's
+                # own search (patient:identifier); counted apart from the lookups
+                recorder.metadata += 1
+                self.send_error(404)
+                return
             recorder.requests.append((split.path, headers, parse_qsl(split.query)))
             if recorder.status != 200:
                 body: dict[str, Any] = {
@@ -177,6 +185,7 @@ def test_the_trace_replaces_a_superseded_number_or_stops_the_lookup(
     assert ("patient:identifier", "https://fhir.nhs.uk/Id/nhs-number|9000000009") in (
         recorder.requests[0][2]
     )
+    assert recorder.metadata == 1  # asked once, found missing: the API's own search kept
     recorder.reset()
     for unknown_or_deceased in ("9000000033", "9000000041"):
         with pytest.raises(NotTraced):

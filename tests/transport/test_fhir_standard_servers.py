@@ -47,9 +47,6 @@ def nhs_of(artefact: ArtefactBase) -> str:
     return str(person.nhs_number)
 
 
-# Medplum's in-memory repository implements neither the :identifier modifier nor chains: it
-# is searched the third standard way (the Patient by identifier, then patient=Patient/id)
-PATIENT_SEARCH = {"sandbox": "identifier", "engine": "resolve"}
 SERVERS: dict[str, str] = {}
 
 
@@ -67,8 +64,26 @@ def server(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def client_for(base: str, **options: Any) -> FhirClient:
-    """A client of the server, searching it the way it supports."""
-    return FhirClient(base, patient_search=PATIENT_SEARCH[SERVERS[base]], **options)
+    """A client of the server with the default settings: it searches the server the way the
+    server's CapabilityStatement offers (patient_search = "auto")."""
+    return FhirClient(base, **options)
+
+
+# Medplum's in-memory repository implements neither the :identifier modifier nor chains, and
+# the adapter's CapabilityStatement says so: it is searched the third standard way (the
+# Patient by identifier, then patient=Patient/id); the sandbox lists both
+CHOSEN = {"sandbox": "identifier", "engine": "resolve"}
+
+
+def test_the_capability_statement_chooses_the_patient_search(server: str) -> None:
+    with client_for(server) as client:
+        assert client.search_style() == CHOSEN[SERVERS[server]]
+        statement = client._statement
+        assert client.search_style() == CHOSEN[SERVERS[server]]
+        assert client._statement is statement  # read once per client
+    with client_for(server, patient_search="chain") as client:
+        assert client.search_style() == "chain"
+        assert client._statement is None  # configured: metadata not asked
 
 
 def test_every_fixture_pushed_twice_makes_no_new_versions(server: str) -> None:

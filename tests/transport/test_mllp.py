@@ -657,3 +657,25 @@ def test_a_utf8_bom_before_msh_is_accepted(
         ack = read_ack(client.send(b"\xef\xbb\xbf" + adt("BOM")))
     assert (ack.code, ack.control_id) == ("AA", "BOM")
     assert recorder.events[0].nhs_number == "9434765919"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("control_id", ["9434765919", "A-943 476 5919", "943-476-5919X"])
+def test_nhs_numbers_in_msh_10_are_masked_in_the_listener_log(
+    listen: Callable[..., tuple[str, int, MllpServer]],
+    caplog: pytest.LogCaptureFixture,
+    control_id: str,
+) -> None:
+    recorder = Recorder()
+    host, port, _ = listen(recorder)
+    caplog.set_level(logging.INFO, logger="interop.mllp")
+    with MllpClient(host, port, timeout=TIMEOUT) as client:
+        good = read_ack(client.send(adt(control_id)))
+        refused = read_ack(client.send(adt(control_id, nhs_number="9434765918")))
+    assert (good.code, good.control_id) == ("AA", control_id)  # the ACK echoes it unchanged
+    assert refused.code != "AA"
+    logged = caplog.text
+    assert "*** *** 5919" in logged  # the lines are there, the numbers masked
+    digits = "".join(ch for ch in logged if ch.isdigit() or ch == "\n")
+    for number in ("9434765919", "9434765918"):
+        assert number not in digits

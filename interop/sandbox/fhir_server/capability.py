@@ -8,6 +8,7 @@ from typing import Any
 
 from interop import __version__
 from interop.fhir.structure import model_class
+from interop.transport.fhir_client import SEARCH_FORMS_EXTENSION
 
 JSON = dict[str, Any]
 
@@ -92,6 +93,12 @@ _PARAM_DOCS = {
 }
 
 
+_SEARCH_FORMS = [
+    {"url": SEARCH_FORMS_EXTENSION, "valueCode": "identifier"},
+    {"url": SEARCH_FORMS_EXTENSION, "valueCode": "chain"},
+]
+
+
 #: the R4 resource types the sandbox stores (those the structure check can read); a set
 #: written out, so that checking a type imports no model (the tests check it against them)
 SUPPORTED_TYPES = frozenset(R4_RESOURCE_TYPES) - frozenset(_NOT_STORED) - frozenset(_NOT_IN_R4B)
@@ -115,7 +122,14 @@ def _search_params(resource_type: str) -> list[JSON]:
         names += ["patient", "subject"]
     kinds = {"patient": "reference", "subject": "reference"}
     return [
-        {"name": n, "type": kinds.get(n, "token"), "documentation": _PARAM_DOCS[n]} for n in names
+        {
+            "name": n,
+            "type": kinds.get(n, "token"),
+            "documentation": _PARAM_DOCS[n],
+            # the forms beyond patient=Patient/id, which R4 has no element for
+            **({"extension": _SEARCH_FORMS} if n in ("patient", "subject") else {}),
+        }
+        for n in names
     ]
 
 

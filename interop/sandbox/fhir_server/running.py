@@ -19,6 +19,7 @@ import uvicorn
 
 from interop.issues import Issue
 from interop.sandbox.fhir_server.app import create_app
+from interop.sandbox.fhir_server.connections import GuardedH11Protocol
 from interop.sandbox.fhir_server.store import SqliteStore
 
 START_TIMEOUT = 20.0
@@ -40,14 +41,25 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: seconds a kept-alive connection may wait for its next request
+KEEP_ALIVE_TIMEOUT = 5
+#: bytes of a request's head h11 buffers before it refuses the request (431)
+MAX_HEAD_BYTES = 16 * 1024
+
+
 def server_config(app: Any, *, log_level: str = "warning") -> uvicorn.Config:
-    """uvicorn settings for the sandbox: no access log (query strings hold NHS numbers)."""
+    """uvicorn settings for the sandbox: no access log (query strings hold NHS numbers); a
+    bounded request head, keep-alive and header-read time, and number of open connections
+    (``GuardedH11Protocol``), so half-open connections cannot exhaust file handles."""
     return uvicorn.Config(
         app,
         log_level=log_level,
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
+        http=GuardedH11Protocol,
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
     )
 
 
