@@ -1,13 +1,13 @@
 """The guidance the toolkit's rules and codes come from, cited two ways.
 
 Maintainers cite a passage by the corpus file and line (``002_7a8cd4b31029ee68.txt L1119``, or
-``002 L1119`` in prose): exact, and checked by tests/test_citations.py against the text. Users
-never have those files, so everything they see (CLI output, OperationOutcomes, reports,
-CodeSystems, JSON Schemas, docs) cites the document as a reader knows it: title, edition,
-publisher, and the chapter, section or paragraph (``for_people``). ``DOCUMENTS`` lists the
-documents (docs/sources.md is generated from it); ``SECTIONS`` and ``PARAGRAPHS`` place a line
-in its document: a line belongs to the last section starting at or before it.
-"""
+``002 L1119`` in prose): exact, and checked against the text by
+tests/validators/test_citations.py. Users never have those files, so everything they see (CLI
+output, OperationOutcomes, reports, CodeSystems, JSON Schemas, docs) cites the document as a
+reader knows it: title, edition, publisher, and the chapter, section or paragraph
+(``for_people``). ``DOCUMENTS`` lists the documents (docs/sources.md is generated from it);
+``SECTIONS`` and ``PARAGRAPHS`` place a line in its document: a line belongs to the last
+section starting at or before it."""
 
 from __future__ import annotations
 

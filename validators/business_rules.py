@@ -96,8 +96,8 @@ class BusinessRule:
 
     ``lines`` cites the 2026 text (or the local protocol) by corpus file and line, for
     maintainers; ``edition_lines`` another edition's own text. ``words`` are words the cited
-    lines contain (tests/test_citations.py checks them). Users see ``source``: the document
-    by its name, chapter and section. A rule with a ``note`` of ``NOT_CHECKABLE`` is
+    lines contain (tests/validators/test_citations.py checks them). Users see ``source``:
+    the document by its name, chapter and section. A rule with a ``note`` of ``NOT_CHECKABLE`` is
     registered for completeness and never reported.
     """
 

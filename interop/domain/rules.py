@@ -25,7 +25,7 @@ class Rule:
     """A consistency rule: id, what it says, and where it comes from.
 
     ``lines`` cites the guidance by corpus file and line (for maintainers; checked by
-    tests/test_citations.py), or a national standard, or the toolkit's own convention;
+    tests/validators/test_citations.py), or a national standard, or the toolkit's own convention;
     ``source`` is the same for people, naming each document as a reader knows it.
     """
 

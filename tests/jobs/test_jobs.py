@@ -20,7 +20,7 @@ from interop.cli.main import InteropCommand, cli
 from interop.errors import BusyError, InputError, RemoteError, UsageError
 from interop.jobs import CpisSyncResult, PullResult, PushOutcome
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NHS = "9434765919"  # a test-block number with a valid check digit
 
 #: caller file → the job functions it must call

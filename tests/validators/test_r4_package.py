@@ -24,7 +24,7 @@ from interop.validators.chain import ValidationContext
 from interop.validators.files import validate_bytes, validate_file
 
 GENUINE = json.loads(
-    (Path(__file__).parent / "data" / "r4-package-genuine-errors.json").read_text("utf-8")
+    (Path(__file__).parents[1] / "data" / "r4-package-genuine-errors.json").read_text("utf-8")
 )
 SHARDS = 8
 

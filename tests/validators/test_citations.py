@@ -19,7 +19,7 @@ from interop.sources import CITATION, DOCUMENTS, PARAGRAPHS, SECTIONS, for_peopl
 from interop.validators.business_rules import EDITIONS
 from interop.validators.business_rules import RULES as BUSINESS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GUIDANCE = ROOT.parent / "shared" / "guidance"
 CODE = ("interop", "validators", "mappings", "cli")
 #: a corpus file or an internal note a user never has

@@ -358,7 +358,7 @@ def test_the_state_layer_sits_low_in_the_core() -> None:
         "interop.validators",
     )
     pattern = re.compile(r"^\s*(?:from|import)\s+([\w.]+)", re.M)
-    folder = Path(__file__).resolve().parent.parent / "interop" / "state"
+    folder = Path(__file__).resolve().parents[2] / "interop" / "state"
     for path in folder.glob("*.py"):
         for name in pattern.findall(path.read_text(encoding="utf-8")):
             assert not name.startswith(forbidden), f"{path.name} imports {name}"
