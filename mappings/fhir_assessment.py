@@ -27,16 +27,14 @@ from interop.mappings.fhir_common import (
     Reader,
     based_on,
     build,
+    collection_bundle,
     concept,
     drop_empty,
-    entry,
     ext,
     extensions,
-    organization,
-    patient,
-    practitioner_resources,
     profile_url,
     read_based_on,
+    read_local_id,
     read_organisation,
     read_patient,
     read_practitioner,
@@ -46,6 +44,7 @@ from interop.mappings.fhir_common import (
     resource_id,
     sharing_extension,
     subject_ref,
+    task_parties,
 )
 from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef
 
@@ -57,18 +56,7 @@ TASK_PROFILE = profile_url("SafeguardingAssessment")
 def to_fhir(assessment: Assessment) -> JSON:
     """The assessment as a collection Bundle: Task, Patient, LA, lead practitioner."""
     nhs = assessment.child.nhs_number
-    child = patient(assessment.child, resource_id(assessment, nhs, "patient"))
-    la = organization(assessment.local_authority, resource_id(assessment, nhs, "la"))
-    lead = (
-        practitioner_resources(
-            assessment.lead_practitioner,
-            resource_id(assessment, nhs, "lead-practitioner"),
-            resource_id(assessment, nhs, "lead-role"),
-            resource_id(assessment, nhs, "lead-organization"),
-        )
-        if assessment.lead_practitioner
-        else []
-    )
+    child, la, lead = task_parties(assessment)
     done = assessment.completed_on
     task = drop_empty(
         {
@@ -101,13 +89,7 @@ def to_fhir(assessment: Assessment) -> JSON:
             else None,
         }
     )
-    return {
-        "resourceType": "Bundle",
-        "id": resource_id(assessment, nhs, "bundle"),
-        "meta": {"profile": [BUNDLE_PROFILE]},
-        "type": "collection",
-        "entry": [entry(r) for r in (task, child, la, *lead)],
-    }
+    return collection_bundle(assessment, BUNDLE_PROFILE, (task, child, la, *lead))
 
 
 def from_fhir(bundle: JSON) -> Assessment:
@@ -122,16 +104,10 @@ def from_fhir(bundle: JSON) -> Assessment:
     period = reader.required(task.child("executionPeriod"), task, "executionPeriod")
     lead = task.extension("lead-practitioner")
     outputs = task.items("output")
-    identifiers = [
-        i
-        for i in task.items("identifier")
-        if isinstance(i.value, dict) and i.value.get("system") == ARTEFACT_ID_SYSTEM
-    ]
-    if not identifiers:
-        reader.problem(f"{task.path}.identifier", f"no identifier with system {ARTEFACT_ID_SYSTEM}")
+    local_id = read_local_id(reader, task)
     data: JSON = {
         "kind": KIND,
-        "local_id": reader.string(identifiers[0].child("value")) if identifiers else None,
+        "local_id": local_id,
         "child": read_patient(reader, subject) if subject else None,
         "assessment_type": reader.code(
             reader.required(task.child("code"), task, "code"), AssessmentType

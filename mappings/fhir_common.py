@@ -17,7 +17,7 @@ Conventions every mapping follows:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, NoReturn, TypeVar
@@ -342,6 +342,36 @@ def entry(resource: JSON) -> JSON:
 
 
 # --- reading -------------------------------------------------------------------------------
+
+
+def task_parties(artefact: Any) -> tuple[JSON, JSON, list[JSON]]:
+    """The Patient, the LA's Organization and the lead practitioner's resources of an
+    artefact recorded as a Task (assessment, section 47 outcome), at deterministic ids."""
+    nhs = artefact.child.nhs_number
+    child = patient(artefact.child, resource_id(artefact, nhs, "patient"))
+    la = organization(artefact.local_authority, resource_id(artefact, nhs, "la"))
+    lead = (
+        practitioner_resources(
+            artefact.lead_practitioner,
+            resource_id(artefact, nhs, "lead-practitioner"),
+            resource_id(artefact, nhs, "lead-role"),
+            resource_id(artefact, nhs, "lead-organization"),
+        )
+        if artefact.lead_practitioner
+        else []
+    )
+    return child, la, lead
+
+
+def collection_bundle(artefact: Any, profile: str, resources: Iterable[JSON]) -> JSON:
+    """A collection Bundle of ``resources`` at the artefact's deterministic Bundle id."""
+    return {
+        "resourceType": "Bundle",
+        "id": resource_id(artefact, artefact.child.nhs_number, "bundle"),
+        "meta": {"profile": [profile]},
+        "type": "collection",
+        "entry": [entry(r) for r in resources],
+    }
 
 
 @dataclass
@@ -851,3 +881,16 @@ COMMON_PROFILES: tuple[ProfileDef, ...] = (
         ),
     ),
 )
+
+
+def read_local_id(reader: Reader, node: Node) -> str | None:
+    """The artefact's own id: the identifier of ``node`` with the toolkit's system."""
+    identifiers = [
+        i
+        for i in node.items("identifier")
+        if isinstance(i.value, dict) and i.value.get("system") == ARTEFACT_ID_SYSTEM
+    ]
+    if not identifiers:
+        reader.problem(f"{node.path}.identifier", f"no identifier with system {ARTEFACT_ID_SYSTEM}")
+        return None
+    return reader.string(identifiers[0].child("value"))

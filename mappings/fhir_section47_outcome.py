@@ -28,16 +28,14 @@ from interop.mappings.fhir_common import (
     Reader,
     based_on,
     build,
+    collection_bundle,
     concept,
     drop_empty,
-    entry,
     ext,
     extensions,
-    organization,
-    patient,
-    practitioner_resources,
     profile_url,
     read_based_on,
+    read_local_id,
     read_organisation,
     read_patient,
     read_practitioner,
@@ -47,6 +45,7 @@ from interop.mappings.fhir_common import (
     resource_id,
     sharing_extension,
     subject_ref,
+    task_parties,
 )
 from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef
 
@@ -59,18 +58,7 @@ ENQUIRIES = SafeguardingTaskType.SECTION_47_ENQUIRIES
 def to_fhir(outcome: Section47EnquiryOutcome) -> JSON:
     """The outcome as a collection Bundle: Task, Patient, LA, lead practitioner."""
     nhs = outcome.child.nhs_number
-    child = patient(outcome.child, resource_id(outcome, nhs, "patient"))
-    la = organization(outcome.local_authority, resource_id(outcome, nhs, "la"))
-    lead = (
-        practitioner_resources(
-            outcome.lead_practitioner,
-            resource_id(outcome, nhs, "lead-practitioner"),
-            resource_id(outcome, nhs, "lead-role"),
-            resource_id(outcome, nhs, "lead-organization"),
-        )
-        if outcome.lead_practitioner
-        else []
-    )
+    child, la, lead = task_parties(outcome)
     outputs: list[JSON] = [
         {"type": concept(ENQUIRIES), "valueCodeableConcept": concept(outcome.outcome)}
     ]
@@ -105,13 +93,7 @@ def to_fhir(outcome: Section47EnquiryOutcome) -> JSON:
             "output": outputs,
         }
     )
-    return {
-        "resourceType": "Bundle",
-        "id": resource_id(outcome, nhs, "bundle"),
-        "meta": {"profile": [BUNDLE_PROFILE]},
-        "type": "collection",
-        "entry": [entry(r) for r in (task, child, la, *lead)],
-    }
+    return collection_bundle(outcome, BUNDLE_PROFILE, (task, child, la, *lead))
 
 
 def _outputs(reader: Reader, task: Node) -> tuple[Node | None, Section47Outcome | None, str | None]:
@@ -140,16 +122,10 @@ def from_fhir(bundle: JSON) -> Section47EnquiryOutcome:
     lead = task.extension("lead-practitioner")
     notes = task.items("note")
     output, result, conference = _outputs(reader, task)
-    identifiers = [
-        i
-        for i in task.items("identifier")
-        if isinstance(i.value, dict) and i.value.get("system") == ARTEFACT_ID_SYSTEM
-    ]
-    if not identifiers:
-        reader.problem(f"{task.path}.identifier", f"no identifier with system {ARTEFACT_ID_SYSTEM}")
+    local_id = read_local_id(reader, task)
     data: JSON = {
         "kind": KIND,
-        "local_id": reader.string(identifiers[0].child("value")) if identifiers else None,
+        "local_id": local_id,
         "child": read_patient(reader, subject) if subject else None,
         "strategy_discussion_date": reader.string(
             reader.required(period.child("start"), period, "start")
