@@ -19,6 +19,7 @@ The implementation lives in ``hl7`` (names, TS values, safe parsing, XSDs), ``up
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from interop.cpis.hl7 import (
@@ -95,6 +96,9 @@ def validate_cpis_xml(data: bytes, *, limits: CpisLimits = DEFAULT_LIMITS) -> li
     return []
 
 
+_OWN_UPLOAD_CHECK = threading.Lock()
+
+
 def check_own_upload(data: bytes) -> list[str]:
     """XSD errors of an upload file this toolkit just wrote (empty when valid).
 
@@ -105,6 +109,10 @@ def check_own_upload(data: bytes) -> list[str]:
     from lxml import etree
 
     schema = message_schema("upload")
-    if schema.validate(etree.fromstring(data)):
-        return []
-    return [f"line {e.line}: {e.message}" for e in schema.error_log]
+    document = etree.fromstring(data)
+    # the compiled schema keeps the last validation's error log: one validation at a time
+    # (the sync job checks files in a worker thread while it salvages another in its own)
+    with _OWN_UPLOAD_CHECK:
+        if schema.validate(document):
+            return []
+        return [f"line {e.line}: {e.message}" for e in schema.error_log]

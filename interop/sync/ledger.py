@@ -85,7 +85,11 @@ _PG_SCHEMA = _SCHEMA.replace(
     "    acknowledged_at TEXT,\n    rowid BIGINT GENERATED ALWAYS AS IDENTITY\n);",
 )
 
-register("ledger", [Migration(1, _SCHEMA, _PG_SCHEMA)])
+# 2: records are marked sent, failed and acknowledged by upload; without an index each of a
+# national run's 30 uploads scanned all 150,000 records
+_BY_UPLOAD = "CREATE INDEX IF NOT EXISTS records_by_upload ON records (upload_id);"
+
+register("ledger", [Migration(1, _SCHEMA, _PG_SCHEMA), Migration(2, _BY_UPLOAD)])
 
 #: The state of a record (and of an upload) that could not be built into an upload file.
 FAILED = "failed"
@@ -103,13 +107,24 @@ def now_utc() -> str:
 
 
 _RECORD_FIELDS = tuple(f.name for f in fields(CpisRecord))
+_SORTED_FIELDS = tuple(sorted(_RECORD_FIELDS))
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def record_to_json(record: CpisRecord) -> str:
-    """A CP-IS record as canonical JSON (sorted keys): stored and hashed."""
-    # a shallow read of the fields: every value is a str, date, enum or None
-    data = {name: getattr(record, name) for name in _RECORD_FIELDS}
-    return json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    """A CP-IS record as canonical JSON (sorted keys): stored and hashed.
+
+    Its text is the record's fingerprint in every ledger written so far, so it must never
+    change: the same as ``json.dumps(fields, sort_keys=True, default=str,
+    separators=(",", ":"))``, with the dates written here rather than through ``default``
+    (150,000 records a run).
+    """
+    # a shallow read of the fields: every value is a str, a str enum, a date or None
+    data = {}
+    for name in _SORTED_FIELDS:
+        value = getattr(record, name)
+        data[name] = value.isoformat() if type(value) is date else value
+    return _encode(data)
 
 
 def record_from_json(text: str) -> CpisRecord:
