@@ -298,7 +298,7 @@ def record_bytes(record: CpisRecord) -> bytes:
         _byte_templates[shape] = _byte_template(shape)
     parts, getters = _byte_templates[shape]
     values = [get(record) for get in getters]
-    if not all(_PLAIN.fullmatch(value) for value in values):
+    if not _PLAIN.fullmatch("".join(values)):
         return _serialized([fast_record_element(record)])
     out = [parts[0]]
     for value, part in zip(values, parts[1:], strict=True):
