@@ -14,6 +14,7 @@ that says what to do, instead of a driver traceback.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 import threading
@@ -157,6 +158,12 @@ def _pg_row_factory(cursor: Any) -> Any:
     return make
 
 
+#: the row of an ``INSERT … VALUES (?, …)`` (no parentheses inside: the toolkit's inserts)
+_VALUES = re.compile(r"\bVALUES\s*(\([^()]*\))", re.IGNORECASE)
+#: rows an INSERT carries on PostgreSQL (its limit is 65,535 parameters a statement)
+_ROWS_PER_INSERT = 1000
+
+
 class State:
     """One connection to a state; safe to share between threads (statements serialise)."""
 
@@ -186,14 +193,37 @@ class State:
             cursor: Cursor = self.connection.execute(self._translate(sql), params)
             return cursor
 
-    def executemany(self, sql: str, params: Iterable[Params]) -> Cursor:
-        """Run one statement for each set of parameters."""
+    def executemany(self, sql: str, params: Iterable[Params], *, distinct: bool = False) -> Cursor:
+        """Run one statement for each set of parameters.
+
+        ``distinct``: the rows of an ``INSERT … ON CONFLICT … DO UPDATE`` never repeat a key,
+        so PostgreSQL may take them many rows a statement (a statement may not update one row
+        twice); other INSERTs are batched anyway.
+        """
         with self._lock, self._errors():
             if self.backend == "sqlite":
                 cursor: Cursor = self.connection.executemany(sql, params)
                 return cursor
+            rows = list(params)
             pg_cursor = self.connection.cursor()
-            pg_cursor.executemany(self._translate(sql), list(params))
+            values = _VALUES.search(sql)
+            batched = (
+                values is not None
+                and sql.count("?") == values.group(1).count("?")
+                and (distinct or "DO UPDATE" not in sql.upper())
+            )
+            if values is None or not batched:
+                pg_cursor.executemany(self._translate(sql), rows)
+                return pg_cursor  # type: ignore[no-any-return]
+            # An INSERT: many rows a statement. psycopg's executemany sends one statement per
+            # row (pipelined), ~40 µs each in the client: 300,000 rows took over 10 s.
+            group = values.group(1)
+            for start in range(0, len(rows), _ROWS_PER_INSERT):
+                chunk = rows[start : start + _ROWS_PER_INSERT]
+                statement = (
+                    sql[: values.start(1)] + ", ".join([group] * len(chunk)) + sql[values.end(1) :]
+                )
+                pg_cursor.execute(self._translate(statement), [v for row in chunk for v in row])
             return pg_cursor  # type: ignore[no-any-return]
 
     def executescript(self, sql: str) -> None:

@@ -270,6 +270,7 @@ class Ledger:
                     )
                     for p in records
                 ],
+                distinct=True,  # an upload's records are distinct local ids of one authority
             )
 
     def uploads(self, *states: str) -> list[Upload]:

@@ -137,6 +137,24 @@ def test_rows_answer_by_index_and_name_on_both_back_ends(state_url: str) -> None
         assert tuple(state.execute("SELECT COUNT(*) FROM t").fetchone()) == (2,)
 
 
+def test_many_rows_insert_and_upsert_the_same_on_both_back_ends(state_url: str) -> None:
+    """PostgreSQL takes an INSERT's rows a thousand a statement: every row lands, across the
+    batches, and an upsert whose rows repeat a key still updates it in order."""
+    rows = [(f"id-{n}", n) for n in range(2_345)]
+    upsert = "INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT (a) DO UPDATE SET b = excluded.b"
+    with open_state(state_url, create=True) as state:
+        state.executescript("CREATE TABLE t (a TEXT PRIMARY KEY, b INTEGER NOT NULL)")
+        with state.transaction():
+            state.executemany("INSERT INTO t (a, b) VALUES (?, ?)", rows)
+        got = state.execute("SELECT a, b FROM t ORDER BY b").fetchall()
+        assert [(r[0], r[1]) for r in got] == rows
+        with state.transaction():
+            state.executemany(upsert, [(a, -b) for a, b in rows], distinct=True)
+            state.executemany(upsert, [("id-7", 1), ("id-7", 2), ("new", 3)])
+        assert state.execute("SELECT SUM(b) FROM t").fetchone()[0] == -sum(range(2_345)) + 7 + 2 + 3
+        assert state.execute("SELECT b FROM t WHERE a = 'id-7'").fetchone()[0] == 2
+
+
 # --- migrations ----------------------------------------------------------------------------
 
 _V1 = Migration(1, "CREATE TABLE IF NOT EXISTS widget (id TEXT PRIMARY KEY);")
