@@ -153,7 +153,7 @@ def test_state_backup_and_check(tmp_path: Path) -> None:
     sync(tmp_path, Mailbox(), state_options=StateOptions(new=True))
     code, output = invoke("state", "check", "--state", str(state))
     assert code == 0, output
-    assert "ledger: schema 1" in output
+    assert "ledger: schema 2" in output
     backup = tmp_path / "backups" / "state-copy.sqlite"
     backup.parent.mkdir()
     code, output = invoke("state", "backup", str(backup), "--state", str(state))
