@@ -64,15 +64,18 @@ def _mask_long_run(run: str) -> str:
     return "".join(parts)
 
 
-def mask_nhs_numbers_in(text: str) -> str:
+def mask_nhs_numbers_in(text: str, *, in_longer_runs: bool = True) -> str:
     """``text`` with every NHS number in it masked: each run of ten digits (bare, spaced or
-    hyphenated 3-3-4), and each valid NHS number inside a longer run of digits.
+    hyphenated 3-3-4), and (``in_longer_runs``) each valid NHS number inside a longer run of
+    digits.
 
     Runs of other lengths stay as they are (ids, ports, times remain readable in logs); a
     longer run (a timestamp) loses a ten-digit stretch only when it passes the NHS number's
-    check, as one in eleven does by chance.
+    check, as about one in eleven does by chance. ``in_longer_runs=False`` keeps long runs
+    whole, for text that quotes a file's own timestamps and uuids back to its reader.
     """
-    text = _LONG_RUN.sub(lambda m: _mask_long_run(m.group(0)), text)
+    if in_longer_runs:
+        text = _LONG_RUN.sub(lambda m: _mask_long_run(m.group(0)), text)
     return _NHS_LIKE.sub(lambda m: mask_nhs_number(m.group(0)), text)
 
 

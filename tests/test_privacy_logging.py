@@ -56,6 +56,14 @@ def test_what_is_not_an_nhs_number_stays_readable(text: str) -> None:
     assert mask_nhs_numbers_in(text) == text
 
 
+def test_long_runs_can_be_kept_whole_for_text_quoting_a_file_back() -> None:
+    # an HL7 timestamp and a uuid whose stretches pass the check by chance
+    quoted = "20261102093000 urn:uuid:00000000-0000-4000-8000-000000000001"
+    assert mask_nhs_numbers_in(quoted) != quoted
+    assert mask_nhs_numbers_in(quoted, in_longer_runs=False) == quoted
+    assert mask_nhs_numbers_in(f"PID {NHS}", in_longer_runs=False) == "PID *** *** 5919"
+
+
 @pytest.mark.integration
 def test_httpx_request_lines_at_info_carry_no_nhs_number(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
