@@ -168,11 +168,17 @@ def dispatch(config_path: Path, state: Path | None) -> None:
 
 
 def configure_logging(level: str) -> None:
-    """Log lines to standard error at ``level``; httpx's request lines never below WARNING:
-    at INFO they carry the whole URL, and a search's query holds the NHS number."""
+    """Log lines to standard error at ``level``, NHS numbers masked in every one of them
+    (whichever logger wrote it); httpx's request lines never below WARNING: at INFO they
+    carry the whole URL, and a search's query holds the NHS number."""
+    from interop.privacy import NhsNumberLogFilter
+
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, NhsNumberLogFilter) for f in handler.filters):
+            handler.addFilter(NhsNumberLogFilter())
     for name in ("httpx", "httpcore"):
         logger = logging.getLogger(name)
         logger.setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -6,6 +6,7 @@ for operators; these functions give the short, recognisable forms that do.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from datetime import date
@@ -30,12 +31,51 @@ def mask_date_of_birth(value: date) -> str:
     return f"{value.year}-**-**"
 
 
-#: ten digits, bare or spaced 3-3-4 (an NHS number as it appears in a URL or a message)
-_NHS_LIKE = re.compile(r"(?<!\d)(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?!\d)")
+# Ten digits, bare or in groups of 3-3-4 split by a space, a hyphen or "%20" (an NHS number
+# as it appears in a message, a file name or a URL): masked whatever their check digit, since
+# a mistyped NHS number still points at a child.
+_SEPARATOR = r"(?: |-|%20)?"
+_NHS_LIKE = re.compile(rf"(?<!\d)\d{{3}}{_SEPARATOR}\d{{3}}{_SEPARATOR}\d{{4}}(?!\d)")
+# A longer run of digits is an id, a timestamp or an NHS number with something stuck to it
+# ("9434765919001" in a sender's MSH-10): each ten-digit stretch of it that passes the NHS
+# number check is masked, the rest stays readable.
+_LONG_RUN = re.compile(r"\d{11,}")
+_WEIGHTS = range(10, 1, -1)
 
 
-def mask_nhs_numbers_in(text: str) -> str:
-    """Every run of ten digits in ``text`` masked as an NHS number."""
+def _passes_nhs_check(digits: str) -> bool:
+    """Whether ten digits end in the NHS number's modulus 11 check digit."""
+    remainder = sum(int(d) * w for d, w in zip(digits, _WEIGHTS, strict=False)) % 11
+    check = (11 - remainder) % 11
+    return check != 10 and check == int(digits[9])
+
+
+def _mask_long_run(run: str) -> str:
+    # every stretch that passes is covered, overlapping ones too: a chance pass that
+    # overlaps a real number must not leave part of the number readable
+    covered = [False] * len(run)
+    for i in range(len(run) - 9):
+        if _passes_nhs_check(run[i : i + 10]):
+            covered[i : i + 10] = [True] * 10
+    parts = []
+    for is_covered, group in itertools.groupby(zip(covered, run, strict=True), lambda p: p[0]):
+        digits = "".join(d for _, d in group)
+        parts.append(mask_nhs_number(digits) if is_covered else digits)
+    return "".join(parts)
+
+
+def mask_nhs_numbers_in(text: str, *, in_longer_runs: bool = True) -> str:
+    """``text`` with every NHS number in it masked: each run of ten digits (bare, spaced or
+    hyphenated 3-3-4), and (``in_longer_runs``) each valid NHS number inside a longer run of
+    digits.
+
+    Runs of other lengths stay as they are (ids, ports, times remain readable in logs); a
+    longer run (a timestamp) loses a ten-digit stretch only when it passes the NHS number's
+    check, as about one in eleven does by chance. ``in_longer_runs=False`` keeps long runs
+    whole, for text that quotes a file's own timestamps and uuids back to its reader.
+    """
+    if in_longer_runs:
+        text = _LONG_RUN.sub(lambda m: _mask_long_run(m.group(0)), text)
     return _NHS_LIKE.sub(lambda m: mask_nhs_number(m.group(0)), text)
 
 

@@ -114,11 +114,12 @@ def test_secrets_never_show_in_repr(config_dir: Path) -> None:
 
 def test_defaults(config_dir: Path) -> None:
     text = VALID.replace('[environment]\nname = "test"\n', "")
+    text = text.replace('"http://127.0.0.1:8700"', '"https://mesh.example"')
     text = text.replace("timeout = 30\nmax_retries = 2\nretry_budget = 10.5\n", "")
     text = text.replace("max_records_per_file = 1000\n", "")
     text = text.replace('office_hours_phone = "0113 496 0001"\n', "")
     config = load_config(write(config_dir, text))
-    assert config.environment.name == "test"
+    assert config.environment.name == "production"  # the strictest, unless the file says
     assert (config.mesh.timeout, config.mesh.max_retries, config.mesh.retry_budget) == (
         120.0,
         3,
@@ -307,8 +308,29 @@ def test_production_guards(config_dir: Path) -> None:
     assert error_of(config_dir, no_tls).paths == ("mesh.verify_tls",)
 
 
+DECLARE_TEST = 'add [environment] name = "test" for a test environment'
+
+
+def test_without_an_environment_section_the_environment_is_production(config_dir: Path) -> None:
+    # a file that forgets [environment] gets production's guards, and is told how to say
+    # that it is a test installation
+    undeclared = VALID.replace('[environment]\nname = "test"\n', "")
+    error = error_of(config_dir, undeclared)
+    assert error.paths == ("mesh.endpoint",)
+    assert "https://" in str(error)
+    assert DECLARE_TEST in str(error)
+    # an [environment] table without a name is production too
+    nameless = VALID.replace('[environment]\nname = "test"\n', "[environment]\n")
+    assert DECLARE_TEST in str(error_of(config_dir, nameless))
+    # production said out loud: the guard, without the hint to turn it into a test installation
+    declared = VALID.replace('name = "test"', 'name = "production"')
+    assert DECLARE_TEST not in str(error_of(config_dir, declared))
+    assert load_config(write(config_dir, VALID)).environment.name == "test"
+
+
 def _stand_in_text(extra: str) -> str:
     return (
+        '[environment]\nname = "test"\n\n'
         '[mesh]\nendpoint = "http://127.0.0.1:9"\nmailbox = "X26CPIS01"\n'
         'password = { env = "SI_PASSWORD" }\nshared_key = { env = "SI_KEY" }\n'
         '[cpis]\nmailbox = "X26CPIS01"\nupload_workflow_id = "U"\n'
@@ -605,6 +627,25 @@ def test_production_endpoint_guards(endpoints_dir: Path) -> None:
         'kind = "fhir"\nverify_tls = false\nurl = "https://fhir.trust',
     )
     assert error_paths(endpoints_dir, no_tls) == ("endpoints.trust.verify_tls",)
+
+
+def test_a_plain_http_token_url_is_refused_by_default(endpoints_dir: Path) -> None:
+    # only the token URL is plain http: nothing else for the production default to refuse
+    undeclared = ENDPOINTS.replace('[environment]\nname = "test"\n', "")
+    undeclared = undeclared.replace('url = "http://127.0.0.1:8080/fhir/"', 'url = "https://a.test"')
+    assert "http://" not in undeclared
+    plain_token = undeclared.replace(
+        'token_url = "https://int.api.example/oauth2/token"',
+        'token_url = "http://int.api.example/oauth2/token"',
+    )
+    error = endpoints_error(endpoints_dir, plain_token)
+    assert error.paths == ("endpoints.cpis-int.auth.token_url",)
+    assert "production traffic needs an https:// URL" in str(error)
+    assert 'add [environment] name = "test" for a test environment' in str(error)
+    declared = '[environment]\nname = "test"\n' + plain_token
+    token_url = load_endpoints(endpoints_dir, declared).endpoint("cpis-int").auth
+    assert isinstance(token_url, SignedJwtSettings)
+    assert token_url.token_url.startswith("http://")
 
 
 def test_tls_policy_for_token_urls_and_nhs_hosts(endpoints_dir: Path) -> None:

@@ -86,7 +86,9 @@ class CaseResult:
 def safe_text(value: str) -> str:
     """``value`` fit for a report: NHS-number-like runs masked, characters XML cannot hold
     shown as escapes (a file name may hold control characters or undecodable bytes)."""
-    masked = mask_nhs_numbers_in(value)
+    # a report quotes the file's own timestamps (HL7 DTM) and uuids back to its reader: long
+    # digit runs stay whole, runs of ten digits are masked
+    masked = mask_nhs_numbers_in(value, in_longer_runs=False)
     return _NOT_XML.sub(lambda m: f"\\x{{{ord(m.group()):x}}}", masked)
 
 

@@ -32,7 +32,6 @@ import fcntl
 import json
 import logging
 import os
-import re
 import socket
 import threading
 import time
@@ -45,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from interop.attendance.messages import NOTIFICATION_ID_SYSTEM
 from interop.attendance.store import AttendanceStore, OutboxRow
 from interop.errors import BusyError, RemoteError
-from interop.privacy import mask_nhs_number
+from interop.privacy import mask_nhs_numbers_in, protect_logger
 
 if TYPE_CHECKING:
     from interop.config import EndpointSettings, MeshSettings
@@ -62,7 +61,9 @@ __all__ = [
 ]
 
 _log = logging.getLogger("interop.attendance.dispatch")
-_TEN_DIGITS = re.compile(r"(?<!\d)\d{10}(?!\d)")
+# a far end's error text, an endpoint's answer and the ids derived from a sender's message may
+# carry an NHS number: every record of this logger has them masked
+protect_logger(_log.name)
 
 
 class DeliveryFailed(RemoteError):
@@ -326,7 +327,7 @@ class Dispatcher:
         self, row: OutboxRow, error: str, *, in_doubt: bool, retry_after: float | None = None
     ) -> None:
         # a far end's error text may echo what it was sent: no NHS number in logs or state
-        error = _TEN_DIGITS.sub(lambda m: mask_nhs_number(m.group()), error)
+        error = mask_nhs_numbers_in(error)
         attempts = row.attempts + 1  # failed attempts, this one included
         delay = min(self.retry_max, self.retry_initial * 2 ** min(attempts - 1, 30))
         if retry_after is not None:

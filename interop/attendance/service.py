@@ -56,6 +56,7 @@ from interop.attendance.store import AttendanceStore, Notified, OutboxSpec
 from interop.domain import HealthTreatmentPlan
 from interop.hl7v2.adt import Admission, AttendanceEvent, HandlerOutcome, HandlerResult
 from interop.hl7v2.er7 import LOCAL_TIME
+from interop.privacy import protect_logger
 
 if TYPE_CHECKING:
     from interop.attendance.dispatch import Dispatcher
@@ -78,6 +79,9 @@ KEY_WORKER = "key-worker"
 TRUST_ALERT = "trust-alert"
 
 _log = logging.getLogger("interop.attendance")
+# a lookup's error text may quote the NHS number searched for: every record of this logger
+# has NHS numbers masked (a filter is per logger: interop.attendance.dispatch has its own)
+protect_logger(_log.name)
 
 
 def notification_id(event: AttendanceEvent, kind: str, target_ods: str) -> str:

@@ -214,7 +214,11 @@ class _Reader:
 
     def context(self, *, resolve: bool = True) -> ReadContext:
         name = self.environment.name if self.environment is not None else None
-        return ReadContext(self.base, resolve=resolve, environment=name)
+        table = self.document.get("environment")
+        declared = isinstance(table, dict) and "name" in table
+        return ReadContext(
+            self.base, resolve=resolve, environment=name, environment_declared=declared
+        )
 
     def read(
         self,

@@ -127,7 +127,23 @@ class EnvironmentSettings:
 
     FILE_KEYS: ClassVar[tuple[str, ...]] = ("name",)
 
-    name: Annotated[EnvironmentName, from_file(lambda v, _: _environment_name(v))] = "test"
+    # the strictest by default: a file that forgets [environment] cannot send live data
+    # anywhere unsafe; a test installation says so
+    name: Annotated[EnvironmentName, from_file(lambda v, _: _environment_name(v))] = "production"
+
+
+#: what a production guard's message adds when the file names no environment
+DEFAULT_PRODUCTION_HINT = (
+    'production is the default environment: add [environment] name = "test" for a test environment'
+)
+
+
+def _production_guard(message: str, context: ReadContext) -> str:
+    """A production guard's ``message``, with how to declare a test environment when the file
+    names none (the user may not know the default is production)."""
+    if context.environment_declared:
+        return message
+    return f"{message} ({DEFAULT_PRODUCTION_HINT})"
 
 
 def _environment_name(value: Any) -> str:
@@ -170,9 +186,11 @@ def _mesh_endpoint(value: Any, context: ReadContext) -> str:
     if found == "LIVE" and context.environment != "production":
         raise issue('LIVE needs [environment] name = "production"')
     if found == "INT" and context.environment == "production":
-        raise issue("INT is for tests: production data never goes there")
+        raise issue(
+            _production_guard("INT is for tests: production data never goes there", context)
+        )
     if found.startswith("http://") and context.environment == "production":
-        raise issue("production traffic needs an https:// endpoint")
+        raise issue(_production_guard("production traffic needs an https:// endpoint", context))
     return found
 
 
@@ -228,7 +246,10 @@ class MeshSettings:
         if table.get("verify_tls") is False and (
             endpoint in NAMED_ENDPOINTS or context.environment == "production"
         ):
-            found.append((("verify_tls",), "may only be false for a test endpoint given by URL"))
+            message = "may only be false for a test endpoint given by URL"
+            if endpoint not in NAMED_ENDPOINTS:
+                message = _production_guard(message, context)
+            found.append((("verify_tls",), message))
         return found
 
 
@@ -259,7 +280,7 @@ def _http_url(value: Any, context: ReadContext) -> str:
         raise issue("must be an http(s):// URL")
     if context.environment == "production" and urlparse(found).scheme != "https":
         # a token request carries the signed client assertion and returns the access token
-        raise issue("production traffic needs an https:// URL")
+        raise issue(_production_guard("production traffic needs an https:// URL", context))
     return found
 
 
@@ -438,7 +459,7 @@ class EndpointSettings:
             # never credentials in a URL: they would end up in logs
             raise issue("a base URL has no query, fragment or user information")
         if kind == "fhir" and context.environment == "production" and url.scheme != "https":
-            raise issue("production traffic needs an https:// endpoint")
+            raise issue(_production_guard("production traffic needs an https:// endpoint", context))
         return found.rstrip("/")
 
     @classmethod
@@ -456,7 +477,8 @@ class EndpointSettings:
         if ("client_cert" in table) != ("client_key" in table):
             found.append(((), "client_cert and client_key go together: give both or neither"))
         if table.get("verify_tls") is False and context.environment == "production":
-            found.append((("verify_tls",), "may only be false in a test environment"))
+            message = _production_guard("may only be false in a test environment", context)
+            found.append((("verify_tls",), message))
         elif table.get("verify_tls") is False and _is_nhs_host(table.get("url")):
             found.append((("verify_tls",), "may not be false towards an nhs.uk host"))
         return found

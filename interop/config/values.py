@@ -50,11 +50,13 @@ class Secret:
 @dataclass(frozen=True)
 class ReadContext:
     """What a file's values are read against: its folder, whether secrets and files are read
-    (not for a section or endpoint the command does not need), and the environment's name."""
+    (not for a section or endpoint the command does not need), the environment's name, and
+    whether the file declares it (``[environment] name``) or it is production by default."""
 
     base: Path
     resolve: bool = True
-    environment: str | None = "test"
+    environment: str | None = "production"
+    environment_declared: bool = True
 
 
 def issue(message: str) -> PydanticCustomError:

@@ -61,7 +61,7 @@ from interop.hl7v2.er7 import (
 )
 from interop.identifiers import InvalidNhsNumber, check_nhs_number, check_ods_code
 from interop.issues import Issue, IssueCode, Severity
-from interop.privacy import mask_nhs_number
+from interop.privacy import mask_nhs_number, mask_nhs_numbers_in, protect_logger
 
 __all__ = [
     "SUPPORTED_EVENTS",
@@ -183,7 +183,8 @@ class AttendanceEvent:
         """One line for logs, with the NHS number masked and no birth date or name."""
         who = f"NHS {mask_nhs_number(self.nhs_number)}" if self.nhs_number else "no NHS number"
         return (
-            f"{self.event_type} {self.control_id} from {self.site_ods_code}: "
+            # a sender may build its control id (MSH-10) from the NHS number
+            f"{self.event_type} {mask_nhs_numbers_in(self.control_id)} from {self.site_ods_code}: "
             f"{self.setting.value}, {self.admission.value}, {who}"
         )
 
@@ -215,6 +216,7 @@ class HandlerResult:
 AttendanceHandler = Callable[[AttendanceEvent], HandlerResult | Awaitable[HandlerResult]]
 
 _log = logging.getLogger("interop.hl7v2")
+protect_logger(_log.name)  # what a sender puts in a message may hold an NHS number
 
 
 def log_only_handler(event: AttendanceEvent) -> HandlerResult:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from interop.errors import EXIT_OK, EXIT_REMOTE, ConfigurationError
 from interop.jobs.state import DEFAULT_STATE
+from interop.privacy import protect_logger
 
 if TYPE_CHECKING:
     from interop.attendance.service import AttendanceService
@@ -35,6 +36,7 @@ __all__ = [
 StandInFlags = Callable[[Path], "FlagSource"]
 
 _log = logging.getLogger("interop.cli.listen")  # the name operators' log filters know
+protect_logger(_log.name)  # as every logger of the listener: NHS numbers masked
 
 
 def build_attendance(

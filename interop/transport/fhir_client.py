@@ -23,7 +23,8 @@ Errors (``fhir_errors``, importable from here too): ``FhirError`` (the server an
 error status; ``issues`` are its OperationOutcome's) and ``FhirTransportError`` (no usable
 answer: ``kind`` auth, unavailable, timeout or protocol), both ``FhirClientError``, a
 ``TransportError``. Messages name the method, the path (never the query, which can hold an
-NHS number) and the request id; never a token.
+NHS number; NHS numbers in the path, ``Patient/9434765919``, masked) and the request id; never
+a token.
 
 A ``FhirClient`` is not thread-safe: use one per thread.
 """
@@ -43,7 +44,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from interop import __version__
-from interop.privacy import protect_logger
+from interop.privacy import mask_nhs_numbers_in, protect_logger
 from interop.safe_json import JsonInputError, JsonLimits, parse_json
 from interop.transport import fhir_records
 from interop.transport.auth import Authenticator, NoAuth, TokenError, authenticator_for, tls_verify
@@ -106,6 +107,7 @@ _MAX_PAGES = 100_000
 _BATCH_READS = 100
 
 log = logging.getLogger("interop.transport.fhir")
+protect_logger(log.name)  # a request's path or a server's answer may name a patient
 
 
 class _TooLarge(Exception):
@@ -486,7 +488,8 @@ class FhirClient(Endpoint):
             idempotent = method in _IDEMPOTENT_METHODS or "If-None-Exist" in extra
         request_id = request_id or str(uuid.uuid4())
         what = what or f"{method} {_path_of(path) or '/'}"
-        where = f"{self.name}: {what} (X-Request-ID {request_id})"
+        # the log lines and errors of this request say where it went: never with an NHS number
+        where = mask_nhs_numbers_in(f"{self.name}: {what} (X-Request-ID {request_id})")
         content = None
         if body is not None:
             content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

@@ -5,7 +5,9 @@ OperationOutcome or a failed connection becomes one.
 with an error status (its OperationOutcome's ``issues`` kept), ``FhirTransportError`` when there
 was no usable answer (``kind`` auth, unavailable, timeout or protocol). Messages are cut to
 ``MAX_MESSAGE`` characters and the server's texts to printable characters, so an answer cannot
-flood or forge a log line.
+flood or forge a log line. NHS numbers are masked in every message and every text of a server's
+answer: a path (``Patient/9434765919``), a search or a server's diagnostics can carry one, and
+these errors are printed and logged.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Literal
 
 import httpx
 
+from interop.privacy import mask_nhs_numbers_in
 from interop.transport.base import TransportError
 from interop.transport.retry import RETRYABLE_STATUS
 
@@ -83,7 +86,8 @@ class FhirError(FhirClientError):
     ) -> None:
         summary = "; ".join(issue.describe() for issue in issues[:3]) or "no OperationOutcome"
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        super().__init__(f"{what}: HTTP {status}{tries}: {summary}"[:MAX_MESSAGE])
+        message = mask_nhs_numbers_in(f"{what}: HTTP {status}{tries}: {summary}")
+        super().__init__(message[:MAX_MESSAGE])
         self.status: int = status
         self.issues = issues
         self.request_id = request_id
@@ -110,7 +114,7 @@ class FhirTransportError(FhirClientError):
         request_id: str | None = None,
         attempts: int = 1,
     ) -> None:
-        super().__init__(message[:MAX_MESSAGE])
+        super().__init__(mask_nhs_numbers_in(message)[:MAX_MESSAGE])
         self.kind: FhirTransportErrorKind = kind
         self.status = status
         self.outcome_unknown = outcome_unknown
@@ -202,4 +206,6 @@ def is_tls_failure(exc: BaseException) -> bool:
 def _text(value: object) -> str | None:
     if not isinstance(value, str) or not value:
         return None
-    return "".join(ch if ch.isprintable() else " " for ch in value[:MAX_MESSAGE])
+    return mask_nhs_numbers_in(
+        "".join(ch if ch.isprintable() else " " for ch in value[:MAX_MESSAGE])
+    )

@@ -30,6 +30,7 @@ from attendance_support import (
     treatment_plan,
     write_config,
 )
+from echoing_server import echoing_server
 from mesh_server import MeshSandbox
 
 from interop.attendance.dispatch import Dispatcher, FhirChannel
@@ -47,6 +48,7 @@ from interop.codes import PlanType
 from interop.cpis.codec import validate_cpis_xml
 from interop.cpis.model import CpisRecord, SubjectKind
 from interop.fhir.structure import check_structure
+from interop.hl7v2.ack import read_ack
 from interop.hl7v2.adt import HandlerOutcome
 from interop.hl7v2.er7 import read_er7
 from interop.hl7v2.full_validation import hl7apy_issues
@@ -56,6 +58,7 @@ from interop.state import open_state
 from interop.sync.ledger import Ledger, PlannedRecord, record_to_json
 from interop.transport.fhir_client import FhirClient
 from interop.transport.mesh import MeshTransport
+from interop.transport.mllp import MllpClient, MllpServer, ServerThread
 
 JSON = dict[str, Any]
 
@@ -322,6 +325,51 @@ def test_keys_hold_a_keyed_hash_never_the_nhs_number(
     assert other.child_key(FLAGGED) != AttendanceStore(tmp_path / "state.sqlite").child_key(FLAGGED)
     assert FLAGGED not in caplog.text
     assert "failed" in caplog.text
+
+
+def listened(svc: AttendanceService, message: bytes) -> str:
+    """The acknowledgement code of ``message`` sent to a real MLLP listener on 127.0.0.1
+    handing attendances to ``svc``."""
+    thread = ServerThread(MllpServer(svc.handle))
+    host, port = thread.start()
+    try:
+        with MllpClient(host, port, timeout=30) as trust:
+            return read_ack(trust.send(message)).code
+    finally:
+        thread.stop(30)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "control_id", [f"ADT{FLAGGED}001", f"{FLAGGED}-1", "943 476 5919", "A943-476-5919"]
+)
+def test_no_log_line_of_the_listener_and_the_rules_holds_the_nhs_number(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, control_id: str
+) -> None:
+    """A sender's MSH-10 built on the child's NHS number (PID-3 holds it too), a flag lookup
+    whose server quotes the search back in its error, a send that fails the same way: every
+    line the MLLP listener, the rules and the dispatcher log is there, the number masked."""
+    caplog.set_level(logging.DEBUG)
+    with echoing_server(500) as failing:
+        down = {"kind": "fhir", "url": failing}
+        looked_up = service(
+            tmp_path / "lookup", {"la-fhir": down, "cpis": down}, flag_source="endpoint:cpis"
+        )
+        flagged = service(tmp_path / "send", {"la-fhir": down})  # the stand-in register flags
+        try:
+            assert listened(looked_up, adt(control_id)) == "AE"  # lookup failed: resend later
+            assert listened(flagged, adt(control_id)) == "AA"
+            assert flagged.drain()["pending"] == 1  # the LA's server answered 500
+        finally:
+            looked_up.close()
+            flagged.close()
+    logged = caplog.text
+    assert "lookup failed for A04" in logged
+    assert "failed (attempt 1; next in" in logged
+    assert "from 127.0.0.1" in logged  # the listener's lines
+    assert "*** *** 5919" in logged
+    digits = "".join(ch for ch in logged if ch.isdigit() or ch == "\n")
+    assert FLAGGED not in digits
 
 
 # -- flag sources ------------------------------------------------------------------------------

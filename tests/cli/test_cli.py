@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from builders import KINDS, doc
+from builders import CHILD, KINDS, doc
 from click.testing import CliRunner
 
 from interop.cli.main import cli
@@ -181,3 +181,28 @@ def test_validate_reads_fhir_and_cpis_files(tmp_path: Path) -> None:
     code, out = run("validate", str(tmp_path / "upload.xml"))
     assert code == 1
     assert "line" in out
+
+
+@pytest.mark.integration
+def test_without_a_configuration_file_no_environment_guard_applies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The production default guards configured endpoints; with no interop.toml there are
+    none, so map, validate, and push / pull to a base URL given on the command line (an
+    http:// test server) work as before."""
+    from interop.sandbox.fhir_server.running import running_server
+
+    monkeypatch.chdir(tmp_path)
+    assert not (tmp_path / "interop.toml").exists()
+    flag = write(tmp_path / "flag.json", doc("child-protection-flag"))
+    code, out = run("map", str(flag), "--to", "fhir", "-o", str(tmp_path / "flag.fhir.json"))
+    assert code == 0, out
+    code, out = run("validate", str(flag), str(tmp_path / "flag.fhir.json"))
+    assert code == 0, out
+    with running_server() as base:
+        assert base.startswith("http://127.0.0.1:")
+        code, out = run("push", str(flag), "--endpoint", base)
+        assert code == 0, out
+        code, out = run("pull", "--endpoint", base, "--patient", CHILD["nhs_number"])
+        assert code == 0, out
+        assert "child-protection-flag" in out

@@ -50,6 +50,7 @@ def artefacts(folder: Path) -> dict[str, Path]:
 def config(folder: Path, fhir: str, ods: str, extra: str = "") -> Path:
     path = folder / "interop.toml"
     path.write_text(
+        '[environment]\nname = "test"\n\n'
         f'[endpoints.sandbox]\nkind = "fhir"\nurl = "{fhir}"\n\n'
         f'[endpoints.ods]\nkind = "fhir"\nurl = "{ods}"\n\n[ods]\nendpoint = "ods"\n{extra}',
         encoding="utf-8",
@@ -85,7 +86,10 @@ def test_push_without_ods_configured_asks_nobody(
 ) -> None:
     files = artefacts(tmp_path)
     conf = tmp_path / "plain.toml"
-    conf.write_text(f'[endpoints.sandbox]\nkind = "fhir"\nurl = "{fhir}"\n', encoding="utf-8")
+    conf.write_text(
+        f'[environment]\nname = "test"\n\n[endpoints.sandbox]\nkind = "fhir"\nurl = "{fhir}"\n',
+        encoding="utf-8",
+    )
     calls = national.services.calls["ods"]
     code, out = run("push", "--endpoint", "sandbox", "--config", str(conf), str(files["closed"]))
     assert code == 0, out

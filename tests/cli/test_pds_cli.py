@@ -66,6 +66,7 @@ def test_the_endpoint_and_policy_come_from_the_configuration(
 ) -> None:
     config = tmp_path / "interop.toml"
     config.write_text(
+        '[environment]\nname = "test"\n\n'
         f'[endpoints.pds]\nkind = "fhir"\nurl = "{national.pds}"\n\n'
         '[pds]\nendpoint = "pds"\nmismatch = "warn"\n',
         encoding="utf-8",
@@ -89,6 +90,7 @@ def test_the_gp_practice_is_checked_against_ods_when_configured(
     ])  # fmt: skip
     config = tmp_path / "interop.toml"
     pds_only = (
+        '[environment]\nname = "test"\n\n'
         f'[endpoints.pds]\nkind = "fhir"\nurl = "{national.pds}"\n\n[pds]\nendpoint = "pds"\n'
     )
     config.write_text(pds_only, encoding="utf-8")

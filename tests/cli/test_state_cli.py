@@ -178,6 +178,7 @@ def test_config_check_reads_secrets_and_the_state_key(tmp_path: Path) -> None:
     (tmp_path / "key").write_text("s3cret\n", encoding="utf-8")
     (tmp_path / "key").chmod(0o644)
     config.write_text(
+        '[environment]\nname = "test"\n\n'
         '[mesh]\nendpoint = "http://127.0.0.1:9"\nmailbox = "X26ABC1"\n'
         'password = { file = "key" }\nshared_key = { file = "key" }\n',
         encoding="utf-8",
@@ -267,6 +268,7 @@ def test_a_dry_run_needs_no_secrets_and_no_state(
 
     config = tmp_path / "interop.toml"
     config.write_text(
+        '[environment]\nname = "test"\n\n'
         '[local_authority]\nods_code = "LA380"\nname = "Example City"\n'
         'emergency_duty_phone = "0113 496 0000"\n\n'
         '[mesh]\nendpoint = "http://127.0.0.1:9"\nmailbox = "X26ABC1"\n'

@@ -50,6 +50,7 @@ def pds() -> Iterator[tuple[NationalServices, str]]:
 def _config(folder: Path, pds_base: str, extra: str = "") -> Path:
     path = folder / "interop.toml"
     path.write_text(
+        '[environment]\nname = "test"\n\n'
         '[local_authority]\nods_code = "X26"\nname = "Test Borough Council"\n'
         'emergency_duty_phone = "0113 000 0000"\n\n'
         f'[endpoints.pds]\nkind = "fhir"\nurl = "{pds_base}"\n\n'

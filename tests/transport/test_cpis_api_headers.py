@@ -86,6 +86,7 @@ def cpis() -> Iterator[tuple[Recorder, str]]:
 def _config(folder: Path, cpis_base: str, pds_base: str, auth: str = "") -> Path:
     path = folder / "interop.toml"
     path.write_text(
+        '[environment]\nname = "test"\n\n'
         f'[endpoints.cpis]\nkind = "fhir"\nurl = "{cpis_base}"\nods_code = "RR8"\n{auth}\n'
         f'[endpoints.pds]\nkind = "fhir"\nurl = "{pds_base}"\n\n[pds]\nendpoint = "pds"\n',
         encoding="utf-8",

@@ -15,6 +15,9 @@ from interop.transport.directory import EndpointDirectory, recipients
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "artefacts" / "valid"
 
 CONFIG = """\
+[environment]
+name = "test"
+
 [endpoints.la465-fhir]
 kind = "fhir"
 url = "http://127.0.0.1:9/la465"

@@ -387,6 +387,7 @@ def test_cli_remote_failure_prints_the_outcome_and_exits_3(tmp_path: Path) -> No
         closed = probe.getsockname()[1]
     config = tmp_path / "interop.toml"
     config.write_text(
+        '[environment]\nname = "test"\n\n'
         f'[endpoints.gone]\nkind = "fhir"\nurl = "http://127.0.0.1:{closed}/fhir"\n'
         "max_retries = 0\n",
         encoding="utf-8",
@@ -399,6 +400,7 @@ def test_cli_remote_failure_prints_the_outcome_and_exits_3(tmp_path: Path) -> No
 def test_cli_named_endpoint_and_routing(server: str, tmp_path: Path) -> None:
     config = tmp_path / "interop.toml"
     config.write_text(
+        '[environment]\nname = "test"\n\n'
         f'[endpoints.sandbox]\nkind = "fhir"\nurl = "{server}"\n'
         '[endpoints.police]\nkind = "mesh"\nmailbox = "X26POL01"\nworkflow_id = "W"\n'
         '[directory.LA465]\nname = "Leicester City Council"\nrole = "local-authority"\n'

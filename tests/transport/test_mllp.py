@@ -660,7 +660,10 @@ def test_a_utf8_bom_before_msh_is_accepted(
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("control_id", ["9434765919", "A-943 476 5919", "943-476-5919X"])
+@pytest.mark.parametrize(
+    "control_id",
+    ["9434765919", "A-943 476 5919", "943-476-5919X", "ADT9434765919001", "9434765919-1"],
+)
 def test_nhs_numbers_in_msh_10_are_masked_in_the_listener_log(
     listen: Callable[..., tuple[str, int, MllpServer]],
     caplog: pytest.LogCaptureFixture,

@@ -77,6 +77,7 @@ def test_the_directory_check(national: National, tmp_path: Path) -> None:
 
     config_path = tmp_path / "interop.toml"
     config_path.write_text(
+        '[environment]\nname = "test"\n\n'
         '[local_authority]\nods_code = "X26"\nname = "Test Borough Council"\n'
         'emergency_duty_phone = "0113 000 0000"\n\n'
         f'[endpoints.ods]\nkind = "fhir"\nurl = "{national.ods}"\n\n'
@@ -115,6 +116,7 @@ def test_the_ods_commands(national: National, tmp_path: Path) -> None:
 
     config = tmp_path / "interop.toml"
     config.write_text(
+        '[environment]\nname = "test"\n\n'
         f'[endpoints.ods]\nkind = "fhir"\nurl = "{national.ods}"\n\n[ods]\nendpoint = "ods"\n\n'
         '[directory.RR8]\nname = "Leeds"\nrole = "health"\n',
         encoding="utf-8",
@@ -151,6 +153,7 @@ def test_config_check_asks_ods_about_the_directory(national: National, tmp_path:
     def config_with(directory: str) -> Path:
         path = tmp_path / "interop.toml"
         path.write_text(
+            '[environment]\nname = "test"\n\n'
             '[local_authority]\nods_code = "X26"\nname = "Test Borough Council"\n'
             'emergency_duty_phone = "0113 000 0000"\n\n'
             f'[endpoints.ods]\nkind = "fhir"\nurl = "{national.ods}"\n\n'

@@ -71,6 +71,7 @@ def test_the_cpis_flag_is_read_only(national: National) -> None:
 def _config(folder: Path, national: National, allow: bool) -> Path:
     path = folder / "interop.toml"
     path.write_text(
+        '[environment]\nname = "test"\n\n'
         f'[endpoints.flags]\nkind = "fhir"\nurl = "{_flags(national)}"\n\n'
         f'[patient_flags]\nendpoint = "flags"\nraise_fgm = {"true" if allow else "false"}\n',
         encoding="utf-8",
