@@ -66,12 +66,17 @@ from interop.transport.fhir_errors import (
 from interop.transport.fhir_records import (
     PATIENT_SEARCHES,
     SEARCH_FORMS_EXTENSION,
+    WRITE_CAPABILITY,
+    WRITE_MODES,
     ChangedResources,
     PatientSearch,
     PushMode,
     PushOutcome,
     PushResult,
     SearchStyle,
+    UnsupportedWrite,
+    WriteMode,
+    WriteStyle,
     etag_version,
     nhs_number_token,
 )
@@ -95,6 +100,7 @@ __all__ = [
     "OutcomeIssue",
     "PushOutcome",
     "PushResult",
+    "UnsupportedWrite",
     "nhs_number_token",
 ]
 
@@ -148,6 +154,7 @@ class FhirClient(Endpoint):
         max_response_bytes: int = 64 * 1024 * 1024,
         name: str | None = None,
         patient_search: PatientSearch = "auto",
+        write: WriteMode = "auto",
     ) -> None:
         split = urlsplit(base_url)
         if split.scheme not in ("http", "https") or not split.hostname:
@@ -156,9 +163,12 @@ class FhirClient(Endpoint):
             raise ValueError("the base URL has no query, fragment or user information")
         if patient_search not in PATIENT_SEARCHES:
             raise ValueError(f"patient_search is one of {', '.join(PATIENT_SEARCHES)}")
+        if write not in WRITE_MODES:
+            raise ValueError(f"write is one of {', '.join(WRITE_MODES)}")
         self.base_url = base_url.rstrip("/")
         self.name = name or self.base_url
         self.patient_search: PatientSearch = patient_search
+        self.write: WriteMode = write
         #: the server's CapabilityStatement once read (``search_style``; {}: it has none)
         self._statement: JSON | None = None
         #: the version of each ``Type/id`` this client last wrote or found unchanged: a push
@@ -220,6 +230,7 @@ class FhirClient(Endpoint):
             transport=transport,
             name=settings.name,
             patient_search=settings.patient_search,
+            write=settings.write,
         )
 
     def __repr__(self) -> str:
@@ -370,6 +381,14 @@ class FhirClient(Endpoint):
         ``without_statement``: by default the way every standard server supports."""
         if self.patient_search != "auto":
             return self.patient_search
+        statement = self.capability_statement()
+        if not statement:
+            return without_statement
+        return fhir_records.search_style(statement)
+
+    def capability_statement(self) -> JSON:
+        """The server's CapabilityStatement, read once per client; {} when the server gives
+        none (an error status, an answer that is no CapabilityStatement, metadata refused)."""
         if self._statement is None:
             try:
                 self._statement = self.capabilities()
@@ -383,9 +402,35 @@ class FhirClient(Endpoint):
                     raise
                 log.info("%s: no CapabilityStatement (%s)", self.name, exc)
                 self._statement = {}
-        if not self._statement:
-            return without_statement
-        return fhir_records.search_style(self._statement)
+        return self._statement
+
+    def write_style(self, types: list[str], write: WriteMode | None = None) -> WriteStyle:
+        """How a push writes resources of ``types``: ``write`` (default: the client's). ``auto``:
+        the first of client-ids, conditional, create that the server's CapabilityStatement
+        offers for them (``fhir_records.write_style``); a server without one: client-ids.
+        ``UnsupportedWrite`` when the statement offers none, or not the one configured."""
+        write = write or self.write
+        if write not in WRITE_MODES:
+            raise ValueError(f"write is one of {', '.join(WRITE_MODES)}")
+        statement = self.capability_statement()
+        if write == "auto":
+            if not statement:
+                return "client-ids"
+            style = fhir_records.write_style(statement, types)
+            if style is None:
+                raise UnsupportedWrite(
+                    f"{self.name}: the server's CapabilityStatement offers none of updateCreate, "
+                    f"conditionalUpdate, conditionalCreate for {', '.join(types)}: nothing "
+                    "written (set the endpoint's write mode to the one it accepts)"
+                )
+            return style
+        if statement and fhir_records.write_style(statement, types, only=write) is None:
+            raise UnsupportedWrite(
+                f"{self.name}: write = {write!r} needs {WRITE_CAPABILITY[write]}, which the "
+                f"server's CapabilityStatement does not offer for {', '.join(types)}: "
+                "nothing written"
+            )
+        return write
 
     def search_by_patient(
         self, resource_type: str, nhs_number: str, **params: str
@@ -443,10 +488,16 @@ class FhirClient(Endpoint):
     # -- the toolkit's artefacts (interop.transport.fhir_records) ------------------------------
 
     def push(
-        self, bundle: JSON, *, mode: PushMode = "transaction", force: bool = False
+        self,
+        bundle: JSON,
+        *,
+        mode: PushMode = "transaction",
+        force: bool = False,
+        write: WriteMode | None = None,
     ) -> PushResult:
-        """Write an artefact's Bundle: ``fhir_records.push_bundle``."""
-        return fhir_records.push_bundle(self, bundle, mode=mode, force=force)
+        """Write an artefact's Bundle: ``fhir_records.push_bundle`` (``write``: this push's
+        write mode instead of the client's)."""
+        return fhir_records.push_bundle(self, bundle, mode=mode, force=force, write=write)
 
     def patient_record(
         self, nhs_number: str, *, types: tuple[str, ...] = PATIENT_LINKED_TYPES

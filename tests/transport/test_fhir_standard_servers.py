@@ -15,13 +15,14 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from fhir_pull_support import as_pulled, nhs_of
 
 from interop.cli.main import cli
 from interop.domain import ArtefactBase
 from interop.mappings.convert import read_artefact
 from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
 from interop.sandbox.fhir_server.running import running_server
-from interop.transport.bundles import assemble, to_transaction
+from interop.transport.bundles import assemble
 from interop.transport.cpis_api import CpisApi
 from interop.transport.fhir_client import FhirClient, FhirError, FhirTransportError
 from interop.transport.fhir_records import PushConflict
@@ -39,12 +40,6 @@ JSON = dict[str, Any]
 
 def load(path: Path) -> ArtefactBase:
     return read_artefact(path.read_bytes())[1]
-
-
-def nhs_of(artefact: ArtefactBase) -> str:
-    person = getattr(artefact, "child", None) or getattr(artefact, "subject", None)
-    assert person is not None
-    return str(person.nhs_number)
 
 
 SERVERS: dict[str, str] = {}
@@ -86,48 +81,67 @@ def test_the_capability_statement_chooses_the_patient_search(server: str) -> Non
         assert client._statement is None  # configured: metadata not asked
 
 
-def test_every_fixture_pushed_twice_makes_no_new_versions(server: str) -> None:
-    bundles = [artefact_to_fhir(load(path)) for path in VALID]
-    with client_for(server) as client:
-        for bundle in bundles:
+#: the write modes a scenario runs in: auto (both servers say updateCreate: client-ids), and
+#: the two in which the server assigns the ids
+WRITES = ("auto", "conditional", "create")
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_every_fixture_pushed_twice_in_each_write_mode(server: str, write: str) -> None:
+    """Every fixture pushed twice: no new versions, exactly one Patient per child (created
+    with the child's first artefact), and pulls by NHS number and since a date give back the
+    artefacts."""
+    artefacts = [load(path) for path in VALID]
+    children: set[str] = set()
+    keys: list[str] = []
+    with client_for(server, write=write) as client:
+        assert client.write_style(["Flag"]) == ("client-ids" if write == "auto" else write)
+        for artefact in artefacts:
+            bundle = artefact_to_fhir(artefact)
             result = client.push(bundle)
-            assert result.created == len(result.outcomes) == len(bundle["entry"])
-        keys = [e["request"]["url"] for b in bundles for e in to_transaction(b)["entry"]]
+            assert len(result.outcomes) == len(bundle["entry"])
+            seen, _ = nhs_of(artefact) in children, children.add(nhs_of(artefact))
+            assert result.created == len(bundle["entry"]) - seen, artefact.local_id
+            keys.extend(o.resource for o in result.outcomes)
         before = {k: r["meta"]["versionId"] for k, r in client.read_many(keys).items()}
         assert len(before) == len(set(keys))
-        for bundle in bundles:
-            again = client.push(bundle)
-            assert again.created == 0
+        for artefact in artefacts:
+            again = client.push(artefact_to_fhir(artefact))
+            assert {o.status for o in again.outcomes} == {"200 unchanged"}
         after = {k: r["meta"]["versionId"] for k, r in client.read_many(keys).items()}
         assert after == before
-
-
-def test_pull_by_nhs_number_gives_back_the_artefacts(server: str) -> None:
-    artefacts = [load(path) for path in VALID]
-    with client_for(server) as client:
-        for artefact in artefacts:
-            client.push(artefact_to_fhir(artefact))
-        for nhs in sorted({nhs_of(a) for a in artefacts}):
+        for nhs in sorted(children):  # one Patient per child, whatever their artefacts
+            assert len(list(client.search("Patient", {"identifier": f"{NHS_SYSTEM}|{nhs}"}))) == 1
+        assert len(list(client.search("Patient", {}))) == len(children)
+        expected = as_pulled(artefacts)
+        for nhs in sorted(children):
             groups = assemble(client.patient_record(nhs))
             pulled = sorted((fhir_to_artefact(g) for g in groups), key=lambda a: a.local_id)
-            expected = sorted((a for a in artefacts if nhs_of(a) == nhs), key=lambda a: a.local_id)
-            assert pulled == expected
-
-
-def test_pull_since_gives_back_the_artefacts(server: str) -> None:
-    artefacts = [load(path) for path in VALID]
-    with client_for(server) as client:
-        for artefact in artefacts:
-            client.push(artefact_to_fhir(artefact))
+            assert pulled == [a for a in expected if nhs_of(a) == nhs]
         changed = client.changed_since("2000-01-01")
-        pulled = sorted(
-            (fhir_to_artefact(g) for g in assemble(changed.resources)), key=lambda a: a.local_id
-        )
-        assert pulled == sorted(artefacts, key=lambda a: a.local_id)
+        pulled = [fhir_to_artefact(g) for g in assemble(changed.resources)]
+        assert sorted(pulled, key=lambda a: a.local_id) == expected
         assert changed.watermark is not None
-        again = client.changed_since(changed.watermark)
-        assert again.resources == []
-        assert again.watermark in (None, changed.watermark)
+        again_since = client.changed_since(changed.watermark)
+        assert again_since.resources == []
+        assert again_since.watermark in (None, changed.watermark)
+
+
+@pytest.mark.parametrize("write", ["conditional", "create"])
+def test_resource_by_resource_pushes_in_server_id_modes(server: str, write: str) -> None:
+    """One request per resource: the ids the server gives are put in the references of what is
+    written after (a cycle is written again), and a repeated push changes nothing."""
+    artefacts = [load(path) for path in VALID[:8]]
+    with client_for(server, write=write) as client:
+        for artefact in artefacts:
+            client.push(artefact_to_fhir(artefact), mode="resources")
+        for artefact in artefacts:
+            again = client.push(artefact_to_fhir(artefact), mode="resources")
+            assert {o.status for o in again.outcomes} == {"200 unchanged"}
+        children = sorted({nhs_of(a) for a in artefacts})
+        groups = [g for nhs in children for g in assemble(client.patient_record(nhs))]
+    pulled = sorted((fhir_to_artefact(g) for g in groups), key=lambda a: a.local_id)
+    assert pulled == as_pulled(artefacts)
 
 
 def test_pull_since_delivers_every_change_even_when_the_patient_search_finds_nothing(
@@ -150,7 +164,7 @@ def test_pull_since_delivers_every_change_even_when_the_patient_search_finds_not
             for r in changed.resources
             if f"{r['resourceType']}/{r['id']}" in changed.changed
         ]
-    assert pulled == sorted(artefacts, key=lambda a: a.local_id)
+    assert pulled == as_pulled(artefacts)
     assert changed.watermark == max(stamps, key=lambda s: s.replace("Z", "+00:00"))
 
 
@@ -216,6 +230,10 @@ def test_a_response_whose_entries_all_failed_fails_the_push() -> None:
     takes no client-chosen ids answers) was counted as updated; now it fails and names them."""
 
     def server(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/metadata"):
+            return httpx.Response(404)  # no CapabilityStatement: PUT at the toolkit's ids
+        if request.method == "GET":  # the child's Patient, searched by NHS number: none yet
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
         body = json.loads(request.content)
         failed = {
             "status": "404 Not Found",
