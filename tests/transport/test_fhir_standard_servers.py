@@ -24,7 +24,12 @@ from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
 from interop.sandbox.fhir_server.running import running_server
 from interop.transport.bundles import assemble
 from interop.transport.cpis_api import CpisApi
-from interop.transport.fhir_client import FhirClient, FhirError, FhirTransportError
+from interop.transport.fhir_client import (
+    FhirClient,
+    FhirError,
+    FhirTransportError,
+    UnsupportedWrite,
+)
 from interop.transport.fhir_records import PushConflict
 from interop.transport.flags import PatientFlags
 
@@ -175,9 +180,77 @@ def test_cpis_lookup_finds_the_flag(server: str) -> None:
     assert [t["category"][0]["coding"][0]["code"] for t in teams] == ["CPP"]
 
 
-def test_a_server_side_edit_is_not_clobbered(server: str) -> None:
+class Statement(httpx.HTTPTransport):
+    """The real network to the server, except that ``GET metadata`` answers a
+    CapabilityStatement offering, for every resource type, only the capabilities in
+    ``offered`` (a server that does not take every kind of write)."""
+
+    def __init__(self, offered: tuple[str, ...]) -> None:
+        super().__init__()
+        self.offered = offered
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/metadata"):
+            return super().handle_request(request)
+        types = sorted(
+            {e["resource"]["resourceType"] for e in artefact_to_fhir(load(FLAG_FIXTURE))["entry"]}
+        )
+        flags = ("updateCreate", "conditionalUpdate", "conditionalCreate")
+        entries = [{"type": t, **{f: f in self.offered for f in flags}} for t in types]
+        statement = {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "rest": [{"mode": "server", "resource": entries}],
+        }
+        return httpx.Response(200, json=statement)
+
+
+@pytest.mark.parametrize(
+    ("offered", "write", "words"),
+    [
+        ((), "auto", "offers none of updateCreate, conditionalUpdate, conditionalCreate"),
+        (("updateCreate",), "create", "write = 'create' needs conditionalCreate"),
+        (("conditionalCreate",), "conditional", "write = 'conditional' needs conditionalUpdate"),
+    ],
+)
+def test_a_write_mode_the_server_does_not_offer_writes_nothing(
+    server: str, offered: tuple[str, ...], write: str, words: str
+) -> None:
     bundle = artefact_to_fhir(load(FLAG_FIXTURE))
-    with client_for(server) as ours, client_for(server) as theirs:
+    with (
+        client_for(server, write=write, transport=Statement(offered)) as client,
+        pytest.raises(UnsupportedWrite) as caught,
+    ):
+        client.push(bundle)
+    assert words in str(caught.value)
+    assert "Flag" in str(caught.value)
+    assert caught.value.exit_code == 3
+    with client_for(server) as plain:
+        assert list(plain.search("Flag", {})) == []
+        assert list(plain.search("Patient", {})) == []
+
+
+def test_auto_takes_the_write_the_server_offers(server: str) -> None:
+    """A server that takes only conditional creates is written with POST and If-None-Exist,
+    and the next push finds what it created by identifier."""
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    with client_for(server, transport=Statement(("conditionalCreate",))) as client:
+        assert client.write_style(["Flag", "Patient"]) == "create"
+        first = client.push(bundle)
+        assert first.created == len(bundle["entry"])
+        # the server chose the ids: none is the toolkit's
+        sent = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
+        assert not sent & {o.resource for o in first.outcomes}
+        assert {o.status for o in client.push(bundle).outcomes} == {"200 unchanged"}
+        assert CpisApi(client).care_teams(FLAG_NHS)[0]["category"][0]["coding"][0]["code"] == "CPP"
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_server_side_edit_is_not_clobbered(server: str, write: str) -> None:
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    with client_for(server, write=write) as ours, client_for(server) as theirs:
         ours.push(bundle)
         (flag,) = PatientFlags(theirs).of_patient(FLAG_NHS)
         theirs.update({**flag, "status": "inactive"})  # an edit made at the server's end
@@ -186,7 +259,7 @@ def test_a_server_side_edit_is_not_clobbered(server: str) -> None:
         assert caught.value.status == 412
         assert f"Flag/{flag['id']}" in str(caught.value)
         assert PatientFlags(theirs).of_patient(FLAG_NHS)[0]["status"] == "inactive"
-    with client_for(server) as later:  # another run, which never saw the first push
+    with client_for(server, write=write) as later:  # another run, never saw the first push
         with pytest.raises(PushConflict):
             later.push(bundle)
         assert PatientFlags(later).of_patient(FLAG_NHS)[0]["status"] == "inactive"
@@ -281,6 +354,35 @@ def test_cli_push_reports_a_server_side_edit_as_a_conflict_and_force_overwrites(
     assert code == 0, out
     with client_for(server) as client:
         assert PatientFlags(client).of_patient(FLAG_NHS)[0]["status"] == "active"
+
+
+def test_cli_push_write_option(server: str) -> None:
+    """``interop push --write create``: the server chooses the ids; a second push changes
+    nothing, and the child has one Patient."""
+    folder = str(FLAG_FIXTURE.parent)
+
+    def push(*extra: str) -> tuple[int, str]:
+        args = ["push", folder, "--endpoint", server, "--write", "create", *extra]
+        result = CliRunner().invoke(cli, args)
+        assert "Traceback" not in result.output
+        return result.exit_code, result.output
+
+    code, out = push("--dry-run")
+    assert code == 0, out
+    assert "(transaction, write create)" in out
+    files = len(list(FLAG_FIXTURE.parent.glob("*.json")))
+    code, out = push()
+    assert code == 0, out
+    assert out.count(" pushed ") == files
+    assert out.count(" 0 created") == 0
+    code, out = push()
+    assert code == 0, out
+    assert out.count(" 0 created") == files
+    with client_for(server) as client:
+        assert len(list(client.search("Patient", {"identifier": f"{NHS_SYSTEM}|{FLAG_NHS}"}))) == 1
+    code, out = push("--write", "sideways")
+    assert code == 2
+    assert "client-ids" in out
 
 
 def test_a_search_cut_short_without_a_next_link_is_an_error_not_a_short_answer() -> None:
