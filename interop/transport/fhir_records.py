@@ -191,7 +191,15 @@ def push_bundle(
     style = client.write_style(sorted({w.entry["resource"]["resourceType"] for w in writes}), write)
     _find_held(client, writes, style)
     _address(writes, style)
-    outcomes, sending, conflicts = _plan_writes(client, writes, force)
+    # the digest a push tags each resource with reads references within the artefact by the
+    # toolkit's keys: the ids a server chooses are known only once it has written them
+    aliases = {
+        alias: w.key
+        for w in writes
+        for alias in (w.key, w.target, w.entry.get("fullUrl"))
+        if isinstance(alias, str)
+    }
+    outcomes, sending, conflicts = _plan_writes(client, writes, force, aliases)
     if conflicts:
         raise PushConflict(client.name, tuple(conflicts))
     ids: list[str] = []
@@ -199,7 +207,8 @@ def push_bundle(
         ids = _send_transaction(client, transaction, sending, outcomes)
     elif sending:
         ranked = {id(entry): i for i, entry in enumerate(order)}
-        ids = _send_each(client, sorted(sending, key=lambda w: ranked[id(w.entry)]), outcomes)
+        ranked_writes = sorted(sending, key=lambda w: ranked[id(w.entry)])
+        ids = _send_each(client, ranked_writes, outcomes, aliases)
     for outcome in outcomes.values():
         if outcome.version is not None:
             client.written_versions[outcome.resource] = outcome.version
@@ -298,7 +307,7 @@ def _identity_query(w: _Write) -> str | None:
 
 
 def _plan_writes(
-    client: FhirClient, writes: list[_Write], force: bool
+    client: FhirClient, writes: list[_Write], force: bool, aliases: dict[str, str]
 ) -> tuple[dict[str, PushOutcome], list[_Write], list[str]]:
     """What is unchanged on the server, what to write (with ``If-Match``), what conflicts.
     The child's Patient is merged into the server's, never overwritten: it is no conflict."""
@@ -311,13 +320,15 @@ def _plan_writes(
         if patient and held is not None:
             resource = w.entry["resource"] = _merge_patient(held, resource)
         elif not patient:
-            _stamp(resource)
+            _stamp(resource, aliases)
         if held is not None and _same_content(held, resource):
             outcomes[w.key] = PushOutcome(w.target, "200 unchanged", _version_of(held))
             continue
         if held is not None:
             last = client.written_versions.get(w.target)
-            changed = _edited_on_server(held) or (last is not None and last != _version_of(held))
+            changed = _edited_on_server(held, aliases) or (
+                last is not None and last != _version_of(held)
+            )
             if changed and not patient and not force:
                 conflicts.append(w.target)
                 continue
@@ -419,7 +430,10 @@ def _written_at(
 
 
 def _send_each(
-    client: FhirClient, sending: list[_Write], outcomes: dict[str, PushOutcome]
+    client: FhirClient,
+    sending: list[_Write],
+    outcomes: dict[str, PushOutcome],
+    aliases: dict[str, str],
 ) -> list[str]:
     """The writes one request each, referenced resources first; a failed one stops the push.
     The id a server gives a new resource is put in the references of those written after; a
@@ -429,7 +443,7 @@ def _send_each(
     again: list[tuple[_Write, str]] = []
     for w in sending:
         request = w.entry["request"]
-        _restamped(w, renames)
+        _restamped(w, renames, aliases)
         headers = {
             name: request[key]
             for name, key in (("If-Match", "ifMatch"), ("If-None-Exist", "ifNoneExist"))
@@ -442,6 +456,7 @@ def _send_each(
         where = _written_at(client, w, location, written, answer.request_id)
         if w.entry.get("fullUrl", "").startswith("urn:uuid:"):
             renames[w.entry["fullUrl"]] = where
+            aliases[where] = w.key
         result = {"status": str(answer.status), "etag": answer.headers.get("ETag")}
         outcomes[w.key] = _outcome(
             where, result, existed=w.held is not None, version=_version_of(written)
@@ -449,7 +464,7 @@ def _send_each(
         if any(r.startswith("urn:uuid:") for r in references(w.entry["resource"])):
             again.append((w, where))
     for w, where in again:
-        _restamped(w, renames)
+        _restamped(w, renames, aliases)
         w.entry["resource"]["id"] = where.partition("/")[2]
         version = outcomes[w.key].version
         headers = {"If-Match": f'W/"{version}"'} if version else {}
@@ -460,14 +475,14 @@ def _send_each(
     return ids
 
 
-def _restamped(w: _Write, renames: dict[str, str]) -> None:
+def _restamped(w: _Write, renames: dict[str, str], aliases: dict[str, str]) -> None:
     """Point the resource's references at the ids the server gave, and tag it with the digest
     of that content (the child's Patient is never tagged)."""
     resource = w.entry["resource"]
     if renames:
         retarget({"entry": [{"resource": resource}]}, renames)
     if w.patient_token is None:
-        _stamp(resource)
+        _stamp(resource, aliases)
 
 
 def _send_one(
@@ -526,26 +541,30 @@ def _tag_system(tag: object) -> object:
     return tag.get("system") if isinstance(tag, dict) else None
 
 
-def _digest(resource: JSON) -> str:
-    canonical = json.dumps(_content(resource), sort_keys=True, separators=(",", ":"))
+def _digest(resource: JSON, aliases: dict[str, str]) -> str:
+    """A digest of the resource's content, its references to the artefact's own resources
+    read as the toolkit's keys (``aliases``: every form of such a reference to its key)."""
+    content = copy.deepcopy(_content(resource))
+    retarget({"entry": [{"resource": content}]}, aliases)
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def _stamp(resource: JSON) -> None:
-    """Tag ``resource`` (in place) with the digest of its content."""
+def _stamp(resource: JSON, aliases: dict[str, str]) -> None:
+    """Tag ``resource`` (in place) with the digest of its content (``_digest``)."""
     meta = dict(resource.get("meta") or {})
     tags = [t for t in meta.get("tag") or [] if _tag_system(t) != PUSHED_CONTENT_SYSTEM]
-    meta["tag"] = [*tags, {"system": PUSHED_CONTENT_SYSTEM, "code": _digest(resource)}]
+    meta["tag"] = [*tags, {"system": PUSHED_CONTENT_SYSTEM, "code": _digest(resource, aliases)}]
     resource["meta"] = meta
 
 
-def _edited_on_server(held: JSON) -> bool:
+def _edited_on_server(held: JSON, aliases: dict[str, str]) -> bool:
     """Whether the server's resource is not what a push last wrote: it carries the content
     tag, and its content no longer has that digest. (No tag: written before the toolkit
     tagged, or by someone else entirely: not taken as an edit.)"""
     for tag in (held.get("meta") or {}).get("tag") or []:
         if _tag_system(tag) == PUSHED_CONTENT_SYSTEM:
-            return bool(tag.get("code") != _digest(held))
+            return bool(tag.get("code") != _digest(held, aliases))
     return False
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 from fhir_pull_support import as_pulled, nhs_of
 
 from interop.cli.main import cli
-from interop.domain import ArtefactBase
+from interop.domain import ArtefactBase, ChildProtectionFlag
 from interop.mappings.convert import read_artefact
 from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
 from interop.sandbox.fhir_server.running import running_server
@@ -245,6 +246,24 @@ def test_auto_takes_the_write_the_server_offers(server: str) -> None:
         assert not sent & {o.resource for o in first.outcomes}
         assert {o.status for o in client.push(bundle).outcomes} == {"200 unchanged"}
         assert CpisApi(client).care_teams(FLAG_NHS)[0]["category"][0]["coding"][0]["code"] == "CPP"
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_changed_artefact_updates_in_place(server: str, write: str) -> None:
+    """The artefact changed since its last push (the plan ended): its resources are updated
+    where they are, whoever chose their ids, and that is no conflict."""
+    flag = load(FLAG_FIXTURE)
+    assert isinstance(flag, ChildProtectionFlag)
+    ended = flag.model_copy(update={"plan_end": flag.plan_start + timedelta(days=30)})
+    with client_for(server, write=write) as client:
+        client.push(artefact_to_fhir(flag))
+    with client_for(server, write=write) as later:  # another run: no versions remembered
+        result = later.push(artefact_to_fhir(ended))
+        assert result.created == 0
+        assert "200 OK" in {o.status for o in result.outcomes}
+        (found,) = PatientFlags(later).of_patient(FLAG_NHS)
+        assert found["status"] == "inactive"
+        assert later.push(artefact_to_fhir(ended)).created == 0
 
 
 @pytest.mark.parametrize("write", WRITES)
