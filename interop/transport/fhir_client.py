@@ -446,8 +446,9 @@ class FhirClient(Endpoint):
         return self.search(resource_type, {"_lastUpdated": f"gt{since}", **params})
 
     def read_many(self, keys: list[str]) -> dict[str, JSON]:
-        """Read resources by ``Type/id``: a batch of GETs per 100, or one read each when the
-        server takes no batch. Those that do not exist (404, 410) are left out."""
+        """Read resources by ``Type/id``, or run searches (``Type?query``: the answer is the
+        first searchset page): a batch of GETs per 100, or one GET each when the server takes
+        no batch. Those that do not exist (404, 410) are left out."""
         found: dict[str, JSON] = {}
         pending = list(dict.fromkeys(keys))
         while pending and self._batch_reads:
@@ -474,12 +475,15 @@ class FhirClient(Endpoint):
                     raise FhirError(
                         int(status[:3]) if status[:3].isdigit() else 502,
                         (),
-                        what=f"{self.name}: GET {key} in a batch",
+                        what=f"{self.name}: GET {_path_of(key)} in a batch",
                     )
         for key in pending:
             kind, _, rid = key.partition("/")
             try:
-                found[key] = self.read(kind, rid)
+                if "?" in key:
+                    found[key] = self.expect_resource(self.request("GET", key), "Bundle")
+                else:
+                    found[key] = self.read(kind, rid)
             except FhirError as exc:
                 if exc.status not in (404, 410):
                     raise

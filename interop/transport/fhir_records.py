@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from interop.identifiers import NHS_NUMBER_SYSTEM, check_nhs_number
 from interop.transport.bundles import (
@@ -84,8 +84,10 @@ WRITE_CAPABILITY: dict[WriteStyle, str] = {
     "conditional": "conditionalUpdate",
     "create": "conditionalCreate",
 }
-#: resource identifiers per search when finding a push's resources by identifier
+#: resource identifiers per search when finding a push's resources by identifier, and the page
+#: size asked for (duplicates written by a server without atomic writes leave room)
 _SEARCH_CHUNK = 40
+_SEARCH_PAGE = "100"
 #: the extension on a CapabilityStatement's ``patient`` search parameter that lists the forms
 #: a server supports beyond ``patient=Patient/id`` (valueCode ``identifier``: the
 #: ``:identifier`` modifier; ``chain``: ``patient.identifier``). R4 has no element for a
@@ -171,8 +173,8 @@ def push_bundle(
     The child's Patient is the server's one Patient of the child, found by NHS number (the
     first by id when several are): what it lacks of what the artefact says of the child is
     added, nothing it holds is overwritten; none found, it is created. Every other resource is
-    found first (one batch read at its deterministic id; in the ``conditional`` and ``create``
-    write modes, a search by the toolkit's resource identifier): those the server holds
+    found first, in the same batch of GETs (at its deterministic id; in the ``conditional``
+    and ``create`` write modes, by the identifier it is found by): those the server holds
     unchanged are not written (so a repeated push makes no new version on any server, whether
     or not it skips identical updates itself); the others are written (``write``, default the
     client's: ``PUT Type/id``, ``PUT Type?identifier=``, or ``POST`` with ``If-None-Exist``),
@@ -238,31 +240,63 @@ def write_style(
 
 def _find_held(client: FhirClient, writes: list[_Write], style: WriteStyle) -> None:
     """What the server holds for each resource (``_Write.held``): the child's Patient by NHS
-    number; the others at their ids (``client-ids``) or by the toolkit's resource identifier."""
-    by_id: list[_Write] = []
-    by_key: dict[str, dict[str, _Write]] = {}
+    number; the others at their ids (``client-ids``) or by the identifier they are found by
+    (``identity_token``). All in one batch of GETs (``FhirClient.read_many``)."""
+    lookups: dict[str, list[_Write]] = {}
+    by_identity: dict[str, dict[str, _Write]] = {}
     for w in writes:
         token = w.patient_token
         if token is not None:
-            found = client.search("Patient", {"identifier": token}, include=False)
-            held = sorted((p for p in found if isinstance(p.get("id"), str)), key=_id_order)
-            w.held = held[0] if held else None
+            lookups.setdefault(_search_url("Patient", [token]), []).append(w)
         elif style == "client-ids" or (identity := identity_token(w.entry["resource"])) is None:
-            by_id.append(w)
+            lookups.setdefault(w.key, []).append(w)
         else:
-            by_key.setdefault(w.key.partition("/")[0], {})[identity] = w
-    current = client.read_many([w.key for w in by_id])
-    for w in by_id:
-        w.held = current.get(w.key)
-    for kind, wanted in by_key.items():
-        values = sorted(wanted)
-        for start in range(0, len(values), _SEARCH_CHUNK):
-            chunk = values[start : start + _SEARCH_CHUNK]
-            found = client.search(kind, {"identifier": ",".join(chunk)}, include=False)
-            for resource in sorted(found, key=_id_order):
-                match = wanted.get(identity_token(resource) or "")
-                if match is not None and match.held is None:
-                    match.held = resource  # several (a server without atomic writes): the first
+            by_identity.setdefault(w.key.partition("/")[0], {})[identity] = w
+    searches: dict[str, tuple[str, dict[str, _Write]]] = {}
+    for kind, wanted in by_identity.items():
+        tokens = sorted(wanted)
+        for start in range(0, len(tokens), _SEARCH_CHUNK):
+            chunk = tokens[start : start + _SEARCH_CHUNK]
+            searches[_search_url(kind, chunk)] = (kind, {t: wanted[t] for t in chunk})
+    found = client.read_many([*lookups, *searches])
+    for url, waiting in lookups.items():
+        answer = found.get(url)
+        if "?" in url:  # the child's Patients: the first by id when several
+            patients = _found(client, url, answer)
+            answer = patients[0] if patients else None
+        for w in waiting:
+            w.held = answer
+    for url, (_, wanted) in searches.items():
+        for resource in _found(client, url, found.get(url)):
+            match = wanted.get(identity_token(resource) or "")
+            if match is not None and match.held is None:
+                match.held = resource  # several (a server without atomic writes): the first
+
+
+def _search_url(kind: str, tokens: list[str]) -> str:
+    """``Type?identifier=<tokens, OR>&_count=``: a search with room for every match on one
+    page (a server's default page can be smaller than the tokens searched)."""
+    return f"{kind}?{urlencode({'identifier': ','.join(tokens), '_count': _SEARCH_PAGE})}"
+
+
+def _found(client: FhirClient, url: str, page: JSON | None) -> list[JSON]:
+    """The resources a search found, by id: those of its first ``page`` (from a batch), or
+    of every page when the server gave a next link."""
+    kind, _, query = url.partition("?")
+    page = page if isinstance(page, dict) else {}
+    if any(link.get("relation") == "next" for link in _dicts(page.get("link"))):
+        resources = list(client.search(kind, dict(parse_qsl(query)), include=False))
+    else:
+        resources = [
+            e["resource"]
+            for e in _dicts(page.get("entry"))
+            if isinstance(e.get("resource"), dict)
+            and (e.get("search") or {}).get("mode") in (None, "match")
+        ]
+    return sorted(
+        (r for r in resources if r.get("resourceType") == kind and isinstance(r.get("id"), str)),
+        key=_id_order,
+    )
 
 
 def _id_order(resource: JSON) -> str:

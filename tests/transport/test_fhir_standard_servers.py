@@ -248,6 +248,32 @@ def test_auto_takes_the_write_the_server_offers(server: str) -> None:
         assert CpisApi(client).care_teams(FLAG_NHS)[0]["category"][0]["coding"][0]["code"] == "CPP"
 
 
+class Counting(httpx.HTTPTransport):
+    """The real network, counting the requests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(f"{request.method} {request.url.path}")
+        return super().handle_request(request)
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_push_finds_what_the_server_holds_in_one_batch(server: str, write: str) -> None:
+    """The child's Patient, the resources at their ids or by identifier: one batch of GETs;
+    then one transaction when something is to be written, nothing more when nothing is."""
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    counting = Counting()
+    with client_for(server, write=write, transport=counting) as client:
+        client.push(bundle)
+        assert counting.requests[1:] == ["POST /fhir/", "POST /fhir/"]  # after GET metadata
+        counting.requests.clear()
+        client.push(bundle)
+        assert counting.requests == ["POST /fhir/"]
+
+
 @pytest.mark.parametrize("write", WRITES)
 def test_a_changed_artefact_updates_in_place(server: str, write: str) -> None:
     """The artefact changed since its last push (the plan ended): its resources are updated
