@@ -3,7 +3,9 @@
 ``FhirClient`` talks to one base URL: ``read``, ``vread``, ``create`` (conditional with
 ``If-None-Exist``), ``update`` (``If-Match``), ``update_conditional``, ``transaction`` (batch or
 transaction Bundles), ``search`` (``next`` links followed lazily, and only within the endpoint),
-``read_many`` (batched reads by ``Type/id``). Built on it, in modules of their own:
+``read_many`` (batched reads by ``Type/id``, and searches). ``write_style`` says how a push
+writes what a server does not hold (``write``: ``client-ids``, ``conditional``, ``create``, or
+``auto`` from the CapabilityStatement, read once per client). Built on it, in modules of their own:
 
 - ``fhir_records``: the toolkit's artefacts (``push``, ``patient_record``, ``changed_since``,
   also offered as methods here);

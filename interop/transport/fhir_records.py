@@ -3,9 +3,11 @@
 These are the toolkit's own uses of a FHIR server, built on the generic ``FhirClient`` (which
 offers each as a method: ``client.push``, ``client.patient_record``, ``client.changed_since``):
 
-- ``push_bundle`` writes an artefact's Bundle as one transaction of ``PUT Type/id`` entries, or
-  resource by resource in dependency order (``push_mode = "resources"``); the ids are
-  deterministic, so a repeated push updates in place and duplicates nothing;
+- ``push_bundle`` writes an artefact's Bundle as one transaction, or resource by resource in
+  dependency order (``push_mode = "resources"``): the child's Patient is the server's one
+  Patient of the child, found by NHS number; the other resources are written at the toolkit's
+  deterministic ids, or (``write`` mode ``conditional`` / ``create``, for servers that choose
+  the ids) found again by identifier; a repeated push updates in place and duplicates nothing;
 - ``patient_record``: every resource of a patient's artefacts, found by NHS number, with
   everything they refer to;
 - ``changed_since``: the artefacts with a resource changed after a watermark.
