@@ -200,7 +200,9 @@ def _rewrite(value: Any, targets: dict[str, str]) -> None:
 
 
 def to_transaction(bundle: JSON) -> JSON:
-    """The artefact ``bundle`` as a transaction Bundle of ``PUT Type/id`` entries.
+    """The artefact ``bundle`` as a transaction Bundle of ``PUT Type/id`` entries, each
+    resource with the toolkit's identifier of it (``identity_token``) and, the child's Patient
+    aside, the artefact's tag (``ARTEFACT_TAG_SYSTEM``).
 
     The input is not changed. ``BundleError`` when an entry has no resource, type or id.
     """
