@@ -248,6 +248,26 @@ def test_auto_takes_the_write_the_server_offers(server: str) -> None:
         assert CpisApi(client).care_teams(FLAG_NHS)[0]["category"][0]["coding"][0]["code"] == "CPP"
 
 
+def test_several_patients_of_one_child_the_first_by_id_is_used(server: str) -> None:
+    """A server where the child already has two Patients (an earlier release wrote one per
+    artefact): the push refers to the first by id, adds to it what it lacks, and creates
+    none; the other is left as it is."""
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    with client_for(server) as client:
+        identifier = [{"system": NHS_SYSTEM, "value": FLAG_NHS}]
+        made = [client.create({"resourceType": "Patient", "identifier": identifier}) for _ in "ab"]
+        first, other = sorted(made, key=lambda p: str(p["id"]))
+        result = client.push(bundle)
+        assert f"Patient/{first['id']}" in {o.resource for o in result.outcomes}
+        assert result.created == len(bundle["entry"]) - 1
+        (flag,) = PatientFlags(client).of_patient(FLAG_NHS)
+        assert flag["subject"]["reference"] == f"Patient/{first['id']}"
+        kept = client.read("Patient", first["id"])
+        assert kept["name"][0]["family"]  # what it lacked was added
+        assert "name" not in client.read("Patient", other["id"])
+        assert {o.status for o in client.push(bundle).outcomes} == {"200 unchanged"}
+
+
 class Counting(httpx.HTTPTransport):
     """The real network, counting the requests."""
 
