@@ -669,6 +669,94 @@ def test_push_writes_nothing_when_the_server_holds_the_same_content() -> None:
     assert result.created == 0
 
 
+def _child_bundle() -> JSON:
+    """``_bundle`` with the child's NHS number: the Patient is found by it."""
+    bundle = _bundle()
+    patient = bundle["entry"][1]["resource"]
+    patient["identifier"] = [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9404405434"}]
+    return bundle
+
+
+def _nothing_held(request: httpx.Request) -> httpx.Response:
+    """The answer to a push's batch of lookups: an empty searchset for each."""
+    entries = json.loads(request.content)["entry"]
+    empty = {"resourceType": "Bundle", "type": "searchset", "total": 0}
+    answer = [{"response": {"status": "200 OK"}, "resource": empty} for _ in entries]
+    return resource({"resourceType": "Bundle", "type": "batch-response", "entry": answer})
+
+
+def test_push_in_create_mode_reads_every_entry_of_the_answer() -> None:
+    """write = "create": POST with ifNoneExist, references as urn:uuid; the ids come from
+    each entry's location, created or not from its status and version (a 200 at version 3:
+    a conditional create that found what a concurrent push wrote)."""
+    reply = {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": [
+            {"response": {"status": "201 Created", "location": "Flag/f9/_history/1"}},
+            {
+                "response": {
+                    "status": "200 OK",
+                    "location": "Patient/p7/_history/3",
+                    "etag": 'W/"3"',
+                }
+            },
+        ],
+    }
+    server = Server(NO_STATEMENT, _nothing_held, resource(reply))
+    with client_for(server, write="create") as client:
+        result = client.push(_child_bundle())
+    sent = json.loads(server.requests[2].content)
+    requests = [e["request"] for e in sent["entry"]]
+    assert [r["method"] for r in requests] == ["POST", "POST"]
+    assert requests[0]["ifNoneExist"].startswith("identifier=https%3A%2F%2Ffhir.safeguarding")
+    assert requests[1]["ifNoneExist"] == (
+        "identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9404405434"
+    )
+    flag, patient = (e["resource"] for e in sent["entry"])
+    assert "id" not in flag
+    assert "id" not in patient
+    assert flag["subject"]["reference"] == sent["entry"][1]["fullUrl"]
+    assert sent["entry"][1]["fullUrl"].startswith("urn:uuid:")
+    assert [(o.resource, o.status, o.version) for o in result.outcomes] == [
+        ("Flag/f9", "201 Created", "1"),
+        ("Patient/p7", "200 OK", "3"),
+    ]
+
+
+def test_push_in_create_mode_names_a_failed_entry() -> None:
+    outcome_422 = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "invalid", "diagnostics": "Flag.code missing"}],
+    }
+    reply = {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": [
+            {"response": {"status": "422 Unprocessable Entity", "outcome": outcome_422}},
+            {"response": {"status": "201 Created", "location": "Patient/p7/_history/1"}},
+        ],
+    }
+    server = Server(NO_STATEMENT, _nothing_held, resource(reply))
+    with client_for(server, write="create") as client, pytest.raises(FhirError) as caught:
+        client.push(_child_bundle())
+    assert caught.value.status == 422
+    assert "push failed for Flag/22222222-2222-4222-8222-222222222222 (422" in str(caught.value)
+    assert "Flag.code missing" in str(caught.value)
+
+
+def test_push_in_create_mode_without_a_location_is_an_error() -> None:
+    reply = {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": [{"response": {"status": "201 Created"}}] * 2,
+    }
+    server = Server(NO_STATEMENT, _nothing_held, resource(reply))
+    with client_for(server, write="create") as client, pytest.raises(FhirError) as caught:
+        client.push(_child_bundle())
+    assert "has no location" in str(caught.value)
+
+
 # --- Retry-After parsing ---------------------------------------------------------------------
 
 
