@@ -19,7 +19,7 @@ from interop.cli.main import InteropCommand
 from interop.errors import RemoteError
 
 if TYPE_CHECKING:
-    from interop.config import Config, EndpointSettings
+    from interop.config import Config, EndpointSettings, WriteMode
     from interop.jobs import PushEvent
     from interop.transport.fhir_client import FhirClientError
 
@@ -139,6 +139,13 @@ def remote_failure(exc: FhirClientError) -> RemoteError:
     type=click.Choice(["transaction", "resources"]),
     help="One transaction per artefact, or resource by resource (default: the endpoint's).",
 )
+@click.option(
+    "--write",
+    type=click.Choice(["auto", "client-ids", "conditional", "create"]),
+    help="How what the server does not hold is written: PUT at the toolkit's ids, PUT "
+    "Type?identifier=, or POST with If-None-Exist; auto: as the server's CapabilityStatement "
+    "offers (default: the endpoint's).",
+)
 @click.option("--dry-run", is_flag=True, help="Read, map and route; send nothing.")
 @click.option(
     "--force", is_flag=True, help="Overwrite resources edited on the server since the last push."
@@ -155,6 +162,7 @@ def push(
     route: bool,
     config_path: Path | None,
     mode: str | None,
+    write: WriteMode | None,
     dry_run: bool,
     force: bool,
     no_ods: bool,
@@ -165,9 +173,11 @@ def push(
     Every file first goes through the whole validation chain (as interop validate): a file
     with errors is not pushed; warnings are printed.
 
-    Each artefact goes as one transaction of PUTs at its resources' deterministic ids, so
-    pushing the same artefact again changes nothing; only what changed is written, with
-    If-Match. A resource edited on the server since the last push is not overwritten (a
+    Each artefact goes as one transaction; what the server holds unchanged is not written,
+    so pushing the same artefact again changes nothing; only what changed is written, with
+    If-Match. The child's Patient is the server's one Patient of the child, found by NHS
+    number (created when there is none). --write says how the rest is written. A resource
+    edited on the server since the last push is not overwritten (a
     conflict, exit 3) unless --force is given. With --dry-run nothing is sent: each
     artefact is read, mapped and its writes (and, with --route, its recipients) listed.
 
@@ -198,6 +208,7 @@ def push(
         endpoint=settings,
         directory=directory,
         mode="resources" if mode == "resources" else "transaction" if mode else None,
+        write=write,
         dry_run=dry_run,
         force=force,
         progress=_print_event,

@@ -392,6 +392,7 @@ kind = "fhir"
 url = "http://127.0.0.1:8080/fhir/"
 artefacts = ["child-protection-flag", "travel-alert"]
 push_mode = "resources"
+write = "conditional"
 timeout = 5
 max_retries = 1
 retry_budget = 2.5
@@ -488,8 +489,10 @@ def test_endpoints_directory_and_audit_load(endpoints_dir: Path) -> None:
         1,
         2.5,
     )
+    assert sandbox.write == "conditional"
     cpis = config.endpoint("cpis-int")
     assert cpis.ods_code == "X26"
+    assert cpis.write == "auto"  # as the server's CapabilityStatement offers
     assert isinstance(cpis.auth, SignedJwtSettings)
     assert cpis.auth.api_key.value == API_KEY
     assert cpis.auth.private_key.value == PEM.removesuffix("\n")
@@ -573,6 +576,12 @@ def test_unknown_endpoint_suggests_the_close_name(endpoints_dir: Path) -> None:
             "did you mean 'child-protection-flag'",
         ),
         ('push_mode = "resources"', 'push_mode = "batch"', "endpoints.sandbox.push_mode", ""),
+        (
+            'write = "conditional"',
+            'write = "put"',
+            "endpoints.sandbox.write",
+            "auto, client-ids, conditional, create",
+        ),
         ("timeout = 5", "timeout = 0", "endpoints.sandbox.timeout", "more than 0"),
         ('type = "signed-jwt"', 'type = "jwt"', "endpoints.cpis-int.auth.type", "signed-jwt"),
         ('kid = "int-1"', "", "endpoints.cpis-int.auth.kid", "missing"),

@@ -55,6 +55,7 @@ from interop.config.models import (
     NAMED_ENDPOINTS,
     ORGANISATION_ROLES,
     PUSH_MODES,
+    WRITE_MODES,
     AuditSettings,
     BearerAuthSettings,
     Cis2AuthSettings,
@@ -71,6 +72,7 @@ from interop.config.models import (
     PushMode,
     SignedJwtSettings,
     StandInSettings,
+    WriteMode,
 )
 from interop.config.national import OdsSettings, PatientFlagsSettings, PdsSettings
 from interop.config.values import Secret
@@ -85,6 +87,7 @@ __all__ = [
     "NAMED_ENDPOINTS",
     "ORGANISATION_ROLES",
     "PUSH_MODES",
+    "WRITE_MODES",
     "AttendanceSettings",
     "AttendanceSettingsError",
     "AuditSettings",
@@ -111,6 +114,7 @@ __all__ = [
     "SignedJwtSettings",
     "StandInConfig",
     "StandInSettings",
+    "WriteMode",
     "attendance",
     "load_config",
     "load_stand_in_config",

@@ -53,6 +53,9 @@ PUSH_MODES: tuple[PushMode, ...] = ("transaction", "resources")
 #: how a FHIR endpoint is searched for a child's resources (interop.transport.fhir_client)
 PatientSearch = Literal["auto", "identifier", "chain", "resolve"]
 PATIENT_SEARCHES: tuple[PatientSearch, ...] = ("auto", "identifier", "chain", "resolve")
+#: how a push writes what a FHIR endpoint does not hold yet (interop.transport.fhir_records)
+WriteMode = Literal["auto", "client-ids", "conditional", "create"]
+WRITE_MODES: tuple[WriteMode, ...] = ("auto", "client-ids", "conditional", "create")
 ORGANISATION_ROLES: tuple[OrganisationRole, ...] = ("local-authority", "health", "police", "other")
 NAMED_ENDPOINTS = ("INT", "LIVE")
 
@@ -68,6 +71,7 @@ KIND_KEYS: dict[str, tuple[str, ...]] = {
         "ods_code",
         "push_mode",
         "patient_search",
+        "write",
         "timeout",
         "max_retries",
         "retry_budget",
@@ -392,6 +396,9 @@ class EndpointSettings:
     ``NHSD-End-User-Organisation-ODS``. ``patient_search`` is how a child's resources are
     searched: ``identifier`` (``patient:identifier=``, the CP-IS API's pattern), ``chain``
     (``patient.identifier=``), ``resolve`` (the Patient by identifier, then ``patient=``) or
+    ``auto`` (the default: as the server's CapabilityStatement offers). ``write`` is how a
+    push writes what the server does not hold: ``client-ids`` (PUT at deterministic ids),
+    ``conditional`` (``PUT Type?identifier=``), ``create`` (POST with ``If-None-Exist``) or
     ``auto`` (the default: as the server's CapabilityStatement offers).
     ``artefacts`` lists the kinds this endpoint takes
     (empty: every kind). ``timeout`` is per request; ``max_retries`` and ``retry_budget`` bound
@@ -413,6 +420,7 @@ class EndpointSettings:
         "artefacts",
         "push_mode",
         "patient_search",
+        "write",
         "timeout",
         "max_retries",
         "retry_budget",
@@ -433,6 +441,7 @@ class EndpointSettings:
     artefacts: Annotated[frozenset[str], from_file(_artefact_kinds)] = frozenset()
     push_mode: Annotated[PushMode, _one_of(PUSH_MODES)] = "transaction"
     patient_search: Annotated[PatientSearch, _one_of(PATIENT_SEARCHES)] = "auto"
+    write: Annotated[WriteMode, _one_of(WRITE_MODES)] = "auto"
     timeout: Annotated[float, number(0, 3600)] = 30.0
     max_retries: _Retries = 3
     retry_budget: _Number = 60.0

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from interop.errors import EXIT_INVALID, EXIT_OK, EXIT_REMOTE, ConfigurationError, UsageError
 
 if TYPE_CHECKING:
-    from interop.config import Config, EndpointSettings, PushMode
+    from interop.config import Config, EndpointSettings, PushMode, WriteMode
     from interop.domain import ArtefactBase
     from interop.issues import Issue
     from interop.transport.directory import EndpointDirectory
@@ -79,6 +79,7 @@ def push_artefacts(
     endpoint: EndpointSettings | None = None,
     directory: EndpointDirectory | None = None,
     mode: PushMode | None = None,
+    write: WriteMode | None = None,
     dry_run: bool = False,
     force: bool = False,
     progress: Callable[[PushEvent], None] | None = None,
@@ -88,8 +89,9 @@ def push_artefacts(
     and .xml) to ``endpoint``, or where ``directory`` routes each (give exactly one).
 
     Each file goes through the whole validation chain: one with errors is not pushed. Each
-    artefact goes as one transaction of PUTs at its resources' deterministic ids (``mode``:
-    ``resources`` one by one; default: the endpoint's), so pushing it again changes nothing.
+    artefact goes as one transaction (``mode``: ``resources`` one by one; default: the
+    endpoint's) of what the server does not hold as it is, so pushing it again changes nothing;
+    ``write``: how what it does not hold is written (default: the endpoint's; ``FhirClient``).
     ``dry_run``: read, map and route; send nothing. ``force``: overwrite resources edited on
     the server since the last push (else a conflict, a ``failed`` event). Every event is also
     given to ``progress`` as it happens. ``ods``: a configuration with ``[ods]``, whose ODS
@@ -118,7 +120,9 @@ def push_artefacts(
             if artefact is None or not _organisations_open(path, artefact, ods, emit):
                 continue
             targets = [endpoint] if endpoint else _routes(path, artefact, directory, dry_run, emit)
-            sent = _push_one(path, artefact, targets, mode, dry_run, clients, emit, force=force)
+            sent = _push_one(
+                path, artefact, targets, mode, dry_run, clients, emit, force=force, write=write
+            )
             if not sent:
                 outcome.stopped = True
                 break
@@ -213,6 +217,7 @@ def _push_one(
     emit: Callable[[PushEvent], None],
     *,
     force: bool = False,
+    write: WriteMode | None = None,
 ) -> bool:
     """Write ``artefact`` to each target; False when an endpoint went out of reach."""
     from interop.jobs.fhir_endpoint import open_client
@@ -229,13 +234,14 @@ def _push_one(
         push_mode = mode or settings.push_mode
         if dry_run:
             writes = [e["request"]["url"] for e in to_transaction(bundle)["entry"]]
-            detail = f"{len(writes)} resource(s) to {name} ({push_mode}): {', '.join(writes)}"
+            how = f"{push_mode}, write {write or settings.write}"
+            detail = f"{len(writes)} resource(s) to {name} ({how}): {', '.join(writes)}"
             emit(PushEvent("would-push", path, name, artefact, detail=detail))
             continue
         client = clients.get(name) or open_client(settings)
         clients[name] = client
         try:
-            result = client.push(bundle, mode=push_mode, force=force)
+            result = client.push(bundle, mode=push_mode, force=force, write=write)
         except FhirClientError as exc:
             emit(PushEvent("failed", path, name, artefact, error=exc))
             if isinstance(exc, FhirTransportError):

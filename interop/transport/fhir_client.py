@@ -3,7 +3,9 @@
 ``FhirClient`` talks to one base URL: ``read``, ``vread``, ``create`` (conditional with
 ``If-None-Exist``), ``update`` (``If-Match``), ``update_conditional``, ``transaction`` (batch or
 transaction Bundles), ``search`` (``next`` links followed lazily, and only within the endpoint),
-``read_many`` (batched reads by ``Type/id``). Built on it, in modules of their own:
+``read_many`` (batched reads by ``Type/id``, and searches). ``write_style`` says how a push
+writes what a server does not hold (``write``: ``client-ids``, ``conditional``, ``create``, or
+``auto`` from the CapabilityStatement, read once per client). Built on it, in modules of their own:
 
 - ``fhir_records``: the toolkit's artefacts (``push``, ``patient_record``, ``changed_since``,
   also offered as methods here);
@@ -67,12 +69,17 @@ from interop.transport.fhir_errors import (
 from interop.transport.fhir_records import (
     PATIENT_SEARCHES,
     SEARCH_FORMS_EXTENSION,
+    WRITE_CAPABILITY,
+    WRITE_MODES,
     ChangedResources,
     PatientSearch,
     PushMode,
     PushOutcome,
     PushResult,
     SearchStyle,
+    UnsupportedWrite,
+    WriteMode,
+    WriteStyle,
     etag_version,
     nhs_number_token,
 )
@@ -96,6 +103,7 @@ __all__ = [
     "OutcomeIssue",
     "PushOutcome",
     "PushResult",
+    "UnsupportedWrite",
     "nhs_number_token",
 ]
 
@@ -150,6 +158,7 @@ class FhirClient(Endpoint):
         max_response_bytes: int = 64 * 1024 * 1024,
         name: str | None = None,
         patient_search: PatientSearch = "auto",
+        write: WriteMode = "auto",
     ) -> None:
         split = urlsplit(base_url)
         if split.scheme not in ("http", "https") or not split.hostname:
@@ -158,9 +167,12 @@ class FhirClient(Endpoint):
             raise ValueError("the base URL has no query, fragment or user information")
         if patient_search not in PATIENT_SEARCHES:
             raise ValueError(f"patient_search is one of {', '.join(PATIENT_SEARCHES)}")
+        if write not in WRITE_MODES:
+            raise ValueError(f"write is one of {', '.join(WRITE_MODES)}")
         self.base_url = base_url.rstrip("/")
         self.name = name or self.base_url
         self.patient_search: PatientSearch = patient_search
+        self.write: WriteMode = write
         #: the server's CapabilityStatement once read (``search_style``; {}: it has none)
         self._statement: JSON | None = None
         #: the version of each ``Type/id`` this client last wrote or found unchanged: a push
@@ -222,6 +234,7 @@ class FhirClient(Endpoint):
             transport=transport,
             name=settings.name,
             patient_search=settings.patient_search,
+            write=settings.write,
         )
 
     def __repr__(self) -> str:
@@ -372,6 +385,14 @@ class FhirClient(Endpoint):
         ``without_statement``: by default the way every standard server supports."""
         if self.patient_search != "auto":
             return self.patient_search
+        statement = self.capability_statement()
+        if not statement:
+            return without_statement
+        return fhir_records.search_style(statement)
+
+    def capability_statement(self) -> JSON:
+        """The server's CapabilityStatement, read once per client; {} when the server gives
+        none (an error status, an answer that is no CapabilityStatement, metadata refused)."""
         if self._statement is None:
             try:
                 self._statement = self.capabilities()
@@ -385,9 +406,35 @@ class FhirClient(Endpoint):
                     raise
                 log.info("%s: no CapabilityStatement (%s)", self.name, exc)
                 self._statement = {}
-        if not self._statement:
-            return without_statement
-        return fhir_records.search_style(self._statement)
+        return self._statement
+
+    def write_style(self, types: list[str], write: WriteMode | None = None) -> WriteStyle:
+        """How a push writes resources of ``types``: ``write`` (default: the client's). ``auto``:
+        the first of client-ids, conditional, create that the server's CapabilityStatement
+        offers for them (``fhir_records.write_style``); a server without one: client-ids.
+        ``UnsupportedWrite`` when the statement offers none, or not the one configured."""
+        write = write or self.write
+        if write not in WRITE_MODES:
+            raise ValueError(f"write is one of {', '.join(WRITE_MODES)}")
+        statement = self.capability_statement()
+        if write == "auto":
+            if not statement:
+                return "client-ids"
+            style = fhir_records.write_style(statement, types)
+            if style is None:
+                raise UnsupportedWrite(
+                    f"{self.name}: the server's CapabilityStatement offers none of updateCreate, "
+                    f"conditionalUpdate, conditionalCreate for {', '.join(types)}: nothing "
+                    "written (set the endpoint's write mode to the one it accepts)"
+                )
+            return style
+        if statement and fhir_records.write_style(statement, types, only=write) is None:
+            raise UnsupportedWrite(
+                f"{self.name}: write = {write!r} needs {WRITE_CAPABILITY[write]}, which the "
+                f"server's CapabilityStatement does not offer for {', '.join(types)}: "
+                "nothing written"
+            )
+        return write
 
     def search_by_patient(
         self, resource_type: str, nhs_number: str, **params: str
@@ -403,8 +450,9 @@ class FhirClient(Endpoint):
         return self.search(resource_type, {"_lastUpdated": f"gt{since}", **params})
 
     def read_many(self, keys: list[str]) -> dict[str, JSON]:
-        """Read resources by ``Type/id``: a batch of GETs per 100, or one read each when the
-        server takes no batch. Those that do not exist (404, 410) are left out."""
+        """Read resources by ``Type/id``, or run searches (``Type?query``: the answer is the
+        first searchset page): a batch of GETs per 100, or one GET each when the server takes
+        no batch. Those that do not exist (404, 410) are left out."""
         found: dict[str, JSON] = {}
         pending = list(dict.fromkeys(keys))
         while pending and self._batch_reads:
@@ -431,12 +479,15 @@ class FhirClient(Endpoint):
                     raise FhirError(
                         int(status[:3]) if status[:3].isdigit() else 502,
                         (),
-                        what=f"{self.name}: GET {key} in a batch",
+                        what=f"{self.name}: GET {_path_of(key)} in a batch",
                     )
         for key in pending:
             kind, _, rid = key.partition("/")
             try:
-                found[key] = self.read(kind, rid)
+                if "?" in key:
+                    found[key] = self.expect_resource(self.request("GET", key), "Bundle")
+                else:
+                    found[key] = self.read(kind, rid)
             except FhirError as exc:
                 if exc.status not in (404, 410):
                     raise
@@ -445,10 +496,16 @@ class FhirClient(Endpoint):
     # -- the toolkit's artefacts (interop.transport.fhir_records) ------------------------------
 
     def push(
-        self, bundle: JSON, *, mode: PushMode = "transaction", force: bool = False
+        self,
+        bundle: JSON,
+        *,
+        mode: PushMode = "transaction",
+        force: bool = False,
+        write: WriteMode | None = None,
     ) -> PushResult:
-        """Write an artefact's Bundle: ``fhir_records.push_bundle``."""
-        return fhir_records.push_bundle(self, bundle, mode=mode, force=force)
+        """Write an artefact's Bundle: ``fhir_records.push_bundle`` (``write``: this push's
+        write mode instead of the client's)."""
+        return fhir_records.push_bundle(self, bundle, mode=mode, force=force, write=write)
 
     def patient_record(
         self, nhs_number: str, *, types: tuple[str, ...] = PATIENT_LINKED_TYPES

@@ -262,6 +262,49 @@ def test_transaction_resolves_urn_uuid_references(client: httpx.Client) -> None:
     assert ids(found) == [stored_flag["id"]]
 
 
+def test_transaction_conditional_entries_follow_r4(client: httpx.Client) -> None:
+    """R4 http.html#trules: a conditional update (PUT Type?criteria) and a conditional create
+    (POST with ifNoneExist) in a transaction, referring to each other by urn:uuid. Sent again:
+    the same resources, 200, no new version. Criteria matching two resources: 412, nothing
+    written."""
+    marker = tag()
+    patient_url, flag_url = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
+    criteria = f"identifier={TEST_SYSTEM}|{marker}"
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": flag_url,
+                "resource": flag(patient_url, tag=marker),
+                "request": {"method": "POST", "url": "Flag", "ifNoneExist": criteria},
+            },
+            {
+                "fullUrl": patient_url,
+                "resource": patient("9434765870", tag=marker),
+                "request": {"method": "PUT", "url": f"Patient?{criteria}"},
+            },
+        ],
+    }
+    first = client.post("", json=bundle)
+    assert first.status_code == 200, first.text
+    created = [e["response"] for e in first.json()["entry"]]
+    assert [r["status"][:3] for r in created] == ["201", "201"]
+    again = client.post("", json=bundle)
+    assert again.status_code == 200, again.text
+    answered = [e["response"] for e in again.json()["entry"]]
+    assert [r["status"][:3] for r in answered] == ["200", "200"]
+    assert [r["location"] for r in answered] == [r["location"] for r in created]
+    assert all(r["etag"] == 'W/"1"' for r in answered)
+    stored = client.get("/" + created[0]["location"].split("/_history")[0]).json()
+    assert stored["subject"]["reference"] == created[1]["location"].split("/_history")[0]
+    client.post("/Patient", json=patient("9434765870", tag=marker))  # now two match
+    ambiguous = client.post("", json=bundle)
+    assert ambiguous.status_code == 412, ambiguous.text
+    found = client.get("/Flag", params={"identifier": f"{TEST_SYSTEM}|{marker}"}).json()
+    assert len(ids(found)) == 1  # nothing written
+
+
 def test_transaction_is_all_or_nothing_on_an_invalid_entry(client: httpx.Client) -> None:
     marker = tag()
     bad_flag = {**flag("Patient/x", tag=marker), "colour": "red", "status": 5}

@@ -600,17 +600,25 @@ def _read_back(*held: JSON | None) -> httpx.Response:
     return resource({"resourceType": "Bundle", "type": "batch-response", "entry": entries})
 
 
+#: the answer to ``GET metadata`` of a server without a CapabilityStatement: a push writes at
+#: the toolkit's ids (write mode client-ids)
+NO_STATEMENT = outcome(404, "not-found", "no CapabilityStatement")
+
+
 def test_push_resource_by_resource_writes_what_is_referred_to_first() -> None:
-    server = Server(_read_back(None, None), httpx.Response(201, headers={"ETag": 'W/"1"'}))
+    server = Server(
+        NO_STATEMENT, _read_back(None, None), httpx.Response(201, headers={"ETag": 'W/"1"'})
+    )
     with client_for(server) as client:
         result = client.push(_bundle(), mode="resources")
     paths = [(r.method, r.url.path) for r in server.requests]
     assert paths == [
+        ("GET", "/fhir/metadata"),
         ("POST", "/fhir/"),
         ("PUT", "/fhir/Patient/11111111-1111-4111-8111-111111111111"),
         ("PUT", "/fhir/Flag/22222222-2222-4222-8222-222222222222"),
     ]
-    flag = json.loads(server.requests[2].content)
+    flag = json.loads(server.requests[3].content)
     assert flag["subject"] == {"reference": "Patient/11111111-1111-4111-8111-111111111111"}
     assert [o.version for o in result.outcomes] == ["1", "1"]
     assert result.created == 2
@@ -632,11 +640,11 @@ def test_push_transaction_is_retried_after_a_reset() -> None:
         "meta": {"versionId": "1"},
         "gender": "female",
     }
-    server = Server(_read_back(None, held), httpx.ReadError("reset"), resource(reply))
+    server = Server(NO_STATEMENT, _read_back(None, held), httpx.ReadError("reset"), resource(reply))
     with client_for(server) as client:
         result = client.push(_bundle())
-    assert len(server.requests) == 3
-    sent = json.loads(server.requests[2].content)
+    assert len(server.requests) == 4
+    sent = json.loads(server.requests[3].content)
     assert sent["type"] == "transaction"
     assert {e["request"]["method"] for e in sent["entry"]} == {"PUT"}
     assert [e["request"].get("ifMatch") for e in sent["entry"]] == [None, 'W/"1"']
@@ -648,16 +656,105 @@ def test_push_transaction_is_retried_after_a_reset() -> None:
 
 def test_push_writes_nothing_when_the_server_holds_the_same_content() -> None:
     bundle = _bundle()
+    stamp = {"versionId": "4", "lastUpdated": "2026-01-01T00:00:00Z"}
     held = [
-        {**e["resource"], "meta": {"versionId": "4", "lastUpdated": "2026-01-01T00:00:00Z"}}
+        {**e["resource"], "meta": {**e["resource"]["meta"], **stamp}}
         for e in to_transaction(bundle)["entry"]
     ]
-    server = Server(_read_back(*held))
+    server = Server(NO_STATEMENT, _read_back(*held))
     with client_for(server) as client:
         result = client.push(bundle)
-    assert len(server.requests) == 1  # the read, and no write
+    assert len(server.requests) == 2  # the statement, the read, and no write
     assert [(o.status, o.version) for o in result.outcomes] == [("200 unchanged", "4")] * 2
     assert result.created == 0
+
+
+def _child_bundle() -> JSON:
+    """``_bundle`` with the child's NHS number: the Patient is found by it."""
+    bundle = _bundle()
+    patient = bundle["entry"][1]["resource"]
+    patient["identifier"] = [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9404405434"}]
+    return bundle
+
+
+def _nothing_held(request: httpx.Request) -> httpx.Response:
+    """The answer to a push's batch of lookups: an empty searchset for each."""
+    entries = json.loads(request.content)["entry"]
+    empty = {"resourceType": "Bundle", "type": "searchset", "total": 0}
+    answer = [{"response": {"status": "200 OK"}, "resource": empty} for _ in entries]
+    return resource({"resourceType": "Bundle", "type": "batch-response", "entry": answer})
+
+
+def test_push_in_create_mode_reads_every_entry_of_the_answer() -> None:
+    """write = "create": POST with ifNoneExist, references as urn:uuid; the ids come from
+    each entry's location, created or not from its status and version (a 200 at version 3:
+    a conditional create that found what a concurrent push wrote)."""
+    reply = {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": [
+            {"response": {"status": "201 Created", "location": "Flag/f9/_history/1"}},
+            {
+                "response": {
+                    "status": "200 OK",
+                    "location": "Patient/p7/_history/3",
+                    "etag": 'W/"3"',
+                }
+            },
+        ],
+    }
+    server = Server(NO_STATEMENT, _nothing_held, resource(reply))
+    with client_for(server, write="create") as client:
+        result = client.push(_child_bundle())
+    sent = json.loads(server.requests[2].content)
+    requests = [e["request"] for e in sent["entry"]]
+    assert [r["method"] for r in requests] == ["POST", "POST"]
+    assert requests[0]["ifNoneExist"].startswith("identifier=https%3A%2F%2Ffhir.safeguarding")
+    assert requests[1]["ifNoneExist"] == (
+        "identifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9404405434"
+    )
+    flag, patient = (e["resource"] for e in sent["entry"])
+    assert "id" not in flag
+    assert "id" not in patient
+    assert flag["subject"]["reference"] == sent["entry"][1]["fullUrl"]
+    assert sent["entry"][1]["fullUrl"].startswith("urn:uuid:")
+    assert [(o.resource, o.status, o.version) for o in result.outcomes] == [
+        ("Flag/f9", "201 Created", "1"),
+        ("Patient/p7", "200 OK", "3"),
+    ]
+
+
+def test_push_in_create_mode_names_a_failed_entry() -> None:
+    outcome_422 = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "invalid", "diagnostics": "Flag.code missing"}],
+    }
+    reply = {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": [
+            {"response": {"status": "422 Unprocessable Entity", "outcome": outcome_422}},
+            {"response": {"status": "201 Created", "location": "Patient/p7/_history/1"}},
+        ],
+    }
+    server = Server(NO_STATEMENT, _nothing_held, resource(reply))
+    with client_for(server, write="create") as client, pytest.raises(FhirError) as caught:
+        client.push(_child_bundle())
+    assert caught.value.status == 422
+    assert "push failed for Flag/22222222-2222-4222-8222-222222222222 (422" in str(caught.value)
+    assert "Flag.code missing" in str(caught.value)
+
+
+def test_push_in_create_mode_without_a_location_is_an_error() -> None:
+    reply = {
+        "resourceType": "Bundle",
+        "type": "transaction-response",
+        "entry": [{"response": {"status": "201 Created"}}] * 2,
+    }
+    server = Server(NO_STATEMENT, _nothing_held, resource(reply))
+    with client_for(server, write="create") as client, pytest.raises(FhirError) as caught:
+        client.push(_child_bundle())
+    assert "has no location" in str(caught.value)
 
 
 # --- Retry-After parsing ---------------------------------------------------------------------
@@ -730,13 +827,65 @@ def test_assemble_normalises_references_and_keeps_artefacts_apart() -> None:
     ]
     groups = assemble(resources)
     shapes = [[e["resource"]["id"] for e in g["entry"]] for g in groups]
-    assert shapes == [["p1", "f1"], ["c2", "p2", "f2"], ["f3"]]
+    # a Patient joins no group (the child's one Patient is shared by all their artefacts):
+    # each group that refers to it gets a copy
+    assert shapes == [["f1", "p1"], ["f2", "p2"], ["c2", "p2"], ["f3"]]
     assert groups[0]["type"] == "collection"
-    assert (groups[1]["type"], groups[1]["timestamp"]) == ("document", "2026-05-01T00:00:00Z")
-    assert groups[0]["entry"][1]["resource"]["subject"] == {"reference": "Patient/p1"}
-    assert groups[1]["entry"][2]["resource"]["subject"] == {"reference": "Patient/p2"}
-    assert [patients_in(g) for g in groups] == [1, 1, 0]
+    assert (groups[2]["type"], groups[2]["timestamp"]) == ("document", "2026-05-01T00:00:00Z")
+    assert groups[0]["entry"][0]["resource"]["subject"] == {"reference": "Patient/p1"}
+    assert groups[1]["entry"][0]["resource"]["subject"] == {"reference": "Patient/p2"}
+    assert [patients_in(g) for g in groups] == [1, 1, 1, 0]
     assert resources[2]["subject"]["reference"] == f"{BASE}/Patient/p1"  # input unchanged
+
+
+def test_assemble_keeps_an_artefact_together_by_its_tag_and_drops_the_toolkits_marks() -> None:
+    """Two artefacts of one child whose resources meet only at the child's Patient: the
+    artefact tag to_transaction gives them keeps each one group."""
+    from interop.transport.bundles import (
+        ARTEFACT_TAG_SYSTEM,
+        RESOURCE_KEY_SYSTEM,
+        assemble,
+        to_transaction,
+    )
+
+    child = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9404405434"}],
+    }
+
+    def artefact(first: str, second: str) -> list[JSON]:
+        entries = [
+            {
+                "resource": {
+                    "resourceType": "Flag",
+                    "id": first,
+                    "subject": {"reference": "Patient/p1"},
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": second,
+                    "subject": {"reference": "Patient/p1"},
+                }
+            },
+            {"resource": child},
+        ]
+        sent = to_transaction({"resourceType": "Bundle", "type": "collection", "entry": entries})
+        return [e["resource"] for e in sent["entry"]]
+
+    one, two = artefact("f1", "o1"), artefact("f2", "o2")
+    assert one[0]["identifier"] == [{"system": RESOURCE_KEY_SYSTEM, "value": "f1"}]
+    assert [t["system"] for t in one[0]["meta"]["tag"]] == [ARTEFACT_TAG_SYSTEM]
+    assert "meta" not in one[2]
+    assert "identifier" in one[2]
+    groups = assemble([*one, *two[:2]])
+    shapes = [[e["resource"]["id"] for e in g["entry"]] for g in groups]
+    assert shapes == [["f1", "o1", "p1"], ["f2", "o2", "p1"]]
+    flag = groups[0]["entry"][0]["resource"]
+    assert "identifier" not in flag
+    assert "meta" not in flag
 
 
 def test_bundles_that_cannot_be_pushed() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from fhir_pull_support import as_pulled, nhs_of
 
 from interop.artefact_json import dump_artefact
 from interop.cli.main import cli
@@ -37,17 +38,12 @@ FLAG_FIXTURE = FIXTURES / "valid" / "child-protection-flag" / "cpp-active.json"
 #: the child of cpp-active and of ten other fixtures (three of them about her referrals, two
 #: her assessments and two her section 47 outcomes)
 FLAG_NHS = "9404405434"
+NHS_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 JSON = dict[str, Any]
 
 
 def load(path: Path) -> ArtefactBase:
     return read_artefact(path.read_bytes())[1]
-
-
-def nhs_of(artefact: ArtefactBase) -> str:
-    person = getattr(artefact, "child", None) or getattr(artefact, "subject", None)
-    assert person is not None
-    return str(person.nhs_number)
 
 
 class Counting(httpx.HTTPTransport):
@@ -84,10 +80,9 @@ def run_push(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def versions(client: FhirClient, bundles: list[JSON]) -> dict[str, str]:
-    keys = [e["request"]["url"] for b in bundles for e in to_transaction(b)["entry"]]
+def versions(client: FhirClient, keys: list[str]) -> dict[str, str]:
     found = client.read_many(keys)
-    assert len(found) == len(keys)
+    assert len(found) == len(set(keys))
     return {key: resource["meta"]["versionId"] for key, resource in found.items()}
 
 
@@ -97,22 +92,42 @@ def versions(client: FhirClient, bundles: list[JSON]) -> dict[str, str]:
 def test_every_valid_fixture_pushes_and_a_repeated_push_changes_nothing(server: str) -> None:
     bundles = [artefact_to_fhir(load(path)) for path in VALID]
     assert len(bundles) >= 25
+    children: set[str] = set()
+    keys: list[str] = []
     with FhirClient(server) as client:
-        for bundle in bundles:
+        for path, bundle in zip(VALID, bundles, strict=True):
             result = client.push(bundle)
-            assert result.created == len(result.outcomes) == len(bundle["entry"])
-        before = versions(client, bundles)
-        assert set(before.values()) == {"1"}
+            assert len(result.outcomes) == len(bundle["entry"])
+            # the child's one Patient is created with their first artefact only; a later one
+            # adds to it what it lacks (a new version) or finds it unchanged
+            seen, _ = nhs_of(load(path)) in children, children.add(nhs_of(load(path)))
+            assert result.created == len(bundle["entry"]) - seen
+            keys.extend(o.resource for o in result.outcomes)
+        before = versions(client, keys)
+        assert {v for k, v in before.items() if not k.startswith("Patient/")} == {"1"}
         for bundle in bundles:
             again = client.push(bundle)
             assert again.created == 0
             assert {o.status for o in again.outcomes} == {"200 unchanged"}
         for bundle in bundles:
             client.push(bundle, mode="resources")
-        assert versions(client, bundles) == before  # no new versionId anywhere
+        assert versions(client, keys) == before  # no new versionId anywhere
         assert len(list(client.search("Flag", {}))) == sum(
             1 for b in bundles for e in b["entry"] if e["resource"]["resourceType"] == "Flag"
         )
+        # one Patient per child: found by NHS number, referenced by all their artefacts
+        assert len(list(client.search("Patient", {}))) == len(children)
+        patients = list(client.search("Patient", {"identifier": f"{NHS_SYSTEM}|{FLAG_NHS}"}))
+        assert len(patients) == 1
+        pointing = list(client.search("Flag", {"patient": f"Patient/{patients[0]['id']}"}))
+        flags = [
+            e
+            for path, bundle in zip(VALID, bundles, strict=True)
+            if nhs_of(load(path)) == FLAG_NHS
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] == "Flag"
+        ]
+        assert len(pointing) == len(flags) > 0
 
 
 def test_a_changed_artefact_updates_in_place(server: str) -> None:
@@ -140,8 +155,7 @@ def test_pull_by_patient_maps_back_to_the_artefacts_pushed(server: str) -> None:
         for nhs in sorted({nhs_of(a) for a in artefacts}):
             groups = assemble(client.patient_record(nhs))
             pulled = sorted((fhir_to_artefact(g) for g in groups), key=lambda a: a.local_id)
-            expected = sorted((a for a in artefacts if nhs_of(a) == nhs), key=lambda a: a.local_id)
-            assert pulled == expected
+            assert pulled == [a for a in as_pulled(artefacts) if nhs_of(a) == nhs]
 
 
 def test_paging_over_more_than_1000_resources_by_patient_and_since(server: str) -> None:

@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from fhir_pull_support import as_pulled, nhs_of
 
 from interop.cli.main import cli
-from interop.domain import ArtefactBase
+from interop.domain import ArtefactBase, ChildProtectionFlag
 from interop.mappings.convert import read_artefact
 from interop.mappings.fhir import artefact_to_fhir, fhir_to_artefact
 from interop.sandbox.fhir_server.running import running_server
-from interop.transport.bundles import assemble, to_transaction
+from interop.transport.bundles import assemble
 from interop.transport.cpis_api import CpisApi
-from interop.transport.fhir_client import FhirClient, FhirError, FhirTransportError
+from interop.transport.fhir_client import (
+    FhirClient,
+    FhirError,
+    FhirTransportError,
+    UnsupportedWrite,
+)
 from interop.transport.fhir_records import PushConflict
 from interop.transport.flags import PatientFlags
 
@@ -39,12 +46,6 @@ JSON = dict[str, Any]
 
 def load(path: Path) -> ArtefactBase:
     return read_artefact(path.read_bytes())[1]
-
-
-def nhs_of(artefact: ArtefactBase) -> str:
-    person = getattr(artefact, "child", None) or getattr(artefact, "subject", None)
-    assert person is not None
-    return str(person.nhs_number)
 
 
 SERVERS: dict[str, str] = {}
@@ -86,48 +87,67 @@ def test_the_capability_statement_chooses_the_patient_search(server: str) -> Non
         assert client._statement is None  # configured: metadata not asked
 
 
-def test_every_fixture_pushed_twice_makes_no_new_versions(server: str) -> None:
-    bundles = [artefact_to_fhir(load(path)) for path in VALID]
-    with client_for(server) as client:
-        for bundle in bundles:
+#: the write modes a scenario runs in: auto (both servers say updateCreate: client-ids), and
+#: the two in which the server assigns the ids
+WRITES = ("auto", "conditional", "create")
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_every_fixture_pushed_twice_in_each_write_mode(server: str, write: str) -> None:
+    """Every fixture pushed twice: no new versions, exactly one Patient per child (created
+    with the child's first artefact), and pulls by NHS number and since a date give back the
+    artefacts."""
+    artefacts = [load(path) for path in VALID]
+    children: set[str] = set()
+    keys: list[str] = []
+    with client_for(server, write=write) as client:
+        assert client.write_style(["Flag"]) == ("client-ids" if write == "auto" else write)
+        for artefact in artefacts:
+            bundle = artefact_to_fhir(artefact)
             result = client.push(bundle)
-            assert result.created == len(result.outcomes) == len(bundle["entry"])
-        keys = [e["request"]["url"] for b in bundles for e in to_transaction(b)["entry"]]
+            assert len(result.outcomes) == len(bundle["entry"])
+            seen, _ = nhs_of(artefact) in children, children.add(nhs_of(artefact))
+            assert result.created == len(bundle["entry"]) - seen, artefact.local_id
+            keys.extend(o.resource for o in result.outcomes)
         before = {k: r["meta"]["versionId"] for k, r in client.read_many(keys).items()}
         assert len(before) == len(set(keys))
-        for bundle in bundles:
-            again = client.push(bundle)
-            assert again.created == 0
+        for artefact in artefacts:
+            again = client.push(artefact_to_fhir(artefact))
+            assert {o.status for o in again.outcomes} == {"200 unchanged"}
         after = {k: r["meta"]["versionId"] for k, r in client.read_many(keys).items()}
         assert after == before
-
-
-def test_pull_by_nhs_number_gives_back_the_artefacts(server: str) -> None:
-    artefacts = [load(path) for path in VALID]
-    with client_for(server) as client:
-        for artefact in artefacts:
-            client.push(artefact_to_fhir(artefact))
-        for nhs in sorted({nhs_of(a) for a in artefacts}):
+        for nhs in sorted(children):  # one Patient per child, whatever their artefacts
+            assert len(list(client.search("Patient", {"identifier": f"{NHS_SYSTEM}|{nhs}"}))) == 1
+        assert len(list(client.search("Patient", {}))) == len(children)
+        expected = as_pulled(artefacts)
+        for nhs in sorted(children):
             groups = assemble(client.patient_record(nhs))
             pulled = sorted((fhir_to_artefact(g) for g in groups), key=lambda a: a.local_id)
-            expected = sorted((a for a in artefacts if nhs_of(a) == nhs), key=lambda a: a.local_id)
-            assert pulled == expected
-
-
-def test_pull_since_gives_back_the_artefacts(server: str) -> None:
-    artefacts = [load(path) for path in VALID]
-    with client_for(server) as client:
-        for artefact in artefacts:
-            client.push(artefact_to_fhir(artefact))
+            assert pulled == [a for a in expected if nhs_of(a) == nhs]
         changed = client.changed_since("2000-01-01")
-        pulled = sorted(
-            (fhir_to_artefact(g) for g in assemble(changed.resources)), key=lambda a: a.local_id
-        )
-        assert pulled == sorted(artefacts, key=lambda a: a.local_id)
+        pulled = [fhir_to_artefact(g) for g in assemble(changed.resources)]
+        assert sorted(pulled, key=lambda a: a.local_id) == expected
         assert changed.watermark is not None
-        again = client.changed_since(changed.watermark)
-        assert again.resources == []
-        assert again.watermark in (None, changed.watermark)
+        again_since = client.changed_since(changed.watermark)
+        assert again_since.resources == []
+        assert again_since.watermark in (None, changed.watermark)
+
+
+@pytest.mark.parametrize("write", ["conditional", "create"])
+def test_resource_by_resource_pushes_in_server_id_modes(server: str, write: str) -> None:
+    """One request per resource: the ids the server gives are put in the references of what is
+    written after (a cycle is written again), and a repeated push changes nothing."""
+    artefacts = [load(path) for path in VALID[:8]]
+    with client_for(server, write=write) as client:
+        for artefact in artefacts:
+            client.push(artefact_to_fhir(artefact), mode="resources")
+        for artefact in artefacts:
+            again = client.push(artefact_to_fhir(artefact), mode="resources")
+            assert {o.status for o in again.outcomes} == {"200 unchanged"}
+        children = sorted({nhs_of(a) for a in artefacts})
+        groups = [g for nhs in children for g in assemble(client.patient_record(nhs))]
+    pulled = sorted((fhir_to_artefact(g) for g in groups), key=lambda a: a.local_id)
+    assert pulled == as_pulled(artefacts)
 
 
 def test_pull_since_delivers_every_change_even_when_the_patient_search_finds_nothing(
@@ -150,7 +170,7 @@ def test_pull_since_delivers_every_change_even_when_the_patient_search_finds_not
             for r in changed.resources
             if f"{r['resourceType']}/{r['id']}" in changed.changed
         ]
-    assert pulled == sorted(artefacts, key=lambda a: a.local_id)
+    assert pulled == as_pulled(artefacts)
     assert changed.watermark == max(stamps, key=lambda s: s.replace("Z", "+00:00"))
 
 
@@ -161,9 +181,141 @@ def test_cpis_lookup_finds_the_flag(server: str) -> None:
     assert [t["category"][0]["coding"][0]["code"] for t in teams] == ["CPP"]
 
 
-def test_a_server_side_edit_is_not_clobbered(server: str) -> None:
+class Statement(httpx.HTTPTransport):
+    """The real network to the server, except that ``GET metadata`` answers a
+    CapabilityStatement offering, for every resource type, only the capabilities in
+    ``offered`` (a server that does not take every kind of write)."""
+
+    def __init__(self, offered: tuple[str, ...]) -> None:
+        super().__init__()
+        self.offered = offered
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.url.path.endswith("/metadata"):
+            return super().handle_request(request)
+        types = sorted(
+            {e["resource"]["resourceType"] for e in artefact_to_fhir(load(FLAG_FIXTURE))["entry"]}
+        )
+        flags = ("updateCreate", "conditionalUpdate", "conditionalCreate")
+        entries = [{"type": t, **{f: f in self.offered for f in flags}} for t in types]
+        statement = {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "rest": [{"mode": "server", "resource": entries}],
+        }
+        return httpx.Response(200, json=statement)
+
+
+@pytest.mark.parametrize(
+    ("offered", "write", "words"),
+    [
+        ((), "auto", "offers none of updateCreate, conditionalUpdate, conditionalCreate"),
+        (("updateCreate",), "create", "write = 'create' needs conditionalCreate"),
+        (("conditionalCreate",), "conditional", "write = 'conditional' needs conditionalUpdate"),
+    ],
+)
+def test_a_write_mode_the_server_does_not_offer_writes_nothing(
+    server: str, offered: tuple[str, ...], write: str, words: str
+) -> None:
     bundle = artefact_to_fhir(load(FLAG_FIXTURE))
-    with client_for(server) as ours, client_for(server) as theirs:
+    with (
+        client_for(server, write=write, transport=Statement(offered)) as client,
+        pytest.raises(UnsupportedWrite) as caught,
+    ):
+        client.push(bundle)
+    assert words in str(caught.value)
+    assert "Flag" in str(caught.value)
+    assert caught.value.exit_code == 3
+    with client_for(server) as plain:
+        assert list(plain.search("Flag", {})) == []
+        assert list(plain.search("Patient", {})) == []
+
+
+def test_auto_takes_the_write_the_server_offers(server: str) -> None:
+    """A server that takes only conditional creates is written with POST and If-None-Exist,
+    and the next push finds what it created by identifier."""
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    with client_for(server, transport=Statement(("conditionalCreate",))) as client:
+        assert client.write_style(["Flag", "Patient"]) == "create"
+        first = client.push(bundle)
+        assert first.created == len(bundle["entry"])
+        # the server chose the ids: none is the toolkit's
+        sent = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
+        assert not sent & {o.resource for o in first.outcomes}
+        assert {o.status for o in client.push(bundle).outcomes} == {"200 unchanged"}
+        assert CpisApi(client).care_teams(FLAG_NHS)[0]["category"][0]["coding"][0]["code"] == "CPP"
+
+
+def test_several_patients_of_one_child_the_first_by_id_is_used(server: str) -> None:
+    """A server where the child already has two Patients (an earlier release wrote one per
+    artefact): the push refers to the first by id, adds to it what it lacks, and creates
+    none; the other is left as it is."""
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    with client_for(server) as client:
+        identifier = [{"system": NHS_SYSTEM, "value": FLAG_NHS}]
+        made = [client.create({"resourceType": "Patient", "identifier": identifier}) for _ in "ab"]
+        first, other = sorted(made, key=lambda p: str(p["id"]))
+        result = client.push(bundle)
+        assert f"Patient/{first['id']}" in {o.resource for o in result.outcomes}
+        assert result.created == len(bundle["entry"]) - 1
+        (flag,) = PatientFlags(client).of_patient(FLAG_NHS)
+        assert flag["subject"]["reference"] == f"Patient/{first['id']}"
+        kept = client.read("Patient", first["id"])
+        assert kept["name"][0]["family"]  # what it lacked was added
+        assert "name" not in client.read("Patient", other["id"])
+        assert {o.status for o in client.push(bundle).outcomes} == {"200 unchanged"}
+
+
+class Counting(httpx.HTTPTransport):
+    """The real network, counting the requests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(f"{request.method} {request.url.path}")
+        return super().handle_request(request)
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_push_finds_what_the_server_holds_in_one_batch(server: str, write: str) -> None:
+    """The child's Patient, the resources at their ids or by identifier: one batch of GETs;
+    then one transaction when something is to be written, nothing more when nothing is."""
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    counting = Counting()
+    with client_for(server, write=write, transport=counting) as client:
+        client.push(bundle)
+        assert counting.requests[1:] == ["POST /fhir/", "POST /fhir/"]  # after GET metadata
+        counting.requests.clear()
+        client.push(bundle)
+        assert counting.requests == ["POST /fhir/"]
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_changed_artefact_updates_in_place(server: str, write: str) -> None:
+    """The artefact changed since its last push (the plan ended): its resources are updated
+    where they are, whoever chose their ids, and that is no conflict."""
+    flag = load(FLAG_FIXTURE)
+    assert isinstance(flag, ChildProtectionFlag)
+    ended = flag.model_copy(update={"plan_end": flag.plan_start + timedelta(days=30)})
+    with client_for(server, write=write) as client:
+        client.push(artefact_to_fhir(flag))
+    with client_for(server, write=write) as later:  # another run: no versions remembered
+        result = later.push(artefact_to_fhir(ended))
+        assert result.created == 0
+        assert "200 OK" in {o.status for o in result.outcomes}
+        (found,) = PatientFlags(later).of_patient(FLAG_NHS)
+        assert found["status"] == "inactive"
+        assert later.push(artefact_to_fhir(ended)).created == 0
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_server_side_edit_is_not_clobbered(server: str, write: str) -> None:
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    with client_for(server, write=write) as ours, client_for(server) as theirs:
         ours.push(bundle)
         (flag,) = PatientFlags(theirs).of_patient(FLAG_NHS)
         theirs.update({**flag, "status": "inactive"})  # an edit made at the server's end
@@ -172,7 +324,7 @@ def test_a_server_side_edit_is_not_clobbered(server: str) -> None:
         assert caught.value.status == 412
         assert f"Flag/{flag['id']}" in str(caught.value)
         assert PatientFlags(theirs).of_patient(FLAG_NHS)[0]["status"] == "inactive"
-    with client_for(server) as later:  # another run, which never saw the first push
+    with client_for(server, write=write) as later:  # another run, never saw the first push
         with pytest.raises(PushConflict):
             later.push(bundle)
         assert PatientFlags(later).of_patient(FLAG_NHS)[0]["status"] == "inactive"
@@ -216,6 +368,10 @@ def test_a_response_whose_entries_all_failed_fails_the_push() -> None:
     takes no client-chosen ids answers) was counted as updated; now it fails and names them."""
 
     def server(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/metadata"):
+            return httpx.Response(404)  # no CapabilityStatement: PUT at the toolkit's ids
+        if request.method == "GET":  # the child's Patient, searched by NHS number: none yet
+            return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset"})
         body = json.loads(request.content)
         failed = {
             "status": "404 Not Found",
@@ -263,6 +419,35 @@ def test_cli_push_reports_a_server_side_edit_as_a_conflict_and_force_overwrites(
     assert code == 0, out
     with client_for(server) as client:
         assert PatientFlags(client).of_patient(FLAG_NHS)[0]["status"] == "active"
+
+
+def test_cli_push_write_option(server: str) -> None:
+    """``interop push --write create``: the server chooses the ids; a second push changes
+    nothing, and the child has one Patient."""
+    folder = str(FLAG_FIXTURE.parent)
+
+    def push(*extra: str) -> tuple[int, str]:
+        args = ["push", folder, "--endpoint", server, "--write", "create", *extra]
+        result = CliRunner().invoke(cli, args)
+        assert "Traceback" not in result.output
+        return result.exit_code, result.output
+
+    code, out = push("--dry-run")
+    assert code == 0, out
+    assert "(transaction, write create)" in out
+    files = len(list(FLAG_FIXTURE.parent.glob("*.json")))
+    code, out = push()
+    assert code == 0, out
+    assert out.count(" pushed ") == files
+    assert out.count(" 0 created") == 0
+    code, out = push()
+    assert code == 0, out
+    assert out.count(" 0 created") == files
+    with client_for(server) as client:
+        assert len(list(client.search("Patient", {"identifier": f"{NHS_SYSTEM}|{FLAG_NHS}"}))) == 1
+    code, out = push("--write", "sideways")
+    assert code == 2
+    assert "client-ids" in out
 
 
 def test_a_search_cut_short_without_a_next_link_is_an_error_not_a_short_answer() -> None:
