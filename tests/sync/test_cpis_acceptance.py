@@ -26,7 +26,7 @@ from mesh_server import MeshSandbox
 from interop.config import load_config
 from interop.cpis.codec import read_upload
 from interop.la_export import REQUIRED_COLUMNS
-from interop.state import open_state
+from interop.state import lease_holder, open_state
 from interop.synthetic import export_csv
 from interop.transport.mesh import MeshTransport
 
@@ -178,7 +178,15 @@ def test_wait_runs_after_the_holder_finishes(
     site.export.write_bytes(export_csv(300, seed=5))
     state = new_state(str(tmp_path / "state.sqlite"))
     first = site.start(state)
-    time.sleep(0.5)
+    # the second starts once the first holds the lease (a fixed pause lost the race on a
+    # loaded machine: the second came first, and the first, without --wait, exited 75)
+    deadline = time.monotonic() + 60
+    with open_state(state) as db:
+        while first.poll() is None and time.monotonic() < deadline:
+            holder = lease_holder(db, "cpis-sync")
+            if holder is not None and holder.pid == first.pid:
+                break
+            time.sleep(0.05)
     waiting = site.run(state, "--wait", "120")
     first.communicate(timeout=180)
     assert first.returncode == 0
