@@ -555,6 +555,14 @@ BROKEN: tuple[Broken, ...] = (
         ),
     ),
     Broken(
+        f"{SD}/snomed-check-digit.json",
+        "artefacts/valid/strategy-discussion-health-report/s17-asthma-housing.json",
+        "Asthma's SNOMED CT code with two digits swapped (159967001 for 195967001): the "
+        "Verhoeff check digit does not match.",
+        set_value("Condition", "code.coding[0].code", "159967001"),
+        (code("code-invalid", entry(12, "Condition", "code.coding[0].code")),),
+    ),
+    Broken(
         f"{SD}/collection-bundle.json",
         REPORT,
         "The report sent as a collection Bundle instead of a document.",

@@ -47,8 +47,11 @@ CPIS_KIND = "child-protection-flag"
 
 #: NHS numbers of the test block with valid check digits, to change an NHS number to
 _NHS_NUMBERS = ("9434765919", "9434765870", "9876543210")
+#: SNOMED CT concept ids (asthma, epilepsy) to change a code to: a changed digit breaks the
+#: Verhoeff check digit, so a code never changes into another by a bump
+_SNOMED_CODES = ("195967001", "84757009")
 #: values to try for a text field no fixture has, by the field's name
-_FILL: dict[str, tuple[Any, ...]] = {"sds_user_id": ("555512345678",)}
+_FILL: dict[str, tuple[Any, ...]] = {"sds_user_id": ("555512345678",), "snomed_code": _SNOMED_CODES}
 #: element paths that are never where a value goes: ids and references (they change with the
 #: NHS number and local id), narrative (it repeats the elements), the constant parts of an
 #: element (extension urls, code and identifier systems, profiles, linkIds)
@@ -207,7 +210,7 @@ def _alternatives(value: Any, kind: Any) -> list[Any]:
         moment = datetime.fromisoformat(value)
         return [(moment + timedelta(hours=h)).isoformat() for h in (1, -1, 24)]
     if isinstance(value, str):
-        others = [n for n in _NHS_NUMBERS if n != value.replace(" ", "")]
+        others = [n for n in (*_NHS_NUMBERS, *_SNOMED_CODES) if n != value.replace(" ", "")]
         return [_bump(value, -1), _bump(value, 0), *others, value + " x"]
     return []
 

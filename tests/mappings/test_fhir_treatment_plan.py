@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from strategies import (
     LOCAL_IDS,
     NAMES,
+    SNOMED_CONCEPT_IDS,
     TEXT,
     after,
     codes,
@@ -43,8 +44,6 @@ from interop.mappings.fhir_treatment_plan import EXTENSIONS, PROFILES, from_fhir
 
 KIND = "health-treatment-plan"
 FIXTURES = artefact_fixtures(KIND, "valid")
-SNOMED_IDS = st.from_regex(r"[1-9]\d{5,17}", fullmatch=True)
-
 # --- strategies ----------------------------------------------------------------------------
 
 
@@ -59,7 +58,7 @@ def conditions(draw: st.DrawFn) -> dict[str, Any]:
         {
             "name": draw(TEXT),
             "category": draw(codes(LongTermCondition)),
-            "snomed_code": draw(optional(SNOMED_IDS)),
+            "snomed_code": draw(optional(SNOMED_CONCEPT_IDS)),
         }
     )
 
