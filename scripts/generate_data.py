@@ -592,6 +592,18 @@ BROKEN: tuple[Broken, ...] = (
     ),
     # --- travel alert ----------------------------------------------------------------------
     Broken(
+        f"{TA}/snomed-check-digit.xml",
+        "artefacts/valid/travel-alert/planned-uk-move-no-risk.json",
+        "Tetralogy of Fallot coded 86299009 on the Flag: a mistyped last digit, so the Verhoeff "
+        "check digit does not match.",
+        set_value("Flag", "extension[6].valueCodeableConcept.coding[0].code", "86299009"),
+        (
+            code(
+                "code-invalid", entry(1, "Flag", "extension[6].valueCodeableConcept.coding[0].code")
+            ),
+        ),
+    ),
+    Broken(
         f"{TA}/unknown-scenario-code.xml",
         ALERT,
         "Flag.code coded kidnapped, which is not a travel scenario.",

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from nhs_number.validate import is_valid
+from strategies import SNOMED_CONCEPT_IDS
 
 from interop.identifiers import (
     InvalidNhsNumber,
@@ -20,7 +21,6 @@ from interop.identifiers import (
     verhoeff_check_digit,
 )
 from interop.privacy import mask_date_of_birth, mask_name, mask_nhs_number
-from tests.strategies import SNOMED_CONCEPT_IDS
 
 
 def check_digit(first_nine: str) -> int:
