@@ -373,7 +373,11 @@ class _Reading:
             if found is None:
                 continue  # the problem is recorded, so the artefact will not be built
             value, where = found
-            self.origins[f"{here}[{i}]" if item.repeats else here] = where
+            field_at = f"{here}[{i}]" if item.repeats else here
+            self.origins[field_at] = where
+            if item.kind == "open-choice" and isinstance(value, dict):
+                # a wrong code is the code's fault, not the whole answer's
+                self.origins[f"{field_at}.snomed_code"] = f"{answer.path}.valueCoding.code"
             values.append(value)
         if values:
             _put(out, item.field, values if item.repeats else values[0])

@@ -909,5 +909,5 @@ def test_a_coded_answer_from_another_system_or_without_its_name_is_located() -> 
         (f"{at}.display", "required")
     ]
     assert _qr_broken(lambda r: _condition_answer(r).update(code="46365009")) == [
-        (_answer_path(), "code-invalid")
+        (f"{at}.code", "code-invalid")
     ]
