@@ -92,6 +92,21 @@ value sets named here are in `profiles/`, generated from the same code
 assessment, health needs checklist) are declared once, as an item table per form in
 `interop.mappings.forms`: the one engine there generates their Questionnaires and writes and
 reads their QuestionnaireResponses from those tables.
+
+Conditions and findings are coded in SNOMED CT where the sender has a code. A condition entry
+(`long_term_conditions[]` of the strategy discussion health report, `conditions[]` of the
+travel alert, `diagnosed_conditions[]` of the health needs checklist) is, in artefact JSON,
+the bare name (`"Coeliac disease"`, as before codes existed, and still written so when there
+is no code) or `{{"name": ..., "snomed_code": ...}}`. In a Bundle it is a CodeableConcept
+(the report's `Condition.code`, the alert Flag's `complex-needs-condition` extension):
+`coding` `{{system: http://snomed.info/sct, code}}` when coded (no `display`: the preferred
+term needs a terminology server, and the sender's name is the `text`), `text` the name. In a
+form (the checklist, and the report's and alert's forms) it is an `open-choice` answer:
+`valueCoding` with the code and the name as `display`, or `valueString` with the name.
+Every SNOMED CT code an artefact holds (the treatment plan's conditions too) and every
+all-digit SNOMED CT code `interop validate` meets is checked to be a concept id: 6 to 18
+digits, partition identifier 00 or 10, a valid Verhoeff check digit. FHIR and forms written
+before codes existed read as before.
 """
 
 

@@ -438,3 +438,16 @@ def _issues_of(bundle: dict[str, Any]) -> list[str] | None:
     except MappingError as exc:
         return [i.location for i in exc.issues]
     return None
+
+
+def test_a_malformed_snomed_code_is_reported_at_the_coding() -> None:
+    bundle = through_json(to_fhir(fixture("epilepsy")))
+    index = next(
+        n for n, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Condition"
+    )
+    bundle["entry"][index]["resource"]["code"]["coding"][0]["code"] = "84757008"
+    with pytest.raises(MappingError) as caught:
+        from_fhir(bundle)
+    [issue] = caught.value.issues
+    assert issue.location == f"Bundle.entry[{index}].resource.ofType(Condition).code.coding[0].code"
+    assert (issue.code.value, "Verhoeff" in issue.message) == ("code-invalid", True)
