@@ -290,6 +290,11 @@ def _attendance_label(visit: UnscheduledAttendance) -> str:
     return f"{text}: {visit.reason}" if visit.reason else text
 
 
+def _condition_label(condition: ConditionEntry) -> str:
+    code = condition.snomed_code
+    return f"{condition.name} (SNOMED CT {code})" if code else condition.name
+
+
 def _concerns_section(b: _Builder, subject: JSON) -> tuple[JSON, list[JSON]]:
     concerns = b.report.health_concerns
     resources = [
@@ -309,7 +314,9 @@ def _concerns_section(b: _Builder, subject: JSON) -> tuple[JSON, list[JSON]]:
     )
     blocks = [
         _para("Child health needs", concerns.child_health_needs),
-        _bullets("Long-term conditions", [c.name for c in concerns.long_term_conditions]),
+        _bullets(
+            "Long-term conditions", [_condition_label(c) for c in concerns.long_term_conditions]
+        ),
         _para("Child and adult information", concerns.proportionate_information),
         _bullets("Missed appointments", [_missed_label(m) for m in concerns.missed_appointments]),
         _bullets(
