@@ -86,6 +86,15 @@ _NHS_ERRORS = {
     "nhs_number_range",
 }
 _CODE_ERRORS = {"enum", "literal_error", "country_code"}
+#: a malformed SNOMED CT concept id (``interop.identifiers.check_snomed_concept_id``)
+_SNOMED_ERRORS = {
+    "snomed_type",
+    "snomed_non_digit",
+    "snomed_length",
+    "snomed_leading_zero",
+    "snomed_partition",
+    "snomed_check_digit",
+}
 _STRUCTURE_ERRORS = {
     "extra_forbidden",
     "model_type",
@@ -136,6 +145,8 @@ def _issues_at(err: ErrorDetails, skip: int) -> list[Issue]:
         return [error(IssueCode.REQUIRED, json_path(loc), "this field is required")]
     if kind == "extra_forbidden":
         return [error(IssueCode.STRUCTURE, json_path(loc), f"unknown field '{loc[-1]}'")]
+    if kind in _SNOMED_ERRORS:
+        return [error(IssueCode.CODE_INVALID, json_path(loc), message)]
     if kind in _CODE_ERRORS:
         return [error(IssueCode.CODE_INVALID, json_path(loc), f"unknown code: {message}")]
     if kind in _STRUCTURE_ERRORS:

@@ -1,8 +1,10 @@
-"""NHS numbers and ODS codes: checking them, and saying *why* one is wrong.
+"""NHS numbers, ODS codes and SNOMED CT concept ids: checking them, and saying *why* one is wrong.
 
-The check digit arithmetic and the number ranges come from the ``nhs-number`` package; this
-module adds the reason a number fails, which users ask for and the package does not give.
-Nothing here ever puts a full NHS number into an error message.
+The NHS number check digit arithmetic and the number ranges come from the ``nhs-number``
+package; this module adds the reason a number fails, which users ask for and the package does
+not give. Nothing here ever puts a full NHS number into an error message. A SNOMED CT concept
+id is checked as the SNOMED CT Technical Implementation Guide defines an SCTID: digits, a
+partition identifier saying it is a concept, and a Verhoeff check digit.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from interop.errors import InputError
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_ORGANISATION_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 ODS_SITE_SYSTEM = "https://fhir.nhs.uk/Id/ods-site-code"
+SNOMED_SYSTEM = "http://snomed.info/sct"
 
 #: The block NHS England reserves for synthetic and test patients (never issued to people).
 TEST_BLOCK = (9_000_000_000, 9_999_999_999)
@@ -156,16 +159,129 @@ OdsCode = Annotated[
     ),
 ]
 
+# --- SNOMED CT concept ids --------------------------------------------------------------
+
+# The Verhoeff scheme (dihedral group D5): it catches every single mistyped digit and every
+# swap of two adjacent digits, the two mistakes people make copying a long id.
+_VERHOEFF_D = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+    (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
+    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
+    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
+    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8),
+    (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
+    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2),
+    (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
+    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
+    (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+)
+_VERHOEFF_P = (
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+    (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
+    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
+    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
+    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0),
+    (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
+    (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
+    (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
+)
+_VERHOEFF_INV = (0, 4, 3, 2, 1, 5, 6, 7, 8, 9)
+
+#: SCTID partition identifiers of a concept: short format (00) and long format, with a
+#: namespace (10). 01/11 are descriptions, 02/12 relationships: not codes for a Coding.
+_CONCEPT_PARTITIONS = ("00", "10")
+
+
+def verhoeff_check_digit(payload: str) -> int:
+    """The Verhoeff check digit to append to the digit string ``payload``."""
+    check = 0
+    for position, digit in enumerate(reversed(payload), start=1):
+        check = _VERHOEFF_D[check][_VERHOEFF_P[position % 8][int(digit)]]
+    return _VERHOEFF_INV[check]
+
+
+class InvalidSnomedCode(InputError, ValueError):
+    """A SNOMED CT concept id that fails; ``reason`` is a stable code, ``str()`` says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def check_snomed_concept_id(value: object) -> str:
+    """Return ``value`` if it is a well-formed SNOMED CT concept id, or raise saying why.
+
+    Well-formed: 6 to 18 digits, no leading zero, a concept partition identifier (00 or 10,
+    the second and third digits from the end) and a valid Verhoeff check digit (the last).
+    Whether the concept exists in a release needs a terminology server; this check needs none.
+    """
+    if not isinstance(value, str):
+        raise InvalidSnomedCode(
+            "snomed_type", f"a SNOMED CT concept id is a string, not {type(value).__name__}"
+        )
+    code = value.strip()
+    if not code.isascii() or not code.isdigit():
+        raise InvalidSnomedCode("snomed_non_digit", "a SNOMED CT concept id has only digits")
+    if not 6 <= len(code) <= 18:
+        raise InvalidSnomedCode(
+            "snomed_length", f"a SNOMED CT concept id has 6 to 18 digits; this one has {len(code)}"
+        )
+    if code.startswith("0"):
+        raise InvalidSnomedCode("snomed_leading_zero", "a SNOMED CT id never starts with 0")
+    partition = code[-3:-1]
+    if partition not in _CONCEPT_PARTITIONS:
+        raise InvalidSnomedCode(
+            "snomed_partition",
+            f"the partition identifier (the 2nd and 3rd digits from the end) is {partition}, "
+            "so this is not a concept id (a concept has 00 or 10; 01 or 11 is a description "
+            "id, 02 or 12 a relationship id)",
+        )
+    expected = verhoeff_check_digit(code[:-1])
+    if expected != int(code[-1]):
+        raise InvalidSnomedCode(
+            "snomed_check_digit",
+            f"the check digit is {code[-1]} but the Verhoeff check of the other digits gives "
+            f"{expected} (a digit is mistyped or two are swapped)",
+        )
+    return code
+
+
+def _pydantic_snomed(value: object) -> str:
+    try:
+        return check_snomed_concept_id(value)
+    except InvalidSnomedCode as exc:
+        raise PydanticCustomError(
+            exc.reason, "invalid SNOMED CT concept id: {why}", {"why": str(exc)}
+        ) from None
+
+
+#: A SNOMED CT concept id with a concept partition and a valid Verhoeff check digit.
+SnomedConceptId = Annotated[
+    str,
+    BeforeValidator(_pydantic_snomed),
+    Field(
+        description="SNOMED CT concept id (FHIR system http://snomed.info/sct): 6 to 18 "
+        "digits, partition identifier 00 or 10, a valid Verhoeff check digit",
+        examples=["195967001"],
+        json_schema_extra={"pattern": r"^[1-9]\d{2,14}[01]0\d$"},
+    ),
+]
+
 __all__ = [
     "NHS_NUMBER_SYSTEM",
     "ODS_ORGANISATION_SYSTEM",
     "ODS_SITE_SYSTEM",
+    "SNOMED_SYSTEM",
     "TEST_BLOCK",
     "InvalidNhsNumber",
+    "InvalidSnomedCode",
     "NhsNumber",
     "NhsNumberInfo",
     "OdsCode",
+    "SnomedConceptId",
     "check_nhs_number",
     "check_ods_code",
+    "check_snomed_concept_id",
     "describe_nhs_number",
+    "verhoeff_check_digit",
 ]

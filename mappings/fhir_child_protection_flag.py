@@ -23,6 +23,7 @@ from interop.codes import (
     PlanType,
 )
 from interop.domain import ChildProtectionFlag
+from interop.identifiers import SNOMED_SYSTEM
 from interop.mappings.fhir_common import (
     ARTEFACT_ID_SYSTEM,
     JSON,
@@ -53,7 +54,7 @@ KIND = "child-protection-flag"
 FLAG_PROFILE = profile_url("ChildProtectionFlag")
 CARE_TEAM_PROFILE = profile_url("ChildProtectionCareTeam")
 PATIENT_FLAG_CATEGORY = "https://fhir.nhs.uk/England/CodeSystem/PatientFlagCategory"
-SNOMED = "http://snomed.info/sct"
+SNOMED = SNOMED_SYSTEM
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 
 

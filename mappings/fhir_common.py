@@ -33,8 +33,8 @@ from interop.codes import (
     WithholdingReason,
 )
 from interop.domain import ArtefactBase, Organisation, PersonIdentity, Practitioner
-from interop.domain.common import InformationSharing, SocialWorkerContact
-from interop.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM
+from interop.domain.common import ConditionEntry, InformationSharing, SocialWorkerContact
+from interop.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANISATION_SYSTEM, SNOMED_SYSTEM
 from interop.issues import Issue, IssueCode, IssuesError, error
 from interop.mappings.fhir_definitions import ElementRule, ExtensionDef, ProfileDef, SliceDef
 
@@ -129,6 +129,21 @@ def coding(code: CodedEnum) -> JSON:
 def concept(code: CodedEnum) -> JSON:
     """A CodeableConcept with one coding."""
     return {"coding": [coding(code)]}
+
+
+def condition_concept(condition: ConditionEntry) -> JSON:
+    """A condition as a CodeableConcept: its SNOMED CT coding when coded, its name as text.
+
+    No ``display``: the SNOMED CT preferred term needs a terminology server, and a display that
+    differs from it is an error to validators that have one; the name the sender wrote is the
+    ``text``.
+    """
+    if condition.snomed_code is None:
+        return {"text": condition.name}
+    return {
+        "coding": [{"system": SNOMED_SYSTEM, "code": condition.snomed_code}],
+        "text": condition.name,
+    }
 
 
 def fhir_datetime(value: datetime) -> str:
@@ -881,6 +896,29 @@ COMMON_PROFILES: tuple[ProfileDef, ...] = (
         ),
     ),
 )
+
+
+def read_condition_concept(
+    reader: Reader, concept_node: Node, origins: dict[str, str], at: str
+) -> JSON | str | None:
+    """A ``ConditionEntry`` (the bare name when uncoded) from a CodeableConcept.
+
+    The name is the ``text``; the code the first SNOMED CT coding's, located in ``origins``
+    under ``at`` (the entry's artefact path). Codings of other systems (a local code beside the
+    SNOMED one, say) are left alone, and FHIR written before codes existed (text only) reads
+    as before.
+    """
+    name = reader.string(reader.required(concept_node.child("text"), concept_node, "text"))
+    snomed = [
+        c
+        for c in concept_node.items("coding")
+        if isinstance(c.value, dict) and c.value.get("system") == SNOMED_SYSTEM
+    ]
+    if not snomed:
+        return name
+    code = reader.string(reader.required(snomed[0].child("code"), snomed[0], "code"))
+    origins[f"{at}.snomed_code"] = f"{snomed[0].path}.code"
+    return {"name": name, "snomed_code": code}
 
 
 def read_local_id(reader: Reader, node: Node) -> str | None:

@@ -7,7 +7,8 @@ The Bundle (type ``document``, profile StrategyDiscussionHealthReportDocument) h
   proforma (codes of ``ReportSection``), each with a generated XHTML narrative and its content
   as extensions or entries:
   reason (Appendix A received and when, the reason, the agencies taking part), health-concerns
-  (health needs, proportionate information; entries: a Condition per long-term condition, an
+  (health needs, proportionate information; entries: a Condition per long-term condition
+  (code.text the name, code.coding its SNOMED CT concept when coded), an
   Encounter per recent attendance, an Appointment per missed or was-not-brought appointment,
   status noshow, ``interop.mappings.fhir_appointments``; the section extensions that carried
   missed appointments before are still read), engagement (entry: an Observation),
@@ -39,7 +40,12 @@ from interop.codes import (
     ReportSection,
     StrategyOutcome,
 )
-from interop.domain import Organisation, Practitioner, StrategyDiscussionHealthReport
+from interop.domain import (
+    ConditionEntry,
+    Organisation,
+    Practitioner,
+    StrategyDiscussionHealthReport,
+)
 from interop.domain.strategy_report import MissedAppointment, UnscheduledAttendance
 from interop.issues import IssueCode
 from interop.mappings.fhir_appointments import appointment, read_appointment
@@ -53,6 +59,7 @@ from interop.mappings.fhir_common import (
     build,
     coding,
     concept,
+    condition_concept,
     drop_empty,
     entry,
     ext,
@@ -62,6 +69,7 @@ from interop.mappings.fhir_common import (
     patient,
     practitioner_resources,
     profile_url,
+    read_condition_concept,
     read_organisation,
     read_patient,
     read_practitioner,
@@ -230,7 +238,7 @@ def _reason_section(report: StrategyDiscussionHealthReport) -> JSON:
     )
 
 
-def _condition(b: _Builder, index: int, name: str, subject: JSON) -> JSON:
+def _condition(b: _Builder, index: int, condition: ConditionEntry, subject: JSON) -> JSON:
     return {
         "resourceType": "Condition",
         "id": b.id(f"condition-{index}"),
@@ -247,7 +255,7 @@ def _condition(b: _Builder, index: int, name: str, subject: JSON) -> JSON:
                 ]
             }
         ],
-        "code": {"text": name},
+        "code": condition_concept(condition),
         "subject": ref(subject),
     }
 
@@ -282,10 +290,16 @@ def _attendance_label(visit: UnscheduledAttendance) -> str:
     return f"{text}: {visit.reason}" if visit.reason else text
 
 
+def _condition_label(condition: ConditionEntry) -> str:
+    code = condition.snomed_code
+    return f"{condition.name} (SNOMED CT {code})" if code else condition.name
+
+
 def _concerns_section(b: _Builder, subject: JSON) -> tuple[JSON, list[JSON]]:
     concerns = b.report.health_concerns
     resources = [
-        _condition(b, i, name, subject) for i, name in enumerate(concerns.long_term_conditions)
+        _condition(b, i, condition, subject)
+        for i, condition in enumerate(concerns.long_term_conditions)
     ]
     resources += [
         _encounter(b, i, visit, subject) for i, visit in enumerate(concerns.recent_attendances)
@@ -300,7 +314,9 @@ def _concerns_section(b: _Builder, subject: JSON) -> tuple[JSON, list[JSON]]:
     )
     blocks = [
         _para("Child health needs", concerns.child_health_needs),
-        _bullets("Long-term conditions", list(concerns.long_term_conditions)),
+        _bullets(
+            "Long-term conditions", [_condition_label(c) for c in concerns.long_term_conditions]
+        ),
         _para("Child and adult information", concerns.proportionate_information),
         _bullets("Missed appointments", [_missed_label(m) for m in concerns.missed_appointments]),
         _bullets(
@@ -663,17 +679,16 @@ def _read_concerns(index: BundleIndex, section: Node | None, origins: dict[str, 
     reader = index.reader
     if section is None:
         return {}
-    conditions: list[str | None] = []
+    conditions: list[JSON | str | None] = []
     attendances: list[JSON] = []
     missed: list[JSON] = []
     for node in _entries(index, section):
         kind = node.value.get("resourceType")
         if kind == "Condition":
+            at = f"$.health_concerns.long_term_conditions[{len(conditions)}]"
+            origins[at] = node.path
             code = reader.required(node.child("code"), node, "code")
-            conditions.append(
-                reader.string(reader.required(code.child("text"), code, "text")) if code else None
-            )
-            origins[f"$.health_concerns.long_term_conditions[{len(conditions) - 1}]"] = node.path
+            conditions.append(read_condition_concept(reader, code, origins, at) if code else None)
         elif kind == "Encounter":
             origins[f"$.health_concerns.recent_attendances[{len(attendances)}]"] = node.path
             attendances.append(_read_attendance(index, node))

@@ -178,7 +178,8 @@ PROFILES: tuple[ProfileDef, ...] = (
         "Condition",
         UKCORE + "UKCore-Condition",
         "Long-term condition (strategy discussion health report)",
-        "A long-term medical condition of the child, named as on the proforma.",
+        "A long-term medical condition of the child, named as on the proforma and, when "
+        "coded, with its SNOMED CT concept (Condition.code.coding).",
         elements=(
             ElementRule("Condition.code", min=1),
             ElementRule("Condition.code.text", min=1, short="The condition as written"),

@@ -7,7 +7,10 @@
 - ``Flag`` (TravelAlertFlag): identifier = local id, code = the ``TravelScenario``, subject = the
   child, period.start = raised on (period.end = closure date), author = the raising
   PractitionerRole; every alert-level field FHIR has no element for is a toolkit extension
-  here (complex needs, destination, permanence, dates, outcome, family following advice, actions
+  here (complex needs and the conditions behind them, each a ``CodeableConcept``: the
+  SNOMED CT coding where coded, the name as text; not Condition resources, as the raising
+  agency says which conditions make the needs complex but does not own the child's problem
+  list; destination, permanence, dates, outcome, family following advice, actions
   taken, allocated social worker, contact date, strategy discussion, pathways, last known area,
   efforts to locate, closure, information sharing);
 - ``RiskAssessment`` (TravelRiskAssessment), when assessed: occurrence = assessed on, performer =
@@ -63,6 +66,7 @@ from interop.mappings.fhir_common import (
     build,
     coding,
     concept,
+    condition_concept,
     drop_empty,
     entry,
     ext,
@@ -72,6 +76,7 @@ from interop.mappings.fhir_common import (
     patient,
     practitioner_resources,
     profile_url,
+    read_condition_concept,
     read_organisation,
     read_patient,
     read_practitioner,
@@ -85,6 +90,7 @@ from interop.mappings.fhir_common import (
 )
 from interop.mappings.fhir_travel_alert_profiles import (
     ASSESSMENT_FIELDS,
+    CONDITION_EXTENSION,
     EXTENSIONS,
     FLAG_FIELDS,
     PROFILES,
@@ -247,6 +253,10 @@ def _flag(parts: _Builder, child: JSON, raiser: JSON, la: JSON | None) -> JSON:
 def _flag_extensions(alert: TravelAlert, la: JSON | None) -> list[JSON]:
     return extensions(
         *_field_extensions(alert, FLAG_FIELDS),
+        *(
+            {"url": ext_url(CONDITION_EXTENSION), "valueCodeableConcept": condition_concept(c)}
+            for c in alert.conditions
+        ),
         _destination_extension(alert.destination, la),
         *(_action_extension(a) for a in alert.actions_taken),
         social_worker_extension("allocated-social-worker", alert.allocated_social_worker),
@@ -467,6 +477,7 @@ class _BundleReader:
     def flag_extensions(self, flag: Node, period: Node | None) -> JSON:
         """The alert's fields carried by the Flag's extensions."""
         reader = self.reader
+        conditions = flag.extensions(CONDITION_EXTENSION)
         actions = flag.extensions("action-taken")
         attempts = flag.extensions("locate-attempt")
         pathways = flag.extensions("safeguarding-pathway")
@@ -479,12 +490,14 @@ class _BundleReader:
         self.origins |= {f"$.{k}": _ext_path(flag, name) for k, name in named.items()}
         self.origins |= {
             "$.closure.closed_on": f"{flag.path}.period.end",
+            **{f"$.conditions[{i}]": n.path for i, n in enumerate(conditions)},
             **{f"$.actions_taken[{i}]": n.path for i, n in enumerate(actions)},
             **{f"$.locate_attempts[{i}]": n.path for i, n in enumerate(attempts)},
             **{f"$.safeguarding_pathways[{i}]": n.path for i, n in enumerate(pathways)},
         }
         return {
             **_read_fields(reader, flag, FLAG_FIELDS),
+            "conditions": [self.condition(n, i) for i, n in enumerate(conditions)],
             "destination": self.destination(flag),
             "actions_taken": [self.action(n) for n in actions],
             "allocated_social_worker": read_social_worker(reader, flag, "allocated-social-worker"),
@@ -493,6 +506,15 @@ class _BundleReader:
             "closure": self.closure(flag, period),
             "sharing": read_sharing(reader, flag),
         }
+
+    def condition(self, node: Node, index: int) -> JSON | str | None:
+        """One condition behind the complex needs, from its CodeableConcept extension."""
+        value = self.reader.required(
+            node.child("valueCodeableConcept"), node, "valueCodeableConcept"
+        )
+        if value is None:
+            return None
+        return read_condition_concept(self.reader, value, self.origins, f"$.conditions[{index}]")
 
     def destination(self, flag: Node) -> JSON | None:
         reader = self.reader

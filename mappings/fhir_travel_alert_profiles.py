@@ -115,6 +115,15 @@ ASSESSMENT_FIELDS = (
 )
 
 
+#: A condition or clinical finding behind the complex medical needs, as a CodeableConcept:
+#: SNOMED CT coding where coded, the name as text. Not a Condition resource: the raising agency
+#: (often children's social care or a school) reports which conditions make the needs complex;
+#: it does not own the child's problem list, and a Condition would assert a diagnosis on its
+#: behalf. The CodeableConcept is the shape of UK Core's Condition.code, so a receiver can
+#: make one.
+CONDITION_EXTENSION = "complex-needs-condition"
+
+
 def _complex(
     name: str, title: str, context: str, *children: tuple[str, str, str], **more: Any
 ) -> ExtensionDef:
@@ -207,7 +216,18 @@ _FLAG_COMPLEX = (
     ),
 )
 
-_FLAG_EXTENSIONS = (*(f.definition("Flag") for f in FLAG_FIELDS), *_FLAG_COMPLEX)
+_FLAG_CODED = (
+    ExtensionDef(
+        CONDITION_EXTENSION,
+        "A condition or clinical finding behind the complex medical needs: SNOMED CT coding "
+        "where coded, the name as text",
+        ("Flag",),
+        "CodeableConcept",
+        repeats=True,
+        source=f"{_G000} L23",
+    ),
+)
+_FLAG_EXTENSIONS = (*(f.definition("Flag") for f in FLAG_FIELDS), *_FLAG_CODED, *_FLAG_COMPLEX)
 _ASSESSMENT_EXTENSIONS = tuple(f.definition("RiskAssessment") for f in ASSESSMENT_FIELDS)
 _COMMUNICATION_EXTENSIONS = (
     ExtensionDef(

@@ -41,6 +41,7 @@ from interop.domain.treatment_plan import (
     RoleResponsibility,
     SelfCareElement,
 )
+from interop.identifiers import SNOMED_SYSTEM
 from interop.issues import IssueCode
 from interop.mappings.fhir_common import (
     ARTEFACT_ID_SYSTEM,
@@ -79,7 +80,7 @@ CARE_TEAM_PROFILE = profile_url("HealthTreatmentPlanCareTeam")
 CONDITION_PROFILE = profile_url("HealthTreatmentPlanCondition")
 MEDICATION_PROFILE = profile_url("HealthTreatmentPlanMedication")
 BUNDLE_PROFILE = profile_url("HealthTreatmentPlanBundle")
-SNOMED = "http://snomed.info/sct"
+SNOMED = SNOMED_SYSTEM
 #: dm+d, the NHS Dictionary of Medicines and Devices, as UK Core codes medications
 DMD = "https://dmd.nhs.uk"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -424,9 +425,11 @@ def _read_cp_plan(ctx: _Context, plan: Node) -> JSON | None:
     }
 
 
-def _read_condition(ctx: _Context, node: Node) -> JSON:
+def _read_condition(ctx: _Context, node: Node, at: str) -> JSON:
     code = ctx.reader.required(node.child("code"), node, "code")
     snomed = [c for c in code.items("coding") if _is_snomed(c)] if code else []
+    if snomed:  # a malformed code is reported at the code, not the whole Condition
+        ctx.origins[f"{at}.snomed_code"] = f"{snomed[0].path}.code"
     return {
         "name": ctx.text(code, "text"),
         "category": _coded(ctx, node, "category", LongTermCondition),
@@ -444,7 +447,7 @@ def _read_conditions(ctx: _Context, plan: Node) -> list[JSON]:
         node = ctx.index.resolve(reference, "Condition")
         if node is not None:
             ctx.origins[f"$.conditions[{i}]"] = node.path
-            conditions.append(_read_condition(ctx, node))
+            conditions.append(_read_condition(ctx, node, f"$.conditions[{i}]"))
     ctx.origins["$.conditions"] = f"{plan.path}.addresses"
     return conditions
 

@@ -555,6 +555,14 @@ BROKEN: tuple[Broken, ...] = (
         ),
     ),
     Broken(
+        f"{SD}/snomed-check-digit.json",
+        "artefacts/valid/strategy-discussion-health-report/s17-asthma-housing.json",
+        "Asthma's SNOMED CT code with two digits swapped (159967001 for 195967001): the "
+        "Verhoeff check digit does not match.",
+        set_value("Condition", "code.coding[0].code", "159967001"),
+        (code("code-invalid", entry(12, "Condition", "code.coding[0].code")),),
+    ),
+    Broken(
         f"{SD}/collection-bundle.json",
         REPORT,
         "The report sent as a collection Bundle instead of a document.",
@@ -583,6 +591,18 @@ BROKEN: tuple[Broken, ...] = (
         (rule("NHS", entry(1, "Patient", "identifier[0].value")),),
     ),
     # --- travel alert ----------------------------------------------------------------------
+    Broken(
+        f"{TA}/snomed-check-digit.xml",
+        "artefacts/valid/travel-alert/planned-uk-move-no-risk.json",
+        "Tetralogy of Fallot coded 86299009 on the Flag: a mistyped last digit, so the Verhoeff "
+        "check digit does not match.",
+        set_value("Flag", "extension[6].valueCodeableConcept.coding[0].code", "86299009"),
+        (
+            code(
+                "code-invalid", entry(1, "Flag", "extension[6].valueCodeableConcept.coding[0].code")
+            ),
+        ),
+    ),
     Broken(
         f"{TA}/unknown-scenario-code.xml",
         ALERT,

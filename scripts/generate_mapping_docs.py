@@ -47,8 +47,11 @@ CPIS_KIND = "child-protection-flag"
 
 #: NHS numbers of the test block with valid check digits, to change an NHS number to
 _NHS_NUMBERS = ("9434765919", "9434765870", "9876543210")
+#: SNOMED CT concept ids (asthma, epilepsy) to change a code to: a changed digit breaks the
+#: Verhoeff check digit, so a code never changes into another by a bump
+_SNOMED_CODES = ("195967001", "84757009")
 #: values to try for a text field no fixture has, by the field's name
-_FILL: dict[str, tuple[Any, ...]] = {"sds_user_id": ("555512345678",)}
+_FILL: dict[str, tuple[Any, ...]] = {"sds_user_id": ("555512345678",), "snomed_code": _SNOMED_CODES}
 #: element paths that are never where a value goes: ids and references (they change with the
 #: NHS number and local id), narrative (it repeats the elements), the constant parts of an
 #: element (extension urls, code and identifier systems, profiles, linkIds)
@@ -89,6 +92,21 @@ value sets named here are in `profiles/`, generated from the same code
 assessment, health needs checklist) are declared once, as an item table per form in
 `interop.mappings.forms`: the one engine there generates their Questionnaires and writes and
 reads their QuestionnaireResponses from those tables.
+
+Conditions and findings are coded in SNOMED CT where the sender has a code. A condition entry
+(`long_term_conditions[]` of the strategy discussion health report, `conditions[]` of the
+travel alert, `diagnosed_conditions[]` of the health needs checklist) is, in artefact JSON,
+the bare name (`"Coeliac disease"`, as before codes existed, and still written so when there
+is no code) or `{{"name": ..., "snomed_code": ...}}`. In a Bundle it is a CodeableConcept
+(the report's `Condition.code`, the alert Flag's `complex-needs-condition` extension):
+`coding` `{{system: http://snomed.info/sct, code}}` when coded (no `display`: the preferred
+term needs a terminology server, and the sender's name is the `text`), `text` the name. In a
+form (the checklist, and the report's and alert's forms) it is an `open-choice` answer:
+`valueCoding` with the code and the name as `display`, or `valueString` with the name.
+Every SNOMED CT code an artefact holds (the treatment plan's conditions too) and every
+all-digit SNOMED CT code `interop validate` meets is checked to be a concept id: 6 to 18
+digits, partition identifier 00 or 10, a valid Verhoeff check digit. FHIR and forms written
+before codes existed read as before.
 """
 
 
@@ -207,7 +225,7 @@ def _alternatives(value: Any, kind: Any) -> list[Any]:
         moment = datetime.fromisoformat(value)
         return [(moment + timedelta(hours=h)).isoformat() for h in (1, -1, 24)]
     if isinstance(value, str):
-        others = [n for n in _NHS_NUMBERS if n != value.replace(" ", "")]
+        others = [n for n in (*_NHS_NUMBERS, *_SNOMED_CODES) if n != value.replace(" ", "")]
         return [_bump(value, -1), _bump(value, 0), *others, value + " x"]
     return []
 

@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from interop.codes import CodedEnum
+from interop.identifiers import verhoeff_check_digit
 
 # Names with non-ASCII letters, apostrophes, hyphens and spaces, as real registers hold them.
 _LETTERS = "abcdefghijklmnopqrstuvwxyzàáâäçèéêëìíîïñòóôöùúûüýÿøåæœßłśźżčďěňřšťůžğışăţ"
@@ -57,6 +58,17 @@ ODS_CODES = st.from_regex(r"[A-Z][A-Z0-9]{2,5}", fullmatch=True)
 PHONES = st.builds(lambda n: f"0113 496 {n:04d}", st.integers(0, 999))
 EMAILS = st.builds(
     lambda u: f"{u}@example.org", st.from_regex(r"[a-z]{1,10}(\.[a-z]{1,10})?", fullmatch=True)
+)
+# SNOMED CT concept ids: an item id, a short (00) or long, namespaced (10) concept partition,
+# and the Verhoeff check digit; 6 to 18 digits in all.
+SNOMED_CONCEPT_IDS = st.builds(
+    lambda item, partition: f"{item}{partition}{verhoeff_check_digit(item + partition)}",
+    st.from_regex(r"[1-9][0-9]{2,14}", fullmatch=True),
+    st.sampled_from(["00", "10"]),
+)
+#: A condition entry as artefact JSON holds one: the bare name, or a name with its code.
+CONDITION_ENTRIES = st.one_of(
+    TEXT, st.fixed_dictionaries({"name": TEXT, "snomed_code": SNOMED_CONCEPT_IDS})
 )
 LOCAL_IDS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,20}", fullmatch=True)
 

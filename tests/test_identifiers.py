@@ -1,4 +1,5 @@
-"""NHS numbers and ODS codes: valid ones pass, wrong ones say why, nothing leaks."""
+"""NHS numbers, ODS codes and SNOMED CT concept ids: valid ones pass, wrong ones say why,
+nothing leaks."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from nhs_number.validate import is_valid
+from strategies import SNOMED_CONCEPT_IDS
 
 from interop.identifiers import (
     InvalidNhsNumber,
+    InvalidSnomedCode,
     check_nhs_number,
     check_ods_code,
+    check_snomed_concept_id,
     describe_nhs_number,
+    verhoeff_check_digit,
 )
 from interop.privacy import mask_date_of_birth, mask_name, mask_nhs_number
 
@@ -142,3 +147,78 @@ def test_masks_keep_only_what_tells_records_apart() -> None:
     assert mask_name("Poppy", "Ashworth") == "P. A."
     assert mask_name(None, " ") == "?"
     assert mask_date_of_birth(date(2016, 4, 12)) == "2016-**-**"
+
+
+# --- SNOMED CT concept ids -------------------------------------------------------------------
+
+#: concept ids as SNOMED International and NHS England publish them: short format (partition
+#: 00) of 8 and 9 digits, the 18-digit core module, and UK extension concepts (partition 10)
+REAL_CONCEPTS = [
+    "195967001",  # Asthma
+    "46635009",  # Diabetes mellitus type 1
+    "84757009",  # Epilepsy
+    "13213009",  # Congenital heart disease
+    "709044004",  # Chronic kidney disease
+    "404684003",  # Clinical finding
+    "138875005",  # SNOMED CT Concept (the root)
+    "900000000000207008",  # SNOMED CT core module
+    "1064311000000109",  # Child protection plan (UK extension)
+    "764841000000100",  # Looked after child (UK extension)
+]
+
+
+@pytest.mark.parametrize("code", REAL_CONCEPTS)
+def test_published_concept_ids_pass(code: str) -> None:
+    assert check_snomed_concept_id(code) == code
+    assert verhoeff_check_digit(code[:-1]) == int(code[-1])
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason", "says"),
+    [
+        ("195967002", "snomed_check_digit", "the check digit is 2 but the Verhoeff check"),
+        ("159967001", "snomed_check_digit", "two are swapped"),
+        ("2148514019", "snomed_partition", "is 01, so this is not a concept id"),
+        ("100022", "snomed_partition", "02 or 12 a relationship id"),
+        ("12345", "snomed_length", "6 to 18 digits; this one has 5"),
+        ("1" * 17 + "0001", "snomed_length", "this one has 21"),
+        ("0195967001", "snomed_leading_zero", "never starts with 0"),
+        ("19596700A", "snomed_non_digit", "only digits"),
+        ("١٩٥٩٦٧٠٠١", "snomed_non_digit", "only digits"),  # Arabic-Indic digits are not codes
+        ("", "snomed_non_digit", "only digits"),
+    ],
+)
+def test_malformed_concept_ids_say_why(bad: str, reason: str, says: str) -> None:
+    with pytest.raises(InvalidSnomedCode) as caught:
+        check_snomed_concept_id(bad)
+    assert caught.value.reason == reason
+    assert says in str(caught.value)
+
+
+def test_a_number_is_not_a_concept_id_string() -> None:
+    with pytest.raises(InvalidSnomedCode) as caught:
+        check_snomed_concept_id(195967001)
+    assert caught.value.reason == "snomed_type"
+
+
+@given(SNOMED_CONCEPT_IDS, st.data())
+def test_a_single_mistyped_digit_of_a_concept_id_is_always_caught(
+    code: str, data: st.DataObject
+) -> None:
+    assert check_snomed_concept_id(code) == code
+    position = data.draw(st.integers(min_value=0, max_value=len(code) - 1))
+    replacement = data.draw(st.sampled_from([d for d in "0123456789" if d != code[position]]))
+    typo = code[:position] + replacement + code[position + 1 :]
+    with pytest.raises(InvalidSnomedCode):
+        check_snomed_concept_id(typo)
+
+
+@given(SNOMED_CONCEPT_IDS, st.data())
+def test_two_adjacent_digits_swapped_are_always_caught(code: str, data: st.DataObject) -> None:
+    positions = [i for i in range(len(code) - 1) if code[i] != code[i + 1]]
+    if not positions:
+        return
+    i = data.draw(st.sampled_from(positions))
+    swapped = code[:i] + code[i + 1] + code[i] + code[i + 2 :]
+    with pytest.raises(InvalidSnomedCode):
+        check_snomed_concept_id(swapped)

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interop.formats import control_characters
-from interop.identifiers import NHS_NUMBER_SYSTEM, TEST_BLOCK, InvalidNhsNumber, check_nhs_number
+from interop.identifiers import (
+    NHS_NUMBER_SYSTEM,
+    SNOMED_SYSTEM,
+    TEST_BLOCK,
+    InvalidNhsNumber,
+    InvalidSnomedCode,
+    check_nhs_number,
+    check_snomed_concept_id,
+)
 from interop.issues import Issue, IssueCode, Severity, error
 from interop.validators.business_rules import DEFAULT_EDITION, EDITIONS
 
@@ -107,9 +115,34 @@ def invariants_stage(resource: JSON, context: ValidationContext) -> list[Issue]:
 def nhs_number_stage(resource: JSON, context: ValidationContext) -> list[Issue]:
     """Every NHS number identifier: its check digit, and outside production, the test block."""
     issues: list[Issue] = []
-    for location, value in _nhs_identifiers(resource, resource.get("resourceType", "")):
+    for location, value in _with_system(
+        resource, resource.get("resourceType", ""), NHS_NUMBER_SYSTEM, "value"
+    ):
         issues.extend(_nhs_number_issues(value, location, context))
     return issues
+
+
+def snomed_code_stage(resource: JSON, context: ValidationContext) -> list[Issue]:
+    """Every SNOMED CT code made of digits: a concept id with a valid Verhoeff check digit.
+
+    A code with anything but digits is a post-coordinated expression and is left alone; whether
+    a concept exists needs a terminology server (the terminology stage does not decide SNOMED CT).
+    """
+    issues: list[Issue] = []
+    root = resource.get("resourceType", "")
+    for location, value in _with_system(resource, root, SNOMED_SYSTEM, "code"):
+        if not isinstance(value, str) or not value.isdigit():
+            continue
+        try:
+            check_snomed_concept_id(value)
+        except InvalidSnomedCode as exc:
+            issues.append(error(IssueCode.CODE_INVALID, location, f"SNOMED CT: {exc}"))
+    return issues
+
+
+def identifiers_stage(resource: JSON, context: ValidationContext) -> list[Issue]:
+    """The check digits of NHS numbers and SNOMED CT concept ids."""
+    return nhs_number_stage(resource, context) + snomed_code_stage(resource, context)
 
 
 #: the chain for a FHIR resource, in order
@@ -118,24 +151,25 @@ FHIR_STAGES: tuple[tuple[str, Stage], ...] = (
     ("terminology", terminology_stage),
     ("profile", profile_stage),
     ("invariants", invariants_stage),
-    ("identifiers", nhs_number_stage),
+    ("identifiers", identifiers_stage),
 )
 
 
-def _nhs_identifiers(node: Any, path: str) -> Iterator[tuple[str, Any]]:
-    """(location of the value, value) of every identifier with the NHS number system."""
+def _with_system(node: Any, path: str, system: str, key: str) -> Iterator[tuple[str, Any]]:
+    """(location, value) of ``key`` of every element with ``system``: the ``value`` of an
+    Identifier, the ``code`` of a Coding."""
     if isinstance(node, dict):
-        if node.get("system") == NHS_NUMBER_SYSTEM and "value" in node:
-            yield f"{path}.value", node["value"]
-        for key, child in node.items():
+        if node.get("system") == system and key in node:
+            yield f"{path}.{key}", node[key]
+        for name, child in node.items():
             if isinstance(child, dict | list):
-                step = key
-                if key == "resource" and isinstance(child, dict):
+                step = name
+                if name == "resource" and isinstance(child, dict):
                     step = f"resource.ofType({child.get('resourceType', 'Resource')})"
-                yield from _nhs_identifiers(child, f"{path}.{step}")
+                yield from _with_system(child, f"{path}.{step}", system, key)
     elif isinstance(node, list):
         for index, child in enumerate(node):
-            yield from _nhs_identifiers(child, f"{path}[{index}]")
+            yield from _with_system(child, f"{path}[{index}]", system, key)
 
 
 def _nhs_number_issues(value: Any, location: str, context: ValidationContext) -> list[Issue]:

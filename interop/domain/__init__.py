@@ -14,6 +14,7 @@ from interop.domain.assessment import Assessment
 from interop.domain.child_protection_flag import ChildProtectionFlag
 from interop.domain.common import (
     ArtefactBase,
+    ConditionEntry,
     InformationSharing,
     Organisation,
     PersonIdentity,
@@ -61,6 +62,7 @@ __all__ = [
     "ArtefactBase",
     "Assessment",
     "ChildProtectionFlag",
+    "ConditionEntry",
     "HealthNeedsChecklist",
     "HealthTreatmentPlan",
     "InformationSharing",

@@ -12,10 +12,14 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    GetJsonSchemaHandler,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    model_serializer,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 from interop.codes import (
     AdministrativeGender,
@@ -24,7 +28,7 @@ from interop.codes import (
     WithholdingReason,
 )
 from interop.domain.rules import Violations
-from interop.identifiers import NhsNumber, OdsCode
+from interop.identifiers import NhsNumber, OdsCode, SnomedConceptId
 from interop.privacy import mask_date_of_birth, mask_name, mask_nhs_number
 from interop.sources import for_people
 
@@ -119,6 +123,46 @@ class PersonIdentity(DomainModel):
         if (day.month, day.day) < (self.date_of_birth.month, self.date_of_birth.day):
             years -= 1
         return years
+
+
+class ConditionEntry(DomainModel):
+    """A condition or clinical finding: its name, and its SNOMED CT concept where coded.
+
+    In artefact JSON an uncoded entry is the bare name, as before codes existed (``"Asthma"``),
+    and a coded one an object (``{"name": "Asthma", "snomed_code": "195967001"}``). Both are
+    read; an entry is written in the shorter form that holds it, so uncoded records stay byte
+    for byte what earlier versions wrote and read.
+    """
+
+    name: ShortText
+    snomed_code: SnomedConceptId | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @model_serializer(mode="wrap")
+    def _shortest(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return self.name if self.snomed_code is None else handler(self)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        definition = handler.resolve_ref_schema(schema)
+        as_object = {k: v for k, v in definition.items() if k not in ("title", "description")}
+        name = as_object["properties"]["name"]
+        as_text = {k: name[k] for k in ("type", "minLength", "maxLength")}
+        definition.clear()
+        definition.update(
+            title=cls.__name__,
+            description="A condition or clinical finding: its name alone, or an object with "
+            "its name and SNOMED CT concept id",
+            anyOf=[as_text, as_object],
+        )
+        return schema
 
 
 class Organisation(DomainModel):

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, Field, model_validator
 from interop.codes import MeetingType
 from interop.domain.common import (
     ArtefactBase,
+    ConditionEntry,
     DomainModel,
     LongText,
     PersonIdentity,
@@ -70,6 +71,12 @@ class HealthNeedsChecklist(ArtefactBase):
     chair: Practitioner = Field(description="Chair or Independent Reviewing Officer")
     diagnosed_needs: bool = Field(description="Diagnosed medical / behavioural needs (001 L417)")
     diagnosed_needs_details: LongText | None = None
+    diagnosed_conditions: list[ConditionEntry] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The diagnosed conditions (001 L417): each a name, or a name with its "
+        "SNOMED CT concept id",
+    )
     health_staff_involved: list[Practitioner] = Field(
         default_factory=list, max_length=100, description="Names of health staff, GP (001 L418)"
     )

@@ -20,6 +20,7 @@ from interop.codes import (
 )
 from interop.domain.common import (
     ArtefactBase,
+    ConditionEntry,
     DomainModel,
     LongText,
     Organisation,
@@ -52,7 +53,12 @@ class HealthConcerns(DomainModel):
     """'What are we worried about' (001 L380-382)."""
 
     child_health_needs: LongText | None = None
-    long_term_conditions: list[ShortText] = Field(default_factory=list, max_length=50)
+    long_term_conditions: list[ConditionEntry] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Long-term medical conditions (001 L380): each a name, or a name with its "
+        "SNOMED CT concept id",
+    )
     proportionate_information: LongText | None = Field(
         default=None,
         description="Child and adult information proportionate to the incident",

@@ -26,6 +26,7 @@ from interop.codes import (
 )
 from interop.domain.common import (
     ArtefactBase,
+    ConditionEntry,
     DomainModel,
     LongText,
     Organisation,
@@ -180,6 +181,12 @@ class TravelAlert(ArtefactBase):
     scenario: TravelScenario
     child: PersonIdentity
     complex_needs: LongText = Field(description="The child's complex medical needs (000 L23)")
+    conditions: list[ConditionEntry] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The conditions and clinical findings behind the complex medical needs, "
+        "each a name or a name with its SNOMED CT concept id (000 L23)",
+    )
     raised_on: date
     raised_by: Practitioner = Field(description="Practitioner of the agency that became aware")
     lead_clinician: Practitioner | None = Field(

@@ -19,6 +19,7 @@ from interop.domain.common import (
     SocialWorkerContact,
 )
 from interop.domain.rules import Violations
+from interop.identifiers import SnomedConceptId
 
 
 class Condition(DomainModel):
@@ -26,9 +27,7 @@ class Condition(DomainModel):
 
     name: ShortText
     category: LongTermCondition
-    snomed_code: str | None = Field(
-        default=None, pattern=r"^\d{6,18}$", description="SNOMED CT concept id, if coded"
-    )
+    snomed_code: SnomedConceptId | None = None
 
 
 class ResponsibleParty(DomainModel):

@@ -23,6 +23,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from interop.codes import CodedEnum
+from interop.identifiers import SNOMED_SYSTEM
 from interop.issues import IssueCode
 from interop.mappings.fhir_common import JSON, Node, Reader, coding, fhir_datetime, value_set_url
 
@@ -34,6 +35,8 @@ ANSWER_KEYS = {
     "date": "valueDate",
     "dateTime": "valueDateTime",
     "choice": "valueCoding",
+    # a coded answer; a name typed instead of a code is a valueString (``_open_choice``)
+    "open-choice": "valueCoding",
 }
 #: The JSON type each answer element holds.
 _JSON_TYPES: dict[str, type[Any]] = {
@@ -56,6 +59,11 @@ class External:
     system: str
 
 
+#: Clinical findings (disorders included) in SNOMED CT, as an implicit ValueSet: what a
+#: condition question answers from (SNOMED CT's implicit ValueSet URL, ``isa`` 404684003).
+SNOMED_FINDINGS = External("http://snomed.info/sct?fhir_vs=isa/404684003", SNOMED_SYSTEM)
+
+
 @dataclass(frozen=True)
 class Item:
     """One item of a form and the artefact field it fills.
@@ -65,11 +73,16 @@ class Item:
     lays the form out and its questions fill the enclosing object; a repeating question fills a
     list of values. A group with ``match`` (key, code) answers for the element of the list
     ``field`` whose ``key`` is ``code`` (one risk factor's finding, say), and carries the code.
+
+    An ``open-choice`` question answers a condition from the ``external`` code system or, when
+    the person answering has no code, by name: its field holds what a ``ConditionEntry``
+    writes, the bare name (answered ``valueString``) or ``{"name", "snomed_code"}`` (answered
+    ``valueCoding`` with the code and the name as ``display``).
     """
 
     link_id: str
     text: str
-    kind: str  # group | string | text | date | dateTime | boolean | choice
+    kind: str  # group | string | text | date | dateTime | boolean | choice | open-choice
     field: str = ""
     required: bool = False
     repeats: bool = False
@@ -87,6 +100,12 @@ class Item:
 
     def answer(self, value: Any) -> JSON:
         """The QuestionnaireResponse answer holding one field value."""
+        if self.kind == "open-choice":
+            if isinstance(value, str):
+                return {"valueString": value}
+            assert self.external is not None, "an open-choice item names its code system"
+            code, name = value["snomed_code"], value["name"]
+            return {"valueCoding": {"system": self.external.system, "code": code, "display": name}}
         if self.external is not None:
             return {"valueCoding": {"system": self.external.system, "code": value}}
         if self.codes is not None:
@@ -354,7 +373,11 @@ class _Reading:
             if found is None:
                 continue  # the problem is recorded, so the artefact will not be built
             value, where = found
-            self.origins[f"{here}[{i}]" if item.repeats else here] = where
+            field_at = f"{here}[{i}]" if item.repeats else here
+            self.origins[field_at] = where
+            if item.kind == "open-choice" and isinstance(value, dict):
+                # a wrong code is the code's fault, not the whole answer's
+                self.origins[f"{field_at}.snomed_code"] = f"{answer.path}.valueCoding.code"
             values.append(value)
         if values:
             _put(out, item.field, values if item.repeats else values[0])
@@ -362,15 +385,18 @@ class _Reading:
     def _value(self, answer: Node, item: Item) -> tuple[Any, str] | None:
         """One answer's value (a code member for a choice) and its location, or a problem."""
         reader, key = self.reader, ANSWER_KEYS[item.kind]
+        given = answer.value if isinstance(answer.value, dict) else {}
+        if item.kind == "open-choice" and "valueString" in given:
+            key = "valueString"
         at_value = f"{answer.path}.{key}"
         misfit_at = at_value if self.conventions.at_value else answer.path
-        given = answer.value if isinstance(answer.value, dict) else {}
         if key not in given:
             others = sorted(k for k in given if k.startswith("value"))
             if others:
+                wanted = f"{key} or valueString" if item.kind == "open-choice" else key
                 reader.problem(
                     misfit_at,
-                    f"'{item.link_id}' is a {item.kind} question: expected {key}, "
+                    f"'{item.link_id}' is a {item.kind} question: expected {wanted}, "
                     f"found {others[0]}",
                     self.conventions.misfit,
                 )
@@ -382,6 +408,8 @@ class _Reading:
             reader.problem(misfit_at, f"expected a {item.kind} ({key})", self.conventions.misfit)
             return None
         where = misfit_at
+        if item.kind == "open-choice":
+            return self._open_choice(item, value, at_value, where)
         if item.external is not None:
             if value.get("system") != item.external.system:
                 reader.problem(
@@ -407,3 +435,19 @@ class _Reading:
             reader.problem(at_value, "expected a full date (YYYY-MM-DD)")
             return None
         return value, where
+
+    def _open_choice(
+        self, item: Item, value: Any, at_value: str, where: str
+    ) -> tuple[Any, str] | None:
+        """A name (valueString) as it is, a coding as ``{"name": display, "snomed_code"}``."""
+        if isinstance(value, str):
+            return value, where
+        reader, coded = self.reader, Node(value, at_value)
+        system = item.external.system if item.external else None
+        if value.get("system") != system:
+            reader.problem(f"{at_value}.system", f"expected the code system {system}")
+        code = reader.string(reader.required(coded.child("code"), coded, "code"))
+        name = reader.string(reader.required(coded.child("display"), coded, "display"))
+        if code is None or name is None:
+            return None
+        return {"name": name, "snomed_code": code}, where

@@ -14,7 +14,7 @@ from interop.codes import (
     NhsNumberVerificationStatus,
 )
 from interop.issues import IssueCode
-from interop.mappings.forms.engine import Conventions, Form, Item
+from interop.mappings.forms.engine import SNOMED_FINDINGS, Conventions, Form, Item
 
 KIND = "health-needs-checklist"
 QUESTIONNAIRE_URL = f"{CANONICAL_BASE}/Questionnaire/{KIND}"
@@ -215,6 +215,15 @@ ITEMS: tuple[Item, ...] = (
         "text",
         "diagnosed_needs_details",
         max_length=_LONG,
+    ),
+    Item(
+        "diagnosed-conditions",
+        "Diagnosed conditions (a SNOMED CT code where known)",
+        "open-choice",
+        "diagnosed_conditions",
+        repeats=True,
+        max_length=200,
+        external=SNOMED_FINDINGS,
     ),
     Item(
         "health-staff",

@@ -18,7 +18,7 @@ from interop.codes import (
     WithholdingReason,
 )
 from interop.mappings.fhir_common import UKCORE
-from interop.mappings.forms.engine import Conventions, Form, Item
+from interop.mappings.forms.engine import SNOMED_FINDINGS, Conventions, Form, Item
 
 KIND = "strategy-discussion-health-report"
 QUESTIONNAIRE_URL = f"{CANONICAL_BASE}/Questionnaire/strategy-discussion-health-report"
@@ -136,9 +136,11 @@ _CONCERNS = _q(
         _q(
             "health-concerns.long-term-conditions",
             "Long-term medical conditions",
-            "string",
+            "open-choice",
             "long_term_conditions",
             repeats=True,
+            max_length=200,
+            external=SNOMED_FINDINGS,
         ),
         _q(
             "health-concerns.proportionate-information",

@@ -26,7 +26,14 @@ from interop.codes import (
     WithholdingReason,
 )
 from interop.issues import IssueCode
-from interop.mappings.forms.engine import Conventions, External, Form, Item, qualified
+from interop.mappings.forms.engine import (
+    SNOMED_FINDINGS,
+    Conventions,
+    External,
+    Form,
+    Item,
+    qualified,
+)
 
 QUESTIONNAIRE_URL = f"{CANONICAL_BASE}/Questionnaire/travel-risk-assessment"
 ISO_3166 = "urn:iso:std:iso:3166"
@@ -97,6 +104,15 @@ _SHORT_NAMES: tuple[Item, ...] = (
         ),
         Item("raised-on", "Date your agency became aware", "date", "raised_on", True),
         Item("complex-needs", "The child's complex medical needs", "text", "complex_needs", True),
+        Item(
+            "conditions",
+            "Conditions behind the complex needs (a SNOMED CT code where known)",
+            "open-choice",
+            "conditions",
+            repeats=True,
+            max_length=200,
+            external=SNOMED_FINDINGS,
+        ),
         required=True,
     ),
     _group(

@@ -10,7 +10,7 @@ import pytest
 from builders import CHILD, KINDS, MOTHER, SOCIAL_WORKER, doc
 
 from interop.artefact_json import parse_artefact
-from interop.domain import ChildProtectionFlag
+from interop.domain import ChildProtectionFlag, ConditionEntry, StrategyDiscussionHealthReport
 from interop.domain.child_protection_flag import add_months
 
 
@@ -176,6 +176,57 @@ def test_nested_list_locations_are_json_paths() -> None:
         },
     )
     assert problems(report) == {("$.health_concerns.recent_attendances[1].setting", "code-invalid")}
+
+
+def test_a_condition_is_a_name_or_a_name_with_its_snomed_code() -> None:
+    report = doc(
+        "strategy-discussion-health-report",
+        health_concerns={
+            "long_term_conditions": ["Eczema", {"name": "Asthma", "snomed_code": "195967001"}]
+        },
+    )
+    result = parse_artefact(json.dumps(report))
+    assert isinstance(result.artefact, StrategyDiscussionHealthReport)
+    conditions = result.artefact.health_concerns.long_term_conditions
+    assert conditions == [
+        ConditionEntry(name="Eczema"),
+        ConditionEntry(name="Asthma", snomed_code="195967001"),
+    ]
+    # written back as read: the bare name where there is no code (what earlier versions wrote)
+    written = result.artefact.model_dump(mode="json")["health_concerns"]["long_term_conditions"]
+    assert written == report["health_concerns"]["long_term_conditions"]
+
+
+def test_a_bad_snomed_code_is_reported_at_the_code() -> None:
+    report = doc(
+        "strategy-discussion-health-report",
+        health_concerns={
+            "long_term_conditions": [
+                "Eczema",
+                {"name": "Asthma", "snomed_code": "195967002"},
+                {"name": "Epilepsy", "snomed_code": "8475700"},
+                {"snomed_code": "84757009"},
+            ]
+        },
+    )
+    assert problems(report) == {
+        ("$.health_concerns.long_term_conditions[1].snomed_code", "code-invalid"),
+        ("$.health_concerns.long_term_conditions[2].snomed_code", "code-invalid"),
+        ("$.health_concerns.long_term_conditions[3].name", "required"),
+    }
+    messages = [i.message for i in parse_artefact(json.dumps(report)).issues]
+    assert messages[0].startswith("invalid SNOMED CT concept id: the check digit is 2 but")
+
+
+def test_the_json_schema_offers_both_forms_of_a_condition() -> None:
+    schema = StrategyDiscussionHealthReport.model_json_schema()
+    entry = schema["$defs"]["ConditionEntry"]
+    as_text, as_object = entry["anyOf"]
+    assert as_text == {"type": "string", "minLength": 1, "maxLength": 200}
+    assert as_object["required"] == ["name"]
+    code = as_object["properties"]["snomed_code"]["anyOf"][0]
+    assert code["pattern"] == r"^[1-9]\d{2,14}[01]0\d$"
+    assert "Verhoeff" in code["description"]
 
 
 # --- health treatment plan -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import (
+    CONDITION_ENTRIES,
     LOCAL_IDS,
     NAMES,
     TEXT,
@@ -33,6 +34,7 @@ from interop.artefact_json import parse_artefact
 from interop.codes import ALL_CODE_SYSTEMS, CANONICAL_BASE, CareSetting, MeetingType
 from interop.domain import HealthNeedsChecklist
 from interop.fixtures import artefact_fixtures
+from interop.identifiers import check_snomed_concept_id
 from interop.mappings.fhir_common import MappingError, ext_url
 from interop.mappings.fhir_health_needs_checklist import (
     EXTENSIONS,
@@ -104,6 +106,7 @@ def checklists(draw: st.DrawFn) -> HealthNeedsChecklist:
         "chair": draw(practitioners()),
         "diagnosed_needs": diagnosed,
         "diagnosed_needs_details": draw(optional(TEXT)),
+        "diagnosed_conditions": draw(st.lists(CONDITION_ENTRIES, max_size=3)),
         "health_staff_involved": draw(st.lists(practitioners(), max_size=4)),
         "requires_parental_compliance": compliance,
         "care_plan_available": plan,
@@ -164,6 +167,15 @@ def _definitions(items: list[dict[str, Any]], parent: str | None = None) -> dict
 
 def _check_answer(definition: dict[str, Any], answer: dict[str, Any]) -> None:
     values = [k for k in answer if k.startswith("value")]
+    if definition["type"] == "open-choice":  # a SNOMED CT code where known, else the name
+        [key] = values
+        if key == "valueCoding":
+            assert answer[key]["system"] == "http://snomed.info/sct"
+            assert check_snomed_concept_id(answer[key]["code"])
+            assert len(answer[key]["display"]) <= definition["maxLength"]
+        else:
+            assert (key, len(answer[key]) <= definition["maxLength"]) == ("valueString", True)
+        return
     assert values == [ANSWER_KEYS[definition["type"]]], (definition["linkId"], values)
     value = answer[values[0]]
     if definition["type"] == "choice":
@@ -235,6 +247,7 @@ def test_questionnaire_is_valid_r4b_and_mirrors_the_proforma() -> None:
         "chair",
         "diagnosed-needs",
         "diagnosed-needs-details",
+        "diagnosed-conditions",
         "health-staff",
         "requires-parental-compliance",
         "care-plan-available",
@@ -452,7 +465,7 @@ def test_bad_phone_of_a_health_practitioner_is_located() -> None:
         phone["answer"][0]["valueString"] = "call the ward"
 
     found = _bare_errors(change)
-    assert found == [("QuestionnaireResponse.item[7].item[5].answer[0].valueString", "value")]
+    assert found == [("QuestionnaireResponse.item[8].item[5].answer[0].valueString", "value")]
 
 
 def test_missing_care_needs_without_a_plan_is_located_at_the_plan_answer() -> None:
@@ -460,7 +473,7 @@ def test_missing_care_needs_without_a_plan_is_located_at_the_plan_answer() -> No
         lambda r: r["item"].remove(_item(r, "care-needs-without-plan")),
         "review-conference-no-plan.json",
     )
-    assert found == [("QuestionnaireResponse.item[10].answer[0].valueBoolean", "invariant")]
+    assert found == [("QuestionnaireResponse.item[11].answer[0].valueBoolean", "invariant")]
 
 
 def test_missing_agreed_action_is_no_error() -> None:
@@ -536,7 +549,7 @@ def test_unresolvable_health_practitioner_is_located() -> None:
 
     link = ext_url("practitioner-role")
     found = _broken(change)
-    assert found == [(f"{QR}.item[6].extension('{link}').valueReference.reference", "structure")]
+    assert found == [(f"{QR}.item[7].extension('{link}').valueReference.reference", "structure")]
 
 
 def test_patient_without_nhs_number_is_located() -> None:
@@ -638,3 +651,42 @@ def test_junk_anywhere_gives_mapping_errors_only(reader: str) -> None:
                 if not caught.issues:
                     unexplained.append(path)
     assert not unexplained
+
+
+# --- diagnosed conditions, coded in SNOMED CT where known -----------------------------------
+
+
+def test_diagnosed_conditions_are_answered_coded_where_known() -> None:
+    checklist = fixture_named("review-conference-no-plan.json")
+    response = response_of(to_fhir(checklist))
+    assert _item(response, "diagnosed-conditions")["answer"] == [
+        {"valueString": "Bilateral spastic cerebral palsy"},
+        {
+            "valueCoding": {
+                "system": "http://snomed.info/sct",
+                "code": "84757009",
+                "display": "Epilepsy",
+            }
+        },
+    ]
+    assert from_questionnaire_response(through_json(response)) == checklist
+
+
+def test_a_checklist_answered_before_the_conditions_item_still_reads() -> None:
+    checklist = fixture_named("initial-conference.json")
+    response = through_json(response_of(to_fhir(checklist)))
+    response["item"].remove(_item(response, "diagnosed-conditions"))
+    read = from_questionnaire_response(response)
+    assert read == checklist.model_copy(update={"diagnosed_conditions": []})
+
+
+def test_a_bad_snomed_code_is_located_at_its_answer() -> None:
+    def change(response: dict[str, Any]) -> None:
+        _item(response, "diagnosed-conditions")["answer"][1]["valueCoding"]["code"] = "396331050"
+
+    index = [
+        i["linkId"] for i in response_of(to_fhir(fixture_named("initial-conference.json")))["item"]
+    ].index("diagnosed-conditions")
+    assert _bare_errors(change) == [
+        (f"QuestionnaireResponse.item[{index}].answer[1].valueCoding.code", "code-invalid")
+    ]

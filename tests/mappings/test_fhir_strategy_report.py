@@ -18,6 +18,7 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import (
+    CONDITION_ENTRIES,
     LOCAL_IDS,
     TEXT,
     codes,
@@ -137,7 +138,7 @@ def reports(draw: st.DrawFn) -> StrategyDiscussionHealthReport:
         "health_concerns": without_none(
             {
                 "child_health_needs": draw(optional(LONG_TEXT)),
-                "long_term_conditions": draw(_some(TEXT)),
+                "long_term_conditions": draw(_some(CONDITION_ENTRIES)),
                 "proportionate_information": draw(optional(LONG_TEXT)),
                 "missed_appointments": draw(_some(missed_appointments())),
                 "recent_attendances": draw(_some(attendances())),
@@ -617,7 +618,10 @@ def check_response(response: dict[str, Any]) -> None:
         question = QUESTIONS[item["linkId"]]
         assert "extension" not in item
         for answer in item.get("answer", []):
-            assert list(answer) == [expected[question["type"]]]
+            if question["type"] == "open-choice":  # a code where known, else the name
+                assert list(answer) in (["valueCoding"], ["valueString"])
+            else:
+                assert list(answer) == [expected[question["type"]]]
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda f: f.path)
@@ -810,3 +814,100 @@ def test_reading_a_response_does_not_change_it() -> None:
     before = copy.deepcopy(response)
     from_questionnaire_response(response)
     assert response == before
+
+
+# --- long-term conditions coded in SNOMED CT --------------------------------------------------
+
+SNOMED = "http://snomed.info/sct"
+CONDITIONS = "health-concerns.long-term-conditions"
+
+
+def test_a_coded_condition_carries_its_snomed_code_beside_its_name() -> None:
+    report = fixture_report()  # type 1 diabetes coded, coeliac disease not
+    conditions = resources(to_fhir(report), "Condition")
+    assert [c["code"] for c in conditions] == [
+        {"coding": [{"system": SNOMED, "code": "46635009"}], "text": "Type 1 diabetes mellitus"},
+        {"text": "Coeliac disease"},
+    ]
+    assert from_fhir(through_json(to_fhir(report))) == report
+
+
+def test_fhir_written_before_codes_reads_as_names() -> None:
+    bundle = through_json(to_fhir(fixture_report()))
+    for condition in resources(bundle, "Condition"):
+        condition["code"].pop("coding", None)
+    read = from_fhir(bundle).health_concerns.long_term_conditions
+    assert [c.model_dump() for c in read] == ["Type 1 diabetes mellitus", "Coeliac disease"]
+
+
+def test_only_the_snomed_coding_gives_the_code() -> None:
+    bundle = through_json(to_fhir(fixture_report()))
+    code = resources(bundle, "Condition")[0]["code"]
+    code["coding"].insert(0, {"system": "https://example.org/local-codes", "code": "DM1"})
+    read = from_fhir(bundle).health_concerns.long_term_conditions[0]
+    assert (read.name, read.snomed_code) == ("Type 1 diabetes mellitus", "46635009")
+
+
+def test_a_bad_snomed_code_in_fhir_is_located_at_the_coding() -> None:
+    bundle = through_json(to_fhir(fixture_report()))
+    index = next(
+        n for n, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Condition"
+    )
+
+    def change(bundle: dict[str, Any]) -> None:
+        bundle["entry"][index]["resource"]["code"]["coding"][0]["code"] = "46365009"
+
+    where = f"Bundle.entry[{index}].resource.ofType(Condition).code.coding[0].code"
+    assert _broken(change) == [(where, "code-invalid")]
+
+
+def test_the_form_answers_a_code_where_known_and_a_name_where_not() -> None:
+    question = next(i for i in _items(questionnaire()["item"]) if i["linkId"] == CONDITIONS)
+    assert question["type"] == "open-choice"
+    assert question["answerValueSet"] == f"{SNOMED}?fhir_vs=isa/404684003"
+    answers = _qr_item(to_questionnaire_response(fixture_report())["item"], CONDITIONS)["answer"]
+    assert answers == [
+        {
+            "valueCoding": {
+                "system": SNOMED,
+                "code": "46635009",
+                "display": "Type 1 diabetes mellitus",
+            }
+        },
+        {"valueString": "Coeliac disease"},
+    ]
+
+
+def test_a_response_written_before_codes_still_imports() -> None:
+    response = through_json(to_questionnaire_response(fixture_report()))
+    _qr_item(response["item"], CONDITIONS)["answer"] = [
+        {"valueString": "Type 1 diabetes mellitus"},
+        {"valueString": "Coeliac disease"},
+    ]
+    read = from_questionnaire_response(response).health_concerns.long_term_conditions
+    assert [c.model_dump() for c in read] == ["Type 1 diabetes mellitus", "Coeliac disease"]
+
+
+def _condition_answer(response: dict[str, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = _qr_item(response["item"], CONDITIONS)["answer"][0]["valueCoding"]
+    return answer
+
+
+def _answer_path() -> str:
+    response = to_questionnaire_response(fixture_report())
+    concerns = _index_of(response["item"], "health-concerns")
+    inner = _index_of(response["item"][concerns]["item"], CONDITIONS)
+    return f"QuestionnaireResponse.item[{concerns}].item[{inner}].answer[0]"
+
+
+def test_a_coded_answer_from_another_system_or_without_its_name_is_located() -> None:
+    at = f"{_answer_path()}.valueCoding"
+    assert _qr_broken(lambda r: _condition_answer(r).update(system="http://loinc.org")) == [
+        (f"{at}.system", "value")
+    ]
+    assert _qr_broken(lambda r: _condition_answer(r).pop("display")) == [
+        (f"{at}.display", "required")
+    ]
+    assert _qr_broken(lambda r: _condition_answer(r).update(code="46365009")) == [
+        (f"{at}.code", "code-invalid")
+    ]

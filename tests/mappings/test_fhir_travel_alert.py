@@ -18,6 +18,7 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import (
+    CONDITION_ENTRIES,
     LOCAL_IDS,
     NAMES,
     TEXT,
@@ -182,6 +183,7 @@ def alerts(draw: st.DrawFn, form: bool = False) -> TravelAlert:
         "scenario": scenario.value,
         "child": draw(people()),
         "complex_needs": draw(TEXT),
+        "conditions": draw(st.lists(CONDITION_ENTRIES, max_size=3)),
         "raised_on": draw(dates(date(2024, 1, 1))).isoformat(),
         "raised_by": draw(practitioners()),
         "lead_clinician": draw(optional(practitioners())),
@@ -553,6 +555,9 @@ def check_response(response: dict[str, Any]) -> None:
             assert ("item" in item) == (question["type"] == "group")
             for answer in item.get("answer", []):
                 (key,) = answer
+                if question["type"] == "open-choice":  # a code where known, else the name
+                    assert key in ("valueCoding", "valueString")
+                    continue
                 assert key == ANSWER_TYPES[question["type"]]
                 if "answerOption" in question:
                     options = [o["valueCoding"] for o in question["answerOption"]]
@@ -731,3 +736,67 @@ def test_reading_a_response_does_not_change_it() -> None:
     before = copy.deepcopy(response)
     from_questionnaire_response(response)
     assert response == before
+
+
+# --- the conditions behind the complex needs, coded in SNOMED CT -------------------------------
+
+SNOMED = "http://snomed.info/sct"
+CONDITION = ext_url("complex-needs-condition")
+
+
+def test_conditions_travel_as_codeable_concepts_on_the_flag() -> None:
+    alert = _alert("whereabouts-unknown-closed")
+    flag = _resource(to_fhir(alert), "Flag")
+    assert [e["valueCodeableConcept"] for e in flag["extension"] if e["url"] == CONDITION] == [
+        {"text": "Global developmental delay"},
+        {"coding": [{"system": SNOMED, "code": "84757009"}], "text": "Epilepsy"},
+    ]
+    assert from_fhir(through_json(to_fhir(alert))) == alert
+
+
+def test_an_alert_written_before_coded_conditions_reads_without_them() -> None:
+    alert = _alert("whereabouts-unknown-closed")
+    bundle = through_json(to_fhir(alert))
+    flag = _resource(bundle, "Flag")
+    flag["extension"] = [e for e in flag["extension"] if e["url"] != CONDITION]
+    assert from_fhir(bundle) == alert.model_copy(update={"conditions": []})
+
+
+def test_a_bad_snomed_code_on_the_flag_is_located_at_the_coding() -> None:
+    def change(bundle: dict[str, Any]) -> None:
+        coded = [e for e in _resource(bundle, "Flag")["extension"] if e["url"] == CONDITION]
+        coded[0]["valueCodeableConcept"]["coding"][0]["code"] = "86299009"
+
+    found, bundle = _broken(change, "planned-uk-move")
+    index = next(
+        n for n, e in enumerate(_resource(bundle, "Flag")["extension"]) if e["url"] == CONDITION
+    )
+    assert index == 6
+    assert found == [
+        (
+            f"{FLAG}.extension('{CONDITION}')[0].valueCodeableConcept.coding[0].code",
+            "code-invalid",
+        )
+    ]
+
+
+def test_a_condition_extension_without_its_concept_is_located() -> None:
+    def change(bundle: dict[str, Any]) -> None:
+        coded = [e for e in _resource(bundle, "Flag")["extension"] if e["url"] == CONDITION]
+        coded[0].pop("valueCodeableConcept")
+
+    found, _ = _broken(change, "planned-uk-move")
+    assert found == [(f"{FLAG}.extension('{CONDITION}')[0].valueCodeableConcept", "required")]
+
+
+def test_the_form_asks_for_the_conditions_coded_where_known() -> None:
+    question = QUESTIONS["alert.conditions"]
+    assert (question["type"], question["repeats"]) == ("open-choice", True)
+    assert question["answerValueSet"] == f"{SNOMED}?fhir_vs=isa/404684003"
+    response = to_questionnaire_response(_alert("significant-risk"))
+    assert _item(response, "alert.conditions")["answer"] == [
+        {"valueString": "Autism"},
+        {"valueString": "Moderate learning disability"},
+        {"valueCoding": {"system": SNOMED, "code": "84757009", "display": "Epilepsy"}},
+        {"valueString": "Gastrostomy feeding"},
+    ]

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from strategies import (
     LOCAL_IDS,
     NAMES,
+    SNOMED_CONCEPT_IDS,
     TEXT,
     after,
     codes,
@@ -43,8 +44,6 @@ from interop.mappings.fhir_treatment_plan import EXTENSIONS, PROFILES, from_fhir
 
 KIND = "health-treatment-plan"
 FIXTURES = artefact_fixtures(KIND, "valid")
-SNOMED_IDS = st.from_regex(r"[1-9]\d{5,17}", fullmatch=True)
-
 # --- strategies ----------------------------------------------------------------------------
 
 
@@ -59,7 +58,7 @@ def conditions(draw: st.DrawFn) -> dict[str, Any]:
         {
             "name": draw(TEXT),
             "category": draw(codes(LongTermCondition)),
-            "snomed_code": draw(optional(SNOMED_IDS)),
+            "snomed_code": draw(optional(SNOMED_CONCEPT_IDS)),
         }
     )
 
@@ -439,3 +438,16 @@ def _issues_of(bundle: dict[str, Any]) -> list[str] | None:
     except MappingError as exc:
         return [i.location for i in exc.issues]
     return None
+
+
+def test_a_malformed_snomed_code_is_reported_at_the_coding() -> None:
+    bundle = through_json(to_fhir(fixture("epilepsy")))
+    index = next(
+        n for n, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Condition"
+    )
+    bundle["entry"][index]["resource"]["code"]["coding"][0]["code"] = "84757008"
+    with pytest.raises(MappingError) as caught:
+        from_fhir(bundle)
+    [issue] = caught.value.issues
+    assert issue.location == f"Bundle.entry[{index}].resource.ofType(Condition).code.coding[0].code"
+    assert (issue.code.value, "Verhoeff" in issue.message) == ("code-invalid", True)

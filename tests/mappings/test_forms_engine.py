@@ -13,7 +13,14 @@ from interop.codes import AdministrativeGender, CareSetting, MeetingType
 from interop.issues import IssueCode
 from interop.mappings.fhir_common import JSON, MappingError, Node, Reader, value_set_url
 from interop.mappings.forms import all_forms
-from interop.mappings.forms.engine import Conventions, External, Form, Item, qualified
+from interop.mappings.forms.engine import (
+    SNOMED_FINDINGS,
+    Conventions,
+    External,
+    Form,
+    Item,
+    qualified,
+)
 
 URL = "https://example.org/Questionnaire/toy"
 PLAIN = Conventions()
@@ -310,3 +317,51 @@ def test_not_a_questionnaire_response_stops_reading() -> None:
     with pytest.raises(MappingError) as caught:
         toy().check_resource(Reader(), Node({"resourceType": "Patient"}, QR))
     assert [(i.location, i.code.value) for i in caught.value.issues] == [(QR, "structure")]
+
+
+# --- open-choice: a SNOMED CT code where known, else the name --------------------------------
+
+OPEN = Form(
+    URL,
+    {"resourceType": "Questionnaire", "url": URL, "status": "active"},
+    (
+        Item(
+            "conditions",
+            "Conditions",
+            "open-choice",
+            "conditions",
+            repeats=True,
+            max_length=200,
+            external=SNOMED_FINDINGS,
+        ),
+    ),
+)
+SNOMED = "http://snomed.info/sct"
+
+
+def test_an_open_choice_answers_a_code_with_its_name_or_the_name_alone() -> None:
+    data = {"conditions": ["Eczema", {"name": "Asthma", "snomed_code": "195967001"}]}
+    [question] = OPEN.questionnaire()["item"]
+    assert (question["type"], question["answerValueSet"]) == (
+        "open-choice",
+        f"{SNOMED}?fhir_vs=isa/404684003",
+    )
+    items = OPEN.response_items(data)
+    assert items[0]["answer"] == [
+        {"valueString": "Eczema"},
+        {"valueCoding": {"system": SNOMED, "code": "195967001", "display": "Asthma"}},
+    ]
+    out, origins, problems = read(OPEN, response(items))
+    assert (out, problems) == (data, [])
+    at = f"{QR}.item[0].answer[1]"
+    assert origins["$.conditions[1]"] == at
+    assert origins["$.conditions[1].snomed_code"] == f"{at}.valueCoding.code"
+
+
+def test_an_open_choice_answer_of_another_type_says_what_it_takes() -> None:
+    reader, out, origins = Reader(), {}, {}
+    qr = response([{"linkId": "conditions", "answer": [{"valueBoolean": True}]}])
+    OPEN.read(reader, Node(qr, QR), out, origins)
+    [issue] = reader.issues
+    assert issue.location == f"{QR}.item[0].answer[0]"
+    assert "expected valueCoding or valueString, found valueBoolean" in issue.message
