@@ -575,7 +575,7 @@ def _bundle() -> JSON:
     patient = {"resourceType": "Patient", "id": "11111111-1111-4111-8111-111111111111"}
     flag = {
         "resourceType": "Flag",
-        "id": "22222222-2222-4222-8222-222222222222",
+        "id": "22222222-2222-4222-8222-22222222abcd",
         "subject": {"reference": f"urn:uuid:{patient['id']}"},
     }
     return {
@@ -616,7 +616,7 @@ def test_push_resource_by_resource_writes_what_is_referred_to_first() -> None:
         ("GET", "/fhir/metadata"),
         ("POST", "/fhir/"),
         ("PUT", "/fhir/Patient/11111111-1111-4111-8111-111111111111"),
-        ("PUT", "/fhir/Flag/22222222-2222-4222-8222-222222222222"),
+        ("PUT", "/fhir/Flag/22222222-2222-4222-8222-22222222abcd"),
     ]
     flag = json.loads(server.requests[3].content)
     assert flag["subject"] == {"reference": "Patient/11111111-1111-4111-8111-111111111111"}
@@ -741,7 +741,7 @@ def test_push_in_create_mode_names_a_failed_entry() -> None:
     with client_for(server, write="create") as client, pytest.raises(FhirError) as caught:
         client.push(_child_bundle())
     assert caught.value.status == 422
-    assert "push failed for Flag/22222222-2222-4222-8222-222222222222 (422" in str(caught.value)
+    assert "push failed for Flag/22222222-2222-4222-8222-22222222abcd (422" in str(caught.value)
     assert "Flag.code missing" in str(caught.value)
 
 
