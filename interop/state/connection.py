@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from interop.state.errors import StateIOError, StateMissing, StateUnusable
+from interop.state.errors import StateIOError, StateLocked, StateMissing, StateUnusable
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",
@@ -235,6 +235,12 @@ class State:
                 raise problem from exc
             if self.backend == "sqlite" and isinstance(exc, sqlite3.DatabaseError):
                 text = str(exc)
+                if "database is locked" in text:  # the busy timeout ran out
+                    raise StateLocked(
+                        f"{self.location}: another job held the state's write lock for more"
+                        f" than {BUSY_TIMEOUT_SECONDS:g} seconds; nothing of this step was"
+                        " written: run the job again"
+                    ) from None
                 if "not a database" in text or "malformed" in text:
                     raise StateUnusable(
                         f"{self.location}: not a usable state file ({text})"

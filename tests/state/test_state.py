@@ -24,6 +24,7 @@ from interop.state import (
     SchemaTooNew,
     StateError,
     StateIOError,
+    StateLocked,
     StateMissing,
     StateUnusable,
     acquire_lease,
@@ -118,6 +119,36 @@ def test_a_full_disk_is_a_clear_configuration_error(tmp_path: Path) -> None:
             fill()
         assert exit_code_for(full.value) == EXIT_USAGE
         assert state.execute("SELECT COUNT(*) FROM big").fetchone()[0] == 0  # rolled back
+
+
+def test_a_write_waits_for_another_and_past_the_busy_timeout_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import interop.state.connection
+
+    monkeypatch.setattr(interop.state.connection, "BUSY_TIMEOUT_SECONDS", 1.0)
+    path = tmp_path / "s.sqlite"
+    with open_state(path, create=True) as state:
+        state.execute("CREATE TABLE t (x INTEGER)")
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another job's write, held for half the timeout
+        other.execute("INSERT INTO t VALUES (1)")
+        threading.Timer(0.5, other.execute, ("COMMIT",)).start()
+        started = time.monotonic()
+        with state.transaction():
+            state.execute("INSERT INTO t VALUES (2)")
+        assert time.monotonic() - started >= 0.4  # it waited, then wrote
+        other.execute("BEGIN IMMEDIATE")  # now held past the timeout
+        with (
+            pytest.raises(StateLocked, match="another job held the state's write lock") as held,
+            state.transaction(),
+        ):
+            state.execute("INSERT INTO t VALUES (3)")
+        assert exit_code_for(held.value) == EXIT_USAGE
+        assert str(path) in str(held.value)
+        other.execute("COMMIT")
+        other.close()
+        assert [row[0] for row in state.execute("SELECT x FROM t ORDER BY x")] == [1, 2]
 
 
 def test_rows_answer_by_index_and_name_on_both_back_ends(state_url: str) -> None:
