@@ -296,3 +296,21 @@ def test_an_empty_postgresql_database_is_a_missing_state_until_created(postgres_
     open_state(postgres_url, create=True).close()
     with open_state(postgres_url) as state:
         assert state.backend == "postgresql"
+
+
+def test_state_backup_and_check_of_a_postgresql_state(postgres_url: str, tmp_path: Path) -> None:
+    dest = tmp_path / "copy.sqlite"
+    code, output = invoke("state", "check", "--state", postgres_url)
+    assert code == 2
+    assert "no state at" in output
+    with open_state(postgres_url, create=True) as opened:
+        Ledger(opened).close()  # a first sync's ledger
+    code, output = invoke("state", "check", "--state", postgres_url)
+    assert code == 0, output
+    assert "(postgresql)" in output
+    assert "ledger: schema" in output
+    code, output = invoke("state", "backup", str(dest), "--state", postgres_url)
+    assert code == 2
+    assert "back it up with pg_dump" in output
+    assert "pg_restore" in output
+    assert not list(tmp_path.iterdir()), "the backup command wrote nothing"

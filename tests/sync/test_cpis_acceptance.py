@@ -12,6 +12,7 @@ import csv
 import io
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -447,3 +448,65 @@ def test_a_write_held_past_the_busy_timeout_exits_2_in_one_line_and_loses_nothin
     delivered = site.delivered(monkeypatch)
     assert set(delivered) == local_ids(site.export)
     assert max(delivered.values()) == 1
+
+
+def _interop(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCRIPT, *args], env=site.env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_documented_restore_after_a_lost_state_sends_nothing_twice(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/operations.md, "Backing it up": back up after each sync; to restore, stop every
+    job, put the copy in place of the state file (without -wal and -shm files), run
+    ``interop state check``, and run the jobs again. A copy older than the last sync sends
+    again what was sent since, as the page says."""
+    site = Site(fresh_mesh_sandbox, tmp_path)
+    site.export.write_bytes(export_csv(30, seed=23))
+    state = tmp_path / "interop-state.sqlite"
+    copy = tmp_path / "backups" / "interop-state-copy.sqlite"
+    assert site.run(str(state), "--new-state").returncode == 0
+    backed_up = _interop(site, "state", "backup", str(copy), "--state", str(state))
+    assert backed_up.returncode == 0, backed_up.stdout + backed_up.stderr
+
+    for lost in state.parent.glob(state.name + "*"):  # the disk is replaced: all of it gone
+        lost.unlink()
+    refused = site.run(str(state))
+    assert_clean(refused)
+    assert refused.returncode == 2
+    assert f"no state at {state}" in refused.stderr
+    assert "restore the latest backup" in refused.stderr
+    assert not state.exists()
+
+    shutil.copyfile(copy, state)  # the restore, as the message and the page say
+    checked = _interop(site, "state", "check", "--state", str(state))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    again = site.run(str(state))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing to send" in again.stdout
+    assert state.stat().st_mode & 0o777 == 0o600  # copied with the umask's mode, made private
+    delivered = site.delivered(monkeypatch)
+    assert set(delivered) == local_ids(site.export)
+    assert max(delivered.values()) == 1
+
+    # a copy older than the last sync knows nothing of it: that sync's changes go again
+    ended = export_csv(30, seed=23).decode("utf-8-sig").splitlines()
+    header, first = ended[0].split(","), ended[1].split(",")
+    first[header.index("plan_end")] = "2026-10-30"
+    ended[1] = ",".join(first)
+    site.export.write_text("\n".join(ended) + "\n", encoding="utf-8")
+    changed = site.run(str(state))
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "1 changed (1 ended)" in changed.stdout
+    for stale in state.parent.glob(state.name + "*"):
+        stale.unlink()
+    shutil.copyfile(copy, state)
+    resent = site.run(str(state))
+    assert resent.returncode == 0, resent.stdout + resent.stderr
+    assert "1 changed (1 ended)" in resent.stdout
+    delivered = site.delivered(monkeypatch)
+    local_id = first[header.index("local_id")]
+    assert delivered.pop(local_id) == 3  # sent, changed, and the change once more
+    assert set(delivered.values()) == {1}
