@@ -91,12 +91,21 @@ def _io_problem(exc: BaseException, where: str) -> StateIOError | None:
 
 
 def _private_file(path: Path) -> None:
-    """Create ``path`` empty and private, or make an existing one private."""
+    """Create ``path`` empty and private, or make an existing one private.
+
+    An existing file is never opened here: closing any descriptor of a file drops every POSIX
+    lock this process holds on it, those of its SQLite connections included, and another
+    process would then delete the -wal file under them (SQLite's howtocorrupt.html, 2.2).
+    """
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=_PRIVATE_FOLDER)
         os.chmod(path.parent, _PRIVATE_FOLDER)  # mkdir's mode passes through the umask
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, _PRIVATE_FILE)
-    os.close(fd)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, _PRIVATE_FILE)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)
     _tighten(path)
 
 

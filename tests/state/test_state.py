@@ -96,6 +96,36 @@ def test_an_existing_readable_state_is_made_private(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
 
 
+_COUNT_IN_ANOTHER_PROCESS = (
+    "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]);"
+    " print(db.execute('SELECT COUNT(*) FROM t').fetchone()[0]); db.close()"
+)
+
+
+def test_opening_a_state_again_keeps_the_locks_of_this_process_s_connections(
+    tmp_path: Path,
+) -> None:
+    """Closing any descriptor of a file drops every POSIX lock this process holds on it,
+    SQLite's included: opening a state that one of our connections already has open must
+    not open and close the file itself. Were the locks dropped, another process closing the
+    state would take itself for the last user and delete the -wal file under our connection,
+    and what we wrote next would never reach the others (howtocorrupt.html, 2.2)."""
+
+    def count_elsewhere() -> int:
+        command = [sys.executable, "-c", _COUNT_IN_ANOTHER_PROCESS, str(path)]
+        found = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+        return int(found.stdout)
+
+    path = tmp_path / "s.sqlite"
+    with open_state(path, create=True) as first:
+        first.execute("CREATE TABLE t (x INTEGER)")
+        open_state(path).close()  # the listener opens its state more than once
+        assert count_elsewhere() == 0
+        first.execute("INSERT INTO t VALUES (1)")
+        assert Path(f"{path}-wal").exists()
+        assert count_elsewhere() == 1
+
+
 def test_one_place_for_sqlite_settings(tmp_path: Path) -> None:
     with open_state(tmp_path / "s.sqlite", create=True) as state:
         assert state.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
