@@ -178,3 +178,30 @@ def test_the_option_then_the_attendance_key_then_the_top_level_state_is_used(
         finally:
             service.close()
     assert not (tmp_path / "interop-state.sqlite").exists()
+
+
+@pytest.mark.integration
+def test_on_sqlite_listen_dispatch_beside_the_running_listener_is_refused(
+    tmp_path: Path,
+) -> None:
+    """docs/operations.md: on a SQLite state only one process sends attendance notifications."""
+    from transport.test_mllp import Listener  # tests/ is on sys.path
+
+    register_plans(tmp_path / "register.sqlite", [])
+    config = attendance_config(tmp_path / "site", closed_port())
+    state = tmp_path / "state.sqlite"
+    dispatch = [SCRIPT, "listen", "dispatch", "--config", str(config), "--state", str(state)]
+    listener = Listener("--port", "0", "--config", str(config), "--state", str(state))
+    try:
+        listener.wait_for("listening on 127.0.0.1:")
+        refused = subprocess.run(dispatch, capture_output=True, text=True, timeout=TIMEOUT)
+        listener.process.send_signal(signal.SIGTERM)
+        assert listener.process.wait(TIMEOUT) == 0
+    finally:
+        listener.stop()
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "another dispatcher (a running listener?) is sending from" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    alone = subprocess.run(dispatch, capture_output=True, text=True, timeout=TIMEOUT)
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert "sent 0, still queued 0" in alone.stdout

@@ -314,3 +314,43 @@ def test_state_backup_and_check_of_a_postgresql_state(postgres_url: str, tmp_pat
     assert "back it up with pg_dump" in output
     assert "pg_restore" in output
     assert not list(tmp_path.iterdir()), "the backup command wrote nothing"
+
+
+def test_a_backup_that_cannot_be_written_leaves_the_previous_one_whole(tmp_path: Path) -> None:
+    """docs/operations.md: the copy replaces the destination only once it is whole."""
+    import resource
+    import subprocess
+    import sys
+
+    state = tmp_path / "state.sqlite"
+    with open_state(state, create=True) as opened:
+        opened.execute("CREATE TABLE t (x TEXT)")
+    dest = tmp_path / "backups" / "copy.sqlite"
+    dest.parent.mkdir()
+    code, output = invoke("state", "backup", str(dest), "--state", str(state))
+    assert code == 0, output
+    previous = dest.read_bytes()
+    with open_state(state) as opened:  # the state grows past what the disk has room for
+        opened.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,) for _ in range(2000)])
+        opened.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    limit = 512 * 1024
+    assert state.stat().st_size > 2 * limit
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    command = [str(Path(sys.executable).with_name("interop")), "state", "backup", str(dest)]
+    full = subprocess.run(
+        [*command, "--state", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=small_disk,
+    )
+    assert full.returncode == 2, full.stdout + full.stderr
+    assert "Traceback" not in full.stderr
+    [reason] = full.stderr.strip().splitlines()
+    assert f"cannot write the backup {dest}" in reason
+    assert dest.read_bytes() == previous
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["copy.sqlite"]

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,44 @@ def test_each_endpoints_pull_since_runs_one_at_a_time(
     finally:
         other.release()
     assert waited.returncode == 0, waited.stdout + waited.stderr
+
+
+def test_a_pull_that_cannot_write_its_output_keeps_the_watermark(
+    fhir_with_a_flag: str, tmp_path: Path
+) -> None:
+    """docs/operations.md, after a crash: ``pull --since last`` stores the watermark only
+    after writing its output, so a pull that failed starts again from the same point."""
+    config = tmp_path / "interop.toml"
+    config.write_text(
+        f'[endpoints.trust-fhir]\nkind = "fhir"\nurl = "{fhir_with_a_flag}"\n', encoding="utf-8"
+    )
+    state = tmp_path / "state.sqlite"
+
+    def pull(since: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return interop(
+            "pull", "--endpoint", "trust-fhir", "--config", str(config), "--since", since,
+            "--state", str(state), "--out", str(out), *extra,
+        )  # fmt: skip
+
+    first = pull("2026-01-01", tmp_path / "first", "--new-state")
+    assert first.returncode == 0, first.stdout + first.stderr
+    marks = watermarks(state)
+    flag = ChildProtectionFlag.model_validate(doc("child-protection-flag"))
+    ended = flag.model_copy(update={"plan_end": flag.plan_start + timedelta(days=30)})
+    with FhirClient(fhir_with_a_flag) as client:
+        client.push(artefact_to_fhir(ended))  # a change since the first pull
+
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "child-protection-flag").write_text("a file where the folder goes\n")
+    failed = pull("last", blocked)
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert "cannot write" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert watermarks(state) == marks
+
+    again = pull("last", tmp_path / "again")
+    assert again.returncode == 0, again.stdout + again.stderr
+    [written] = (tmp_path / "again").rglob("*.json")
+    assert '"plan_end": "' in written.read_text(encoding="utf-8")  # the change, not lost
+    assert watermarks(state)["trust-fhir"] > marks["trust-fhir"]

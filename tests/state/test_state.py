@@ -265,6 +265,15 @@ def test_a_postgresql_state_is_backed_up_with_pg_dump(postgres_url: str) -> None
         assert "interop:***@" in state.location
 
 
+def test_a_postgresql_password_never_appears_in_a_message() -> None:
+    pytest.importorskip("psycopg")
+    with pytest.raises(StateUnusable) as refused:  # nothing listens on port 1
+        open_state("postgresql://interop:s3cret@127.0.0.1:1/interop?connect_timeout=5")
+    assert "s3cret" not in str(refused.value)
+    assert "postgresql://interop:***@127.0.0.1:1/interop" in str(refused.value)
+    assert exit_code_for(refused.value) == EXIT_USAGE
+
+
 # --- leases --------------------------------------------------------------------------------
 
 
