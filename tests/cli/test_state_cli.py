@@ -354,3 +354,22 @@ def test_a_backup_that_cannot_be_written_leaves_the_previous_one_whole(tmp_path:
     assert f"cannot write the backup {dest}" in reason
     assert dest.read_bytes() == previous
     assert sorted(p.name for p in dest.parent.iterdir()) == ["copy.sqlite"]
+
+
+def test_a_state_of_a_newer_release_stops_the_jobs_with_exit_2(
+    state_url: str, tmp_path: Path
+) -> None:
+    """docs/operations.md: a state written by a newer release is refused (exit 2), on both
+    back ends, by the jobs and by `interop state check`."""
+    with open_state(state_url, create=True) as opened:
+        Ledger(opened).close()
+        opened.execute("UPDATE state_schema SET version = 99 WHERE component = 'ledger'")
+    code, output = invoke("state", "check", "--state", state_url)
+    assert code == 2, output
+    assert "problem: ledger: schema 99 is newer than this toolkit's (1)" in output
+    (tmp_path / "export.csv").write_bytes(export_csv(3, seed=8))
+    export = ["--source", str(tmp_path / "export.csv"), "--out", str(tmp_path / "out")]
+    code, output = invoke("sync", "cpis", *export, "--dry-run", "--state", state_url)
+    assert code == 2, output
+    assert "the ledger schema is version 99, newer than this toolkit knows (1)" in output
+    assert "Traceback" not in output
