@@ -156,24 +156,25 @@ def test_a_write_waits_for_another_and_past_the_busy_timeout_is_a_clear_error(
 ) -> None:
     import interop.state.connection
 
-    monkeypatch.setattr(interop.state.connection, "BUSY_TIMEOUT_SECONDS", 1.0)
     path = tmp_path / "s.sqlite"
     with open_state(path, create=True) as state:
         state.execute("CREATE TABLE t (x INTEGER)")
         other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        other.execute("BEGIN IMMEDIATE")  # another job's write, held for half the timeout
+        other.execute("BEGIN IMMEDIATE")  # another job's write, held for half a second
         other.execute("INSERT INTO t VALUES (1)")
         threading.Timer(0.5, other.execute, ("COMMIT",)).start()
         started = time.monotonic()
-        with state.transaction():
+        with state.transaction():  # the 30 s busy timeout: it waits, then writes
             state.execute("INSERT INTO t VALUES (2)")
-        assert time.monotonic() - started >= 0.4  # it waited, then wrote
-        other.execute("BEGIN IMMEDIATE")  # now held past the timeout
+        assert time.monotonic() - started >= 0.4
+        other.execute("BEGIN IMMEDIATE")  # now held past the timeout (cut to 0.5 s here)
+        monkeypatch.setattr(interop.state.connection, "BUSY_TIMEOUT_SECONDS", 0.5)
         with (
+            open_state(path) as impatient,
             pytest.raises(StateLocked, match="another job held the state's write lock") as held,
-            state.transaction(),
+            impatient.transaction(),
         ):
-            state.execute("INSERT INTO t VALUES (3)")
+            impatient.execute("INSERT INTO t VALUES (3)")
         assert exit_code_for(held.value) == EXIT_USAGE
         assert str(path) in str(held.value)
         other.execute("COMMIT")
