@@ -2,7 +2,7 @@
 
 With ``--config`` naming an ``[attendance]`` section, each attendance goes through the
 attendance rules (``interop.attendance.service``): the flag is looked up, what is due is recorded
-in the state file before the ACK, and a dispatcher thread sends it (MESH, FHIR, MLLP).
+in the state before the ACK, and a dispatcher thread sends it (MESH, FHIR, MLLP).
 ``interop listen dispatch`` sends what is still queued, once, and exits.
 """
 
@@ -46,9 +46,10 @@ def listen() -> None:
 )
 @click.option(
     "--state",
-    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="PATH|URL",
     default=None,
-    help=f"State file of the attendance rules (default: [attendance] state, else {DEFAULT_STATE}).",
+    help="State of the attendance rules: a SQLite file or a postgresql:// URL (default:"
+    f" [attendance] state, else the configuration's state, else {DEFAULT_STATE}).",
 )
 @click.option(
     "--max-frame",
@@ -88,7 +89,7 @@ def mllp(
     port: int,
     host: str,
     config_path: Path | None,
-    state: Path | None,
+    state: str | None,
     max_frame: int,
     idle_timeout: float,
     max_connections: int,
@@ -104,10 +105,11 @@ def mllp(
     received, and exits 0. Logs go to standard error, NHS numbers masked.
 
     With --config naming an [attendance] section, a flagged child's attendance is recorded in
-    the state file (--state) before the ACK, and the notifications it calls for (the LA, the
-    key social worker, the trust) are sent in the background, each once.
+    the state (--state: a SQLite file, or a PostgreSQL database that listeners on several
+    machines may share) before the ACK, and the notifications it calls for (the LA, the key
+    social worker, the trust) are sent in the background, each once.
 
-    Exit 0 after a stop, 2 when the configuration, the state file or the port cannot be used.
+    Exit 0 after a stop, 2 when the configuration, the state or the port cannot be used.
     """
     from interop.jobs import handle_attendance
     from interop.transport.mllp import MllpServer
@@ -144,16 +146,19 @@ def mllp(
 )
 @click.option(
     "--state",
-    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="PATH|URL",
     default=None,
-    help=f"State file (default: [attendance] state, else {DEFAULT_STATE}).",
+    help="A SQLite file or a postgresql:// URL (default: [attendance] state, else the"
+    f" configuration's state, else {DEFAULT_STATE}).",
 )
-def dispatch(config_path: Path, state: Path | None) -> None:
-    """Send the attendance notifications still queued in the state file, once, and exit.
+def dispatch(config_path: Path, state: str | None) -> None:
+    """Send the attendance notifications still queued in the state, once, and exit.
 
-    Exit 0 when nothing is left to send, 3 when some sends failed (they stay queued and are
-    retried by the next run or by the listener), 2 for a configuration or state file error or
-    when a listener is dispatching from the same state file.
+    Exit 0 when nothing is left to send (or another dispatcher of a shared PostgreSQL state
+    is sending what is left), 3 when some sends failed (they stay queued and are
+    retried by the next run or by the listener), 2 for a configuration or state error or
+    when a listener is dispatching from the same SQLite file. A PostgreSQL state's outbox is
+    shared: each queued notification is claimed by one dispatcher, which alone sends it.
     """
     from interop.jobs import dispatch_attendances
 
@@ -163,7 +168,8 @@ def dispatch(config_path: Path, state: Path | None) -> None:
     if settings is None:
         fail(f"{config_path}: no [attendance] section: nothing to dispatch", 2)
     result = dispatch_attendances(config, settings, state, stand_in_flags=_stand_in_flags())
-    click.echo(f"sent {result.sent}, still queued {result.left}")
+    elsewhere = f", {result.elsewhere} being sent by another dispatcher" if result.elsewhere else ""
+    click.echo(f"sent {result.sent}, still queued {result.left}{elsewhere}")
     raise SystemExit(result.exit_code)
 
 
@@ -212,7 +218,7 @@ def attendance_settings(config: Config | None) -> AttendanceSettings | None:
     return None if config is None else config.attendance
 
 
-def attendance_or_exit(config: Config | None, state: Path | None) -> AttendanceService | None:
+def attendance_or_exit(config: Config | None, state: str | None) -> AttendanceService | None:
     """The attendance rules of ``config`` (None without ``[attendance]``); a
     ``ConfigurationError`` (exit 2) when they cannot be built."""
     from interop.jobs import attendance_service
@@ -224,7 +230,7 @@ def attendance_or_exit(config: Config | None, state: Path | None) -> AttendanceS
 
 
 def build_attendance(
-    config: Config, settings: AttendanceSettings, state: Path | None = None
+    config: Config, settings: AttendanceSettings, state: Path | str | None = None
 ) -> AttendanceService:
     """``interop.jobs.build_attendance`` with the sandbox's stand-in register as the flag
     source for ``flag_source = "stand-in"`` (the jobs may not import the sandbox)."""

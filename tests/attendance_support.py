@@ -1,10 +1,12 @@
-"""Helpers for the attendance rules' tests: ADT messages, a stand-in register, configurations."""
+"""Helpers for the attendance rules' tests: ADT messages, a stand-in register, configurations,
+a trust's MLLP receiver."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from builders import CHILD, SOCIAL_WORKER, doc
 
@@ -206,3 +208,38 @@ def flood_messages(
         expected.append("AA")
         valid.append((number, event, admission))
     return messages, expected, valid
+
+
+class OruReceiver:
+    """A trust's MLLP receiver for alerts: answers each frame AA (or ``code``), keeps them."""
+
+    def __init__(self, code: Literal["AA", "AR"] = "AA") -> None:
+        import socketserver
+
+        from interop.hl7v2.ack import build_ack, encode_ack
+        from interop.hl7v2.er7 import salvage_header
+        from interop.transport.mllp import Frame, MllpDecoder, frame
+
+        self.received: list[bytes] = []
+        received = self.received
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                decoder = MllpDecoder()
+                while data := self.request.recv(65536):
+                    for item in decoder.feed(data):
+                        assert isinstance(item, Frame)
+                        received.append(item.payload)
+                        header = salvage_header(item.payload)
+                        text = "" if code == "AA" else "refused"
+                        ack = build_ack(header, code, text=text)
+                        self.request.sendall(frame(encode_ack(ack, header)))
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

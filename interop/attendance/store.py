@@ -205,8 +205,9 @@ class AttendanceStore:
                 if version is None:
                     self._set_meta("attendance_schema", SCHEMA_VERSION)
                 elif version != SCHEMA_VERSION:
-                    raise StateError(
-                        f"{path}: attendance schema {version}, expected {SCHEMA_VERSION}"
+                    raise StateError(  # the location, not ``path``: a URL's password
+                        f"{self.db.location}: attendance schema {version},"
+                        f" expected {SCHEMA_VERSION}"
                     )
                 key = self._meta("attendance_hash_key")
                 if key is None:
@@ -409,6 +410,19 @@ class AttendanceStore:
         found = {"pending": 0, "sending": 0, "sent": 0}
         found.update({str(state): int(count) for state, count in rows})
         return found
+
+    def unsent(self, now: float) -> tuple[int, int]:
+        """Rows not yet sent: (those no dispatcher holds, those a live claim holds). A row
+        another dispatcher has claimed is in hand, not left behind."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN claimed_by IS NOT NULL"
+                " AND claimed_until > ? THEN 1 ELSE 0 END), 0) FROM attendance_outbox"
+                " WHERE state IN ('pending', 'sending')",
+                (now,),
+            ).fetchone()
+        total, held = int(row[0]), int(row[1])
+        return total - held, held
 
     def rows(self) -> list[OutboxRow]:
         """Every outbox row, oldest first (for reports and tests)."""

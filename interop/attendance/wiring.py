@@ -24,14 +24,17 @@ JSON = dict[str, Any]
 def build_attendance(
     config: Config,
     settings: AttendanceSettings,
-    state: Path | None = None,
+    state: Path | str | None = None,
     *,
     to_artefact: Callable[[JSON], ArtefactBase],
     default_state: Path,
     stand_in_flags: Callable[[Path], FlagSource] | None = None,
 ) -> AttendanceService:
-    """The attendance rules wired to ``config``: flag and plan sources, routes, state file,
-    and a dispatcher with a channel per endpoint it may send to (not yet started).
+    """The attendance rules wired to ``config``: flag and plan sources, routes, state, and a
+    dispatcher with a channel per endpoint it may send to (not yet started).
+
+    The state is ``state`` (a path or a ``postgresql://`` URL), else ``[attendance] state``,
+    else the configuration's top-level ``state``, else ``default_state``.
 
     ``AttendanceSettingsError`` when an endpoint named is missing or of the wrong kind;
     ``LookupFailed`` when a flag source file is missing; ``StateError`` for a bad state file;
@@ -51,13 +54,17 @@ def build_attendance(
         LedgerFlags,
     )
     from interop.attendance.store import AttendanceStore
+    from interop.state import is_postgres_url
     from interop.transport.fhir_client import FhirClient
 
     has_mesh = config.mesh_settings is not None
     problems = endpoint_problems(settings, config.endpoints, has_mesh=has_mesh)
     if problems:
         raise AttendanceSettingsError(problems)
-    path = state or settings.state or default_state
+    path = state or settings.state or config.state or default_state
+    # one dispatcher per SQLite file (a file lock beside it); a PostgreSQL outbox is shared by
+    # the listeners of several machines, whose claims keep each row to one of them
+    lock_path = None if is_postgres_url(path) else Path(f"{path}.dispatch-lock")
     # the endpoints messages may go to: the defaults, the alert, and (routed by the
     # directory) any mesh or fhir endpoint an organisation lists
     names = {*settings.notify, *([settings.alert] if settings.alert else [])}
@@ -78,7 +85,7 @@ def build_attendance(
             {},
             retry_initial=settings.retry_initial,
             retry_max=settings.retry_max,
-            lock_path=Path(f"{path}.dispatch-lock"),
+            lock_path=lock_path,
         )
         undo.callback(dispatcher.stop)
         dispatcher.channels.update(channels_for(usable, config.mesh_settings))

@@ -1,6 +1,7 @@
 """``[attendance]``: what the attendance rules read, where their notifications go, their state.
 
-Keys (paths are relative to the configuration file)::
+Keys (paths are relative to the configuration file; ``ledger`` and ``state`` may also be a
+``postgresql://`` URL, as the top-level ``state``)::
 
     [attendance]
     flag_source = "ledger"          # "ledger" | "stand-in" | "endpoint:NAME" (a fhir endpoint)
@@ -11,7 +12,8 @@ Keys (paths are relative to the configuration file)::
     route_by_directory = true       # an LA in [directory] with mesh/fhir endpoints is told there
     key_worker_workflow_id = "..."  # MESH workflow of (b) on a mesh endpoint (else fhir only)
     alert = "trust-fhir"            # fhir: a Flag; mllp: an HL7 v2 ORU^R01 (optional)
-    state = "attendance.sqlite"     # the state file (``--state`` overrides it)
+    state = "attendance.sqlite"     # the state (``--state`` overrides it; default: the top-level
+                                    # ``state``, else interop-state.sqlite)
     dedupe_hours = 24               # one notification per child, organisation and kind per window
     retry_initial = 2.0             # seconds before the first retry of a failed send
     retry_max = 300.0               # the longest wait between retries
@@ -109,6 +111,14 @@ def _path(value: Any, context: ReadContext) -> Path:
     return context.base / _text(value)
 
 
+def _path_or_url(value: Any, context: ReadContext) -> Path | str:
+    """A state: a path relative to the file, or a PostgreSQL URL as given."""
+    text = _text(value)
+    if text.startswith(("postgresql://", "postgres://")):
+        return text
+    return context.base / Path(text).expanduser()
+
+
 def _notify(value: Any, _: ReadContext) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise issue("expected a non-empty list of endpoint names")
@@ -150,6 +160,7 @@ def _bounded(key: str) -> BeforeValidator:
 
 _Name = Annotated[str | None, from_file(_endpoint_name)]
 _Path = Annotated[Path | None, from_file(_path)]
+_State = Annotated[Path | str | None, from_file(_path_or_url)]
 
 
 @dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -161,13 +172,13 @@ class AttendanceSettings:
     flag_source: FlagSourceKind
     notify: Annotated[tuple[str, ...], from_file(_notify)]
     flag_endpoint: str | None = None
-    ledger: _Path = None
+    ledger: _State = None
     register: _Path = None
     plan_source: _Name = None
     route_by_directory: Annotated[bool, from_file(_flag)] = True
     key_worker_workflow_id: Annotated[str | None, from_file(_workflow)] = None
     alert: _Name = None
-    state: _Path = None
+    state: _State = None
     dedupe_hours: Annotated[float, _bounded("dedupe_hours")] = 24.0
     retry_initial: Annotated[float, _bounded("retry_initial")] = 2.0
     retry_max: Annotated[float, _bounded("retry_max")] = 300.0

@@ -8,6 +8,7 @@ mapping and turns its failures into one configuration error each.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ protect_logger(_log.name)  # as every logger of the listener: NHS numbers masked
 def build_attendance(
     config: Config,
     settings: AttendanceSettings,
-    state: Path | None = None,
+    state: Path | str | None = None,
     *,
     stand_in_flags: StandInFlags | None = None,
 ) -> AttendanceService:
@@ -66,15 +67,16 @@ def build_attendance(
 def attendance_service(
     config: Config,
     settings: AttendanceSettings,
-    state: Path | None = None,
+    state: Path | str | None = None,
     *,
     stand_in_flags: StandInFlags | None = None,
 ) -> AttendanceService:
-    """The attendance rules of ``config`` and its ``[attendance]`` ``settings``, not started.
+    """The attendance rules of ``config`` and its ``[attendance]`` ``settings``, not started;
+    ``state`` is a SQLite file or a ``postgresql://`` URL (see ``build_attendance``).
 
     ``ConfigurationError`` (exit 2) when they cannot be built: ``[attendance]`` names a missing
-    endpoint, a flag source cannot be read, the state file is unusable, or another process
-    dispatches from it."""
+    endpoint, a flag source cannot be read, the state is unusable, or another process
+    dispatches from the same SQLite file."""
     from interop.attendance.dispatch import DispatcherBusy
     from interop.attendance.settings import AttendanceSettingsError
     from interop.attendance.sources import LookupFailed
@@ -112,10 +114,12 @@ def handle_attendance(
 
 @dataclass(frozen=True)
 class DispatchResult:
-    """What one dispatch pass sent, and what is still queued."""
+    """What the outbox holds after one dispatch pass: ``sent``, ``left`` (still queued: a
+    send failed) and ``elsewhere`` (being sent by another dispatcher of a shared state)."""
 
     sent: int
     left: int
+    elsewhere: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -126,16 +130,17 @@ class DispatchResult:
 def dispatch_attendances(
     config: Config,
     settings: AttendanceSettings,
-    state: Path | None = None,
+    state: Path | str | None = None,
     *,
     stand_in_flags: StandInFlags | None = None,
 ) -> DispatchResult:
-    """Send the attendance notifications still queued in the state file, once.
+    """Send the attendance notifications still queued in the state, once.
 
     ``ConfigurationError`` when the rules cannot be built (see ``attendance_service``)."""
     service = attendance_service(config, settings, state, stand_in_flags=stand_in_flags)
     try:
         counts = service.drain(everything=True)
+        left, elsewhere = service.store.unsent(time.time())
     finally:
         service.close()
-    return DispatchResult(counts["sent"], counts["pending"] + counts["sending"])
+    return DispatchResult(counts["sent"], left, elsewhere)

@@ -16,6 +16,7 @@ from interop.state.errors import (
     SchemaTooNew,
     StateError,
     StateIOError,
+    StateLocked,
     StateMissing,
     StateUnusable,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "State",
     "StateError",
     "StateIOError",
+    "StateLocked",
     "StateMissing",
     "StateReport",
     "StateUnusable",

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from interop.state.errors import StateIOError, StateMissing, StateUnusable
+from interop.state.errors import StateIOError, StateLocked, StateMissing, StateUnusable
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",
@@ -92,12 +92,21 @@ def _io_problem(exc: BaseException, where: str) -> StateIOError | None:
 
 
 def _private_file(path: Path) -> None:
-    """Create ``path`` empty and private, or make an existing one private."""
+    """Create ``path`` empty and private, or make an existing one private.
+
+    An existing file is never opened here: closing any descriptor of a file drops every POSIX
+    lock this process holds on it, those of its SQLite connections included, and another
+    process would then delete the -wal file under them (SQLite's howtocorrupt.html, 2.2).
+    """
     if not path.parent.exists():
         path.parent.mkdir(parents=True, mode=_PRIVATE_FOLDER)
         os.chmod(path.parent, _PRIVATE_FOLDER)  # mkdir's mode passes through the umask
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, _PRIVATE_FILE)
-    os.close(fd)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, _PRIVATE_FILE)
+    except FileExistsError:
+        pass
+    else:
+        os.close(fd)
     _tighten(path)
 
 
@@ -265,6 +274,12 @@ class State:
                 raise problem from exc
             if self.backend == "sqlite" and isinstance(exc, sqlite3.DatabaseError):
                 text = str(exc)
+                if "database is locked" in text:  # the busy timeout ran out
+                    raise StateLocked(
+                        f"{self.location}: another job held the state's write lock for more"
+                        f" than {BUSY_TIMEOUT_SECONDS:g} seconds; nothing of this step was"
+                        " written: run the job again"
+                    ) from None
                 if "not a database" in text or "malformed" in text:
                     raise StateUnusable(
                         f"{self.location}: not a usable state file ({text})"

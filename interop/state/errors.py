@@ -12,6 +12,7 @@ __all__ = [
     "SchemaTooNew",
     "StateError",
     "StateIOError",
+    "StateLocked",
     "StateMissing",
     "StateUnusable",
 ]
@@ -38,6 +39,11 @@ class SchemaTooNew(StateError):
 
 class StateIOError(StateError):
     """The disk is full, or the file system or database server failed a write."""
+
+
+class StateLocked(StateError):
+    """Another job held the state's write lock past the busy timeout (SQLite): nothing of the
+    step under way was written; running the job again carries on."""
 
 
 class LeaseLost(StateError):

@@ -12,11 +12,10 @@ import json
 import logging
 import socket
 import sqlite3
-import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 from attendance_support import (
@@ -24,6 +23,7 @@ from attendance_support import (
     LA_NAME,
     LA_ODS,
     UNFLAGGED,
+    OruReceiver,
     adt,
     event_of,
     register_plans,
@@ -773,41 +773,6 @@ def test_the_listener_never_logs_request_urls() -> None:
     finally:
         for logger, level in zip(loggers, saved, strict=True):
             logger.setLevel(level)  # setLevel also clears the loggers' caches
-
-
-class OruReceiver:
-    """A trust's MLLP receiver for alerts: answers each frame AA (or ``code``), keeps them."""
-
-    def __init__(self, code: Literal["AA", "AR"] = "AA") -> None:
-        import socketserver
-
-        from interop.hl7v2.ack import build_ack, encode_ack
-        from interop.hl7v2.er7 import salvage_header
-        from interop.transport.mllp import Frame, MllpDecoder, frame
-
-        self.received: list[bytes] = []
-        received = self.received
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                decoder = MllpDecoder()
-                while data := self.request.recv(65536):
-                    for item in decoder.feed(data):
-                        assert isinstance(item, Frame)
-                        received.append(item.payload)
-                        header = salvage_header(item.payload)
-                        text = "" if code == "AA" else "refused"
-                        ack = build_ack(header, code, text=text)
-                        self.request.sendall(frame(encode_ack(ack, header)))
-
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.mark.integration

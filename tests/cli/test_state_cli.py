@@ -298,3 +298,80 @@ def test_an_empty_postgresql_database_is_a_missing_state_until_created(postgres_
     open_state(postgres_url, create=True).close()
     with open_state(postgres_url) as state:
         assert state.backend == "postgresql"
+
+
+def test_state_backup_and_check_of_a_postgresql_state(postgres_url: str, tmp_path: Path) -> None:
+    dest = tmp_path / "copy.sqlite"
+    code, output = invoke("state", "check", "--state", postgres_url)
+    assert code == 2
+    assert "no state at" in output
+    with open_state(postgres_url, create=True) as opened:
+        Ledger(opened).close()  # a first sync's ledger
+    code, output = invoke("state", "check", "--state", postgres_url)
+    assert code == 0, output
+    assert "(postgresql)" in output
+    assert "ledger: schema" in output
+    code, output = invoke("state", "backup", str(dest), "--state", postgres_url)
+    assert code == 2
+    assert "back it up with pg_dump" in output
+    assert "pg_restore" in output
+    assert not list(tmp_path.iterdir()), "the backup command wrote nothing"
+
+
+def test_a_backup_that_cannot_be_written_leaves_the_previous_one_whole(tmp_path: Path) -> None:
+    """docs/operations.md: the copy replaces the destination only once it is whole."""
+    import resource
+    import subprocess
+    import sys
+
+    state = tmp_path / "state.sqlite"
+    with open_state(state, create=True) as opened:
+        opened.execute("CREATE TABLE t (x TEXT)")
+    dest = tmp_path / "backups" / "copy.sqlite"
+    dest.parent.mkdir()
+    code, output = invoke("state", "backup", str(dest), "--state", str(state))
+    assert code == 0, output
+    previous = dest.read_bytes()
+    with open_state(state) as opened:  # the state grows past what the disk has room for
+        opened.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,) for _ in range(2000)])
+        opened.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    limit = 512 * 1024
+    assert state.stat().st_size > 2 * limit
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    command = [str(Path(sys.executable).with_name("interop")), "state", "backup", str(dest)]
+    full = subprocess.run(
+        [*command, "--state", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=small_disk,
+    )
+    assert full.returncode == 2, full.stdout + full.stderr
+    assert "Traceback" not in full.stderr
+    [reason] = full.stderr.strip().splitlines()
+    assert f"cannot write the backup {dest}" in reason
+    assert dest.read_bytes() == previous
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["copy.sqlite"]
+
+
+def test_a_state_of_a_newer_release_stops_the_jobs_with_exit_2(
+    state_url: str, tmp_path: Path
+) -> None:
+    """docs/operations.md: a state written by a newer release is refused (exit 2), on both
+    back ends, by the jobs and by `interop state check`."""
+    with open_state(state_url, create=True) as opened:
+        Ledger(opened).close()
+        opened.execute("UPDATE state_schema SET version = 99 WHERE component = 'ledger'")
+    code, output = invoke("state", "check", "--state", state_url)
+    assert code == 2, output
+    assert "problem: ledger: schema 99 is newer than this toolkit's (1)" in output
+    (tmp_path / "export.csv").write_bytes(export_csv(3, seed=8))
+    export = ["--source", str(tmp_path / "export.csv"), "--out", str(tmp_path / "out")]
+    code, output = invoke("sync", "cpis", *export, "--dry-run", "--state", state_url)
+    assert code == 2, output
+    assert "the ledger schema is version 99, newer than this toolkit knows (1)" in output
+    assert "Traceback" not in output

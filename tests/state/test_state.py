@@ -24,6 +24,7 @@ from interop.state import (
     SchemaTooNew,
     StateError,
     StateIOError,
+    StateLocked,
     StateMissing,
     StateUnusable,
     acquire_lease,
@@ -95,6 +96,36 @@ def test_an_existing_readable_state_is_made_private(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
 
 
+_COUNT_IN_ANOTHER_PROCESS = (
+    "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]);"
+    " print(db.execute('SELECT COUNT(*) FROM t').fetchone()[0]); db.close()"
+)
+
+
+def test_opening_a_state_again_keeps_the_locks_of_this_process_s_connections(
+    tmp_path: Path,
+) -> None:
+    """Closing any descriptor of a file drops every POSIX lock this process holds on it,
+    SQLite's included: opening a state that one of our connections already has open must
+    not open and close the file itself. Were the locks dropped, another process closing the
+    state would take itself for the last user and delete the -wal file under our connection,
+    and what we wrote next would never reach the others (howtocorrupt.html, 2.2)."""
+
+    def count_elsewhere() -> int:
+        command = [sys.executable, "-c", _COUNT_IN_ANOTHER_PROCESS, str(path)]
+        found = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+        return int(found.stdout)
+
+    path = tmp_path / "s.sqlite"
+    with open_state(path, create=True) as first:
+        first.execute("CREATE TABLE t (x INTEGER)")
+        open_state(path).close()  # the listener opens its state more than once
+        assert count_elsewhere() == 0
+        first.execute("INSERT INTO t VALUES (1)")
+        assert Path(f"{path}-wal").exists()
+        assert count_elsewhere() == 1
+
+
 def test_one_place_for_sqlite_settings(tmp_path: Path) -> None:
     with open_state(tmp_path / "s.sqlite", create=True) as state:
         assert state.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -118,6 +149,37 @@ def test_a_full_disk_is_a_clear_configuration_error(tmp_path: Path) -> None:
             fill()
         assert exit_code_for(full.value) == EXIT_USAGE
         assert state.execute("SELECT COUNT(*) FROM big").fetchone()[0] == 0  # rolled back
+
+
+def test_a_write_waits_for_another_and_past_the_busy_timeout_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import interop.state.connection
+
+    path = tmp_path / "s.sqlite"
+    with open_state(path, create=True) as state:
+        state.execute("CREATE TABLE t (x INTEGER)")
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another job's write, held for half a second
+        other.execute("INSERT INTO t VALUES (1)")
+        threading.Timer(0.5, other.execute, ("COMMIT",)).start()
+        started = time.monotonic()
+        with state.transaction():  # the 30 s busy timeout: it waits, then writes
+            state.execute("INSERT INTO t VALUES (2)")
+        assert time.monotonic() - started >= 0.4
+        other.execute("BEGIN IMMEDIATE")  # now held past the timeout (cut to 0.5 s here)
+        monkeypatch.setattr(interop.state.connection, "BUSY_TIMEOUT_SECONDS", 0.5)
+        with (
+            open_state(path) as impatient,
+            pytest.raises(StateLocked, match="another job held the state's write lock") as held,
+            impatient.transaction(),
+        ):
+            impatient.execute("INSERT INTO t VALUES (3)")
+        assert exit_code_for(held.value) == EXIT_USAGE
+        assert str(path) in str(held.value)
+        other.execute("COMMIT")
+        other.close()
+        assert [row[0] for row in state.execute("SELECT x FROM t ORDER BY x")] == [1, 2]
 
 
 def test_rows_answer_by_index_and_name_on_both_back_ends(state_url: str) -> None:
@@ -220,6 +282,15 @@ def test_a_postgresql_state_is_backed_up_with_pg_dump(postgres_url: str) -> None
     with open_state(with_password) as state:  # the test server trusts local sockets
         assert "s3cret" not in state.location
         assert "interop:***@" in state.location
+
+
+def test_a_postgresql_password_never_appears_in_a_message() -> None:
+    pytest.importorskip("psycopg")
+    with pytest.raises(StateUnusable) as refused:  # nothing listens on port 1
+        open_state("postgresql://interop:s3cret@127.0.0.1:1/interop?connect_timeout=5")
+    assert "s3cret" not in str(refused.value)
+    assert "postgresql://interop:***@127.0.0.1:1/interop" in str(refused.value)
+    assert exit_code_for(refused.value) == EXIT_USAGE
 
 
 # --- leases --------------------------------------------------------------------------------

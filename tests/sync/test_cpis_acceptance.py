@@ -12,7 +12,9 @@ import csv
 import io
 import os
 import resource
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -321,18 +323,23 @@ def test_personal_data_files_are_private_under_umask_022(
             assert file.stat().st_mode & 0o777 == 0o600, file
 
 
-def _interrupted(site: Site, state: str, signum: int) -> subprocess.Popen[str]:
-    process = site.start(state)
+def _wait_until_sending(state: str) -> None:
+    """Return once uploads are going out: the ledger has one sent."""
     deadline = time.monotonic() + 60
-    # wait until uploads are going out: the ledger has one sent
     with open_state(state) as db:
         while time.monotonic() < deadline:
             tables = db.tables()
             if "uploads" in tables:
                 row = db.execute("SELECT COUNT(*) FROM uploads WHERE state = 'sent'").fetchone()
                 if row[0] > 0:
-                    break
+                    return
             time.sleep(0.05)
+    raise AssertionError("the sync never sent an upload")
+
+
+def _interrupted(site: Site, state: str, signum: int) -> subprocess.Popen[str]:
+    process = site.start(state)
+    _wait_until_sending(state)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert "Traceback" not in stderr, stderr
@@ -354,6 +361,195 @@ def test_sigint_and_sigterm_exit_130_and_143_and_the_rerun_sends_the_rest_once(
     assert process.returncode == code
     rerun = site.run(state)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    delivered = site.delivered(monkeypatch)
+    assert set(delivered) == local_ids(site.export)
+    assert max(delivered.values()) == 1
+
+
+class WriteLock:
+    """Another job's write transaction on a SQLite state, held from ``take()`` to ``release()``
+    (``BEGIN IMMEDIATE`` on a connection of its own, as every job's writes take it)."""
+
+    def __init__(self, state: str) -> None:
+        self.db = sqlite3.connect(state, isolation_level=None, timeout=60)
+
+    def take(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("CREATE TABLE IF NOT EXISTS other_job (x INTEGER)")
+        self.db.execute("INSERT INTO other_job VALUES (1)")
+
+    def release(self) -> None:
+        self.db.execute("COMMIT")
+        self.db.close()
+
+
+def test_a_write_of_another_job_is_waited_for_and_both_jobs_finish(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/operations.md: different jobs may run at the same time; a write waits for the
+    other's. A sync under way meets a write transaction held for 3 seconds while a pull of the
+    replies (another job, another lease) starts: both wait, both finish, nothing twice."""
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=1)
+    site.export.write_bytes(export_csv(60, seed=17))
+    state = new_state(str(tmp_path / "state.sqlite"))
+    sync = site.start(state)
+    _wait_until_sending(state)
+    other = WriteLock(state)
+    other.take()
+    replies = ["--out", str(tmp_path / "replies")]
+    pull = subprocess.Popen(
+        [SCRIPT, "pull", "cpis", "--config", str(site.config), "--state", state, *replies],
+        env=site.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)
+    assert sync.poll() is None, "the sync did not wait for the other job's write"
+    other.release()
+    synced = sync.communicate(timeout=180)
+    pulled = pull.communicate(timeout=180)
+    assert sync.returncode == 0, synced
+    assert pull.returncode == 0, pulled
+    assert_clean((sync.returncode, *synced))
+    assert_clean((pull.returncode, *pulled))
+    delivered = site.delivered(monkeypatch)
+    assert set(delivered) == local_ids(site.export)
+    assert max(delivered.values()) == 1
+    with open_state(state) as db:
+        assert db.execute("SELECT COUNT(*) FROM other_job").fetchone()[0] == 1
+
+
+# the same command as SCRIPT, with the state's busy timeout cut from 30 s to 1 s
+_SHORT_BUSY = (
+    "import interop.state.connection as c; c.BUSY_TIMEOUT_SECONDS = 1.0;"
+    " from interop.cli.main import main; main()"
+)
+
+
+def test_a_write_held_past_the_busy_timeout_exits_2_in_one_line_and_loses_nothing(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=1)
+    site.export.write_bytes(export_csv(60, seed=19))
+    state = new_state(str(tmp_path / "state.sqlite"))
+    command = [sys.executable, "-c", _SHORT_BUSY, *site.command(state)[1:]]
+    sync = subprocess.Popen(
+        command, env=site.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    _wait_until_sending(state)
+    other = WriteLock(state)
+    other.take()
+    try:
+        out, err = sync.communicate(timeout=120)  # ends while the lock is still held
+    finally:
+        other.release()
+    assert sync.returncode == 2, out + err
+    assert_clean((sync.returncode, out, err))
+    [reason] = [line for line in err.splitlines() if line != "sending"]  # the progress label
+    assert state in reason
+    assert "another job held the state's write lock" in reason
+    assert "run the job again" in reason
+
+    rerun = site.run(state)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    delivered = site.delivered(monkeypatch)
+    assert set(delivered) == local_ids(site.export)
+    assert max(delivered.values()) == 1
+
+
+def _interop(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCRIPT, *args], env=site.env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_documented_restore_after_a_lost_state_sends_nothing_twice(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/operations.md, "Backing it up": back up after each sync; to restore, stop every
+    job, put the copy in place of the state file (without -wal and -shm files), run
+    ``interop state check``, and run the jobs again. A copy older than the last sync sends
+    again what was sent since, as the page says."""
+    site = Site(fresh_mesh_sandbox, tmp_path)
+    site.export.write_bytes(export_csv(30, seed=23))
+    state = tmp_path / "interop-state.sqlite"
+    copy = tmp_path / "backups" / "interop-state-copy.sqlite"
+    assert site.run(str(state), "--new-state").returncode == 0
+    backed_up = _interop(site, "state", "backup", str(copy), "--state", str(state))
+    assert backed_up.returncode == 0, backed_up.stdout + backed_up.stderr
+
+    for lost in state.parent.glob(state.name + "*"):  # the disk is replaced: all of it gone
+        lost.unlink()
+    refused = site.run(str(state))
+    assert_clean(refused)
+    assert refused.returncode == 2
+    assert f"no state at {state}" in refused.stderr
+    assert "restore the latest backup" in refused.stderr
+    assert not state.exists()
+
+    shutil.copyfile(copy, state)  # the restore, as the message and the page say
+    checked = _interop(site, "state", "check", "--state", str(state))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    again = site.run(str(state))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing to send" in again.stdout
+    assert state.stat().st_mode & 0o777 == 0o600  # copied with the umask's mode, made private
+    delivered = site.delivered(monkeypatch)
+    assert set(delivered) == local_ids(site.export)
+    assert max(delivered.values()) == 1
+
+    # a copy older than the last sync knows nothing of it: that sync's changes go again
+    ended = export_csv(30, seed=23).decode("utf-8-sig").splitlines()
+    header, first = ended[0].split(","), ended[1].split(",")
+    first[header.index("plan_end")] = "2026-10-30"
+    ended[1] = ",".join(first)
+    site.export.write_text("\n".join(ended) + "\n", encoding="utf-8")
+    changed = site.run(str(state))
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert "1 changed (1 ended)" in changed.stdout
+    for stale in state.parent.glob(state.name + "*"):
+        stale.unlink()
+    shutil.copyfile(copy, state)
+    resent = site.run(str(state))
+    assert resent.returncode == 0, resent.stdout + resent.stderr
+    assert "1 changed (1 ended)" in resent.stdout
+    delivered = site.delivered(monkeypatch)
+    local_id = first[header.index("local_id")]
+    assert delivered.pop(local_id) == 3  # sent, changed, and the change once more
+    assert set(delivered.values()) == {1}
+
+
+def test_a_backup_taken_while_jobs_write_is_sound_and_holds_only_what_was_committed(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/operations.md: `interop state backup` gives a consistent copy whatever is running:
+    here a sync part-way through its uploads and another job's write not yet committed."""
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=1)
+    site.export.write_bytes(export_csv(60, seed=29))
+    state = new_state(str(tmp_path / "state.sqlite"))
+    copy = tmp_path / "copy.sqlite"
+    sync = site.start(state)
+    _wait_until_sending(state)
+    other = WriteLock(state)
+    other.take()  # the sync waits at its next write meanwhile
+    try:
+        backed_up = _interop(site, "state", "backup", str(copy), "--state", state)
+        still_running = sync.poll() is None
+    finally:
+        other.release()
+    out, err = sync.communicate(timeout=180)
+    assert backed_up.returncode == 0, backed_up.stdout + backed_up.stderr
+    assert still_running
+    assert sync.returncode == 0, out + err
+    checked = _interop(site, "state", "check", "--state", str(copy))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    with open_state(str(copy)) as taken:
+        assert "other_job" not in taken.tables()  # not committed when the copy was taken
+        sent = taken.execute("SELECT COUNT(*) FROM uploads WHERE state = 'sent'").fetchone()[0]
+        planned = taken.execute("SELECT COUNT(*) FROM uploads").fetchone()[0]
+    assert 1 <= sent < 60  # one moment of the run, part-way
+    assert planned == 60  # the plan was committed whole before the first send
     delivered = site.delivered(monkeypatch)
     assert set(delivered) == local_ids(site.export)
     assert max(delivered.values()) == 1
