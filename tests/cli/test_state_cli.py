@@ -20,6 +20,7 @@ from interop.errors import EXIT_SIGINT, EXIT_SIGTERM
 from interop.jobs import run_cpis_sync
 from interop.jobs.state import StateOptions
 from interop.state import LeaseHeld, LeaseLost, acquire_lease, open_state
+from interop.state.migrations import known_components
 from interop.sync.ledger import Ledger
 from interop.synthetic import export_csv
 
@@ -368,10 +369,11 @@ def test_a_state_of_a_newer_release_stops_the_jobs_with_exit_2(
         opened.execute("UPDATE state_schema SET version = 99 WHERE component = 'ledger'")
     code, output = invoke("state", "check", "--state", state_url)
     assert code == 2, output
-    assert "problem: ledger: schema 99 is newer than this toolkit's (1)" in output
+    ours = known_components()["ledger"]
+    assert f"problem: ledger: schema 99 is newer than this toolkit's ({ours})" in output
     (tmp_path / "export.csv").write_bytes(export_csv(3, seed=8))
     export = ["--source", str(tmp_path / "export.csv"), "--out", str(tmp_path / "out")]
     code, output = invoke("sync", "cpis", *export, "--dry-run", "--state", state_url)
     assert code == 2, output
-    assert "the ledger schema is version 99, newer than this toolkit knows (1)" in output
+    assert f"the ledger schema is version 99, newer than this toolkit knows ({ours})" in output
     assert "Traceback" not in output

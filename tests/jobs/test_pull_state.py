@@ -117,6 +117,7 @@ def test_each_endpoints_pull_since_runs_one_at_a_time(
 ) -> None:
     config = tmp_path / "interop.toml"
     config.write_text(
+        '[environment]\nname = "test"\n\n'
         f'[endpoints.trust-fhir]\nkind = "fhir"\nurl = "{fhir_with_a_flag}"\n\n'
         f'[endpoints.la-fhir]\nkind = "fhir"\nurl = "{fhir_with_a_flag}"\n',
         encoding="utf-8",
@@ -164,7 +165,9 @@ def test_a_pull_that_cannot_write_its_output_keeps_the_watermark(
     after writing its output, so a pull that failed starts again from the same point."""
     config = tmp_path / "interop.toml"
     config.write_text(
-        f'[endpoints.trust-fhir]\nkind = "fhir"\nurl = "{fhir_with_a_flag}"\n', encoding="utf-8"
+        '[environment]\nname = "test"\n\n'
+        f'[endpoints.trust-fhir]\nkind = "fhir"\nurl = "{fhir_with_a_flag}"\n',
+        encoding="utf-8",
     )
     state = tmp_path / "state.sqlite"
 
