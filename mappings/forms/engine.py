@@ -154,6 +154,8 @@ class Form:
     items: tuple[Item, ...]
     #: the Questionnaire version a response must name, if it names one (None: any)
     version: str | None = None
+    #: earlier versions whose responses are still read (their items are a subset of this one's)
+    earlier_versions: tuple[str, ...] = ()
     conventions: Conventions = Conventions()
 
     def questionnaire(self) -> JSON:
@@ -180,7 +182,7 @@ class Form:
                 reader.problem(
                     f"{qr.path}.questionnaire", f"answers another questionnaire, not {self.url}"
                 )
-            elif version and self.version and version != self.version:
+            elif version and self.version and version not in (self.version, *self.earlier_versions):
                 reader.problem(
                     f"{qr.path}.questionnaire",
                     f"unknown version {version} of the questionnaire; expected {self.version}",

@@ -18,7 +18,10 @@ from interop.mappings.forms.engine import SNOMED_FINDINGS, Conventions, Form, It
 
 KIND = "health-needs-checklist"
 QUESTIONNAIRE_URL = f"{CANONICAL_BASE}/Questionnaire/{KIND}"
-QUESTIONNAIRE_VERSION = "0.1.0"
+#: 0.2.0 added the optional ``diagnosed-conditions`` item (SNOMED CT coded where known); a
+#: 0.1.0 response answers a subset of its items and is read the same
+QUESTIONNAIRE_VERSION = "0.2.0"
+EARLIER_VERSIONS = ("0.1.0",)
 
 # Lengths of the domain's text types (interop.domain.common), told to forms as maxLength.
 _SHORT, _LONG = 200, 20_000
@@ -263,6 +266,7 @@ ITEMS: tuple[Item, ...] = (
 FORM = Form(
     url=QUESTIONNAIRE_URL,
     version=QUESTIONNAIRE_VERSION,
+    earlier_versions=EARLIER_VERSIONS,
     header={
         "resourceType": "Questionnaire",
         "id": KIND,

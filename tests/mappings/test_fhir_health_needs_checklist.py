@@ -239,7 +239,7 @@ def test_questionnaire_is_valid_r4b_and_mirrors_the_proforma() -> None:
     form = questionnaire()
     Questionnaire.model_validate(form)
     assert form["url"] == f"{CANONICAL_BASE}/Questionnaire/health-needs-checklist"
-    assert (form["status"], form["version"]) == ("active", "0.1.0")
+    assert (form["status"], form["version"]) == ("active", "0.2.0")
     assert [i["linkId"] for i in form["item"]] == [
         "child",
         "nhs-number",
@@ -318,7 +318,7 @@ def test_generated_round_trip(checklist: HealthNeedsChecklist) -> None:
     bundle = through_json(to_fhir(checklist))
     assert from_fhir(bundle) == checklist
     response = response_of(bundle)
-    assert response["questionnaire"] == f"{QUESTIONNAIRE_URL}|0.1.0"
+    assert response["questionnaire"] == f"{QUESTIONNAIRE_URL}|0.2.0"
     assert datetime.fromisoformat(response["authored"]) == checklist.meeting_at
     assert_answers_the_form(response, questionnaire())
     assert_references_resolve(bundle)
@@ -493,6 +493,21 @@ def test_missing_identifier() -> None:
 
 def test_response_to_another_questionnaire() -> None:
     found = _bare_errors(lambda r: r.update(questionnaire=f"{CANONICAL_BASE}/Questionnaire/x"))
+    assert found == [("QuestionnaireResponse.questionnaire", "value")]
+
+
+def test_a_response_to_the_earlier_version_is_still_read() -> None:
+    """0.2.0 added the diagnosed conditions; a 0.1.0 response (without them) reads the same."""
+    coded = next(c for c in map(fixture, range(len(FIXTURES))) if c.diagnosed_conditions)
+    response = response_of(through_json(to_fhir(coded)))
+    response["questionnaire"] = f"{QUESTIONNAIRE_URL}|0.1.0"
+    response["item"] = [i for i in response["item"] if i["linkId"] != "diagnosed-conditions"]
+    read = from_questionnaire_response(response)
+    assert read == coded.model_copy(update={"diagnosed_conditions": []})
+
+
+def test_a_response_to_an_unknown_version_is_refused() -> None:
+    found = _bare_errors(lambda r: r.update(questionnaire=f"{QUESTIONNAIRE_URL}|9.0.0"))
     assert found == [("QuestionnaireResponse.questionnaire", "value")]
 
 
