@@ -300,7 +300,10 @@ def test_int_and_live_need_a_client_certificate(config_dir: Path) -> None:
 
 def test_production_guards(config_dir: Path) -> None:
     production = VALID.replace('name = "test"', 'name = "production"')
-    assert error_of(config_dir, production).paths == ("mesh.endpoint",)  # plain http
+    # plain http to a sandbox on this machine never crosses a network: allowed
+    assert load_config(write(config_dir, production)).mesh.endpoint == "http://127.0.0.1:8700"
+    off_machine = production.replace('"http://127.0.0.1:8700"', '"http://mesh.example:8700"')
+    assert error_of(config_dir, off_machine).paths == ("mesh.endpoint",)  # plain http
     to_int = production.replace('"http://127.0.0.1:8700"', '"INT"')
     assert "mesh.endpoint" in error_of(config_dir, to_int).paths
     no_tls = production.replace('"http://127.0.0.1:8700"', '"https://mesh.example"')
@@ -315,15 +318,17 @@ def test_without_an_environment_section_the_environment_is_production(config_dir
     # a file that forgets [environment] gets production's guards, and is told how to say
     # that it is a test installation
     undeclared = VALID.replace('[environment]\nname = "test"\n', "")
+    undeclared = undeclared.replace("http://127.0.0.1:8700", "http://mesh.example:8700")
     error = error_of(config_dir, undeclared)
     assert error.paths == ("mesh.endpoint",)
     assert "https://" in str(error)
     assert DECLARE_TEST in str(error)
     # an [environment] table without a name is production too
-    nameless = VALID.replace('[environment]\nname = "test"\n', "[environment]\n")
+    nameless = undeclared.replace("[local_authority]", "[environment]\n\n[local_authority]")
     assert DECLARE_TEST in str(error_of(config_dir, nameless))
     # production said out loud: the guard, without the hint to turn it into a test installation
     declared = VALID.replace('name = "test"', 'name = "production"')
+    declared = declared.replace("http://127.0.0.1:8700", "http://mesh.example:8700")
     assert DECLARE_TEST not in str(error_of(config_dir, declared))
     assert load_config(write(config_dir, VALID)).environment.name == "test"
 
@@ -628,8 +633,12 @@ def test_private_key_must_be_pem(endpoints_dir: Path) -> None:
 
 def test_production_endpoint_guards(endpoints_dir: Path) -> None:
     production = ENDPOINTS.replace('name = "test"', 'name = "production"')
-    error = endpoints_error(endpoints_dir, production)
-    assert "endpoints.sandbox.url" in error.paths  # plain http
+    # plain http to loopback (the sandbox at 127.0.0.1) is allowed; anywhere else it is not
+    assert load_endpoints(endpoints_dir, production).endpoint("sandbox").url.startswith("http:")
+    off_machine = production.replace("http://127.0.0.1:8080/fhir/", "http://fhir.example.org")
+    error = endpoints_error(endpoints_dir, off_machine)
+    assert error.paths == ("endpoints.sandbox.url",)
+    assert "production traffic off this machine needs an https:// endpoint" in str(error)
     no_tls = production.replace('url = "http://127.0.0.1:8080/fhir/"', 'url = "https://a.test"')
     no_tls = no_tls.replace(
         'kind = "fhir"\nurl = "https://fhir.trust',
@@ -649,7 +658,7 @@ def test_a_plain_http_token_url_is_refused_by_default(endpoints_dir: Path) -> No
     )
     error = endpoints_error(endpoints_dir, plain_token)
     assert error.paths == ("endpoints.cpis-int.auth.token_url",)
-    assert "production traffic needs an https:// URL" in str(error)
+    assert "production traffic off this machine needs an https:// URL" in str(error)
     assert 'add [environment] name = "test" for a test environment' in str(error)
     declared = '[environment]\nname = "test"\n' + plain_token
     token_url = load_endpoints(endpoints_dir, declared).endpoint("cpis-int").auth
@@ -674,6 +683,50 @@ def test_tls_policy_for_token_urls_and_nhs_hosts(endpoints_dir: Path) -> None:
     error = endpoints_error(endpoints_dir, to_nhs)
     assert error.paths == ("endpoints.trust.verify_tls",)
     assert "nhs.uk" in str(error)
+
+
+LOOPBACK_URLS = (
+    "http://127.0.0.1:8080/fhir",
+    "http://127.8.9.10/fhir",
+    "http://localhost:8080/fhir",
+    "http://LOCALHOST./fhir",
+    "http://[::1]:8080/fhir",
+)
+#: look like loopback, but are not: plain http to them leaves the machine (or may)
+NOT_LOOPBACK_URLS = (
+    "http://127.0.0.1.example.org/fhir",
+    "http://localhost.example.org/fhir",
+    "http://0.0.0.0:8080/fhir",
+    "http://[::ffff:127.0.0.1]/fhir",
+    "http://192.0.2.10/fhir",
+    "http://fhir.example.org/fhir",
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [(url, True) for url in LOOPBACK_URLS] + [(url, False) for url in NOT_LOOPBACK_URLS],
+)
+def test_in_production_plain_http_goes_only_to_loopback(
+    endpoints_dir: Path, url: str, allowed: bool
+) -> None:
+    """The same rule for a FHIR endpoint, a token URL and a MESH URL."""
+    production = ENDPOINTS.replace('name = "test"', 'name = "production"')
+    production = production.replace("http://127.0.0.1:8080/fhir/", url)
+    production = production.replace("https://int.api.example/oauth2/token", f"{url}/token")
+    mesh = f'[mesh]\nendpoint = "{url}"\nmailbox = "x26la0001"\n'
+    mesh += 'password = { env = "TEST_API_KEY" }\nshared_key = { env = "TEST_API_KEY" }\n\n'
+    text = production.replace("[endpoints.sandbox]", mesh + "[endpoints.sandbox]")
+    paths = ("endpoints.sandbox.url", "endpoints.cpis-int.auth.token_url", "mesh.endpoint")
+    if allowed:
+        config = load_config(write(endpoints_dir, text), need=("endpoints", "mesh"))
+        assert config.endpoint("sandbox").url == url.rstrip("/")
+        assert config.mesh.endpoint == url
+    else:
+        assert set(error_paths(endpoints_dir, text)) == set(paths)
+    # a test environment takes plain http anywhere
+    test = text.replace('name = "production"', 'name = "test"')
+    assert load_config(write(endpoints_dir, test), need=("endpoints", "mesh")).mesh.endpoint == url
 
 
 def test_unverified_tls_is_warned_about_on_every_run(caplog: pytest.LogCaptureFixture) -> None:

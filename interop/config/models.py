@@ -8,6 +8,7 @@ read through the ``ReadContext`` or checked by ``interop.config.loading``.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import field
 from pathlib import Path
@@ -136,6 +137,9 @@ class EnvironmentSettings:
     name: Annotated[EnvironmentName, from_file(lambda v, _: _environment_name(v))] = "production"
 
 
+_HTTPS_ENDPOINT = "production traffic off this machine needs an https:// endpoint"
+_HTTPS_URL = "production traffic off this machine needs an https:// URL"
+
 #: what a production guard's message adds when the file names no environment
 DEFAULT_PRODUCTION_HINT = (
     'production is the default environment: add [environment] name = "test" for a test environment'
@@ -147,7 +151,32 @@ def _production_guard(message: str, context: ReadContext) -> str:
     names none (the user may not know the default is production)."""
     if context.environment_declared:
         return message
-    return f"{message} ({DEFAULT_PRODUCTION_HINT})"
+    return f"{message} ({context.production_hint or DEFAULT_PRODUCTION_HINT})"
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url``'s host is this machine: ``localhost``, ``127.0.0.0/8`` or ``::1``.
+
+    Plain http to such a host never crosses a network (a local TLS-terminating proxy, a
+    sandbox, a test server), so the production guards let it through, as browsers treat
+    loopback as a secure context (W3C Secure Contexts, section 3.1; RFC 6761, section 6.3).
+    """
+    host = (urlparse(url).hostname or "").rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _plain_http_refused(url: str, context: ReadContext) -> bool:
+    """Whether the production guard refuses ``url``: http, in production, off this machine."""
+    return (
+        context.environment == "production"
+        and urlparse(url).scheme == "http"
+        and not is_loopback_url(url)
+    )
 
 
 def _environment_name(value: Any) -> str:
@@ -193,8 +222,9 @@ def _mesh_endpoint(value: Any, context: ReadContext) -> str:
         raise issue(
             _production_guard("INT is for tests: production data never goes there", context)
         )
-    if found.startswith("http://") and context.environment == "production":
-        raise issue(_production_guard("production traffic needs an https:// endpoint", context))
+    # a URL is a sandbox or a proxy: plain http only to one on this machine
+    if _plain_http_refused(found, context):
+        raise issue(_production_guard(_HTTPS_ENDPOINT, context))
     return found
 
 
@@ -282,9 +312,10 @@ def _http_url(value: Any, context: ReadContext) -> str:
     found = text(value)
     if urlparse(found).scheme not in ("http", "https"):
         raise issue("must be an http(s):// URL")
-    if context.environment == "production" and urlparse(found).scheme != "https":
-        # a token request carries the signed client assertion and returns the access token
-        raise issue(_production_guard("production traffic needs an https:// URL", context))
+    # a token request carries the signed client assertion and returns the access token:
+    # over plain http only to a token server on this machine
+    if _plain_http_refused(found, context):
+        raise issue(_production_guard(_HTTPS_URL, context))
     return found
 
 
@@ -467,8 +498,8 @@ class EndpointSettings:
         if url.query or url.fragment or url.username or url.password:
             # never credentials in a URL: they would end up in logs
             raise issue("a base URL has no query, fragment or user information")
-        if kind == "fhir" and context.environment == "production" and url.scheme != "https":
-            raise issue(_production_guard("production traffic needs an https:// endpoint", context))
+        if kind == "fhir" and _plain_http_refused(found, context):
+            raise issue(_production_guard(_HTTPS_ENDPOINT, context))
         return found.rstrip("/")
 
     @classmethod

@@ -51,12 +51,14 @@ class Secret:
 class ReadContext:
     """What a file's values are read against: its folder, whether secrets and files are read
     (not for a section or endpoint the command does not need), the environment's name, and
-    whether the file declares it (``[environment] name``) or it is production by default."""
+    whether the file declares it (``[environment] name``) or it is production by default, and
+    then what a production guard's message adds (None: how to declare it in the file)."""
 
     base: Path
     resolve: bool = True
     environment: str | None = "production"
     environment_declared: bool = True
+    production_hint: str | None = None
 
 
 def issue(message: str) -> PydanticCustomError:
