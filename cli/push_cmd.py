@@ -65,19 +65,10 @@ def load_endpoints_config(
 
 def resolve_endpoint(endpoint: str, config_path: Path | None) -> ResolvedEndpoint:
     """``--endpoint`` as settings: a configured fhir endpoint by name, or a base URL (no auth)."""
-    from interop.config import ConfigError, EndpointSettings
+    from interop.config import ConfigError
 
     if "://" in endpoint:
-        from urllib.parse import urlsplit
-
-        url = urlsplit(endpoint)
-        if url.scheme not in ("http", "https") or not url.hostname or url.query:
-            fail(f"--endpoint {endpoint}: a base URL is http(s)://host[:port]/path", 2)
-        config = None
-        if config_path is not None:
-            config = load_endpoints_config(config_path, need=(), endpoints=[])
-        name = endpoint.rstrip("/")
-        return ResolvedEndpoint(EndpointSettings(name=name, kind="fhir", url=name), config)
+        return _base_url(endpoint, config_path)
     config = load_endpoints_config(config_path, need=("endpoints",), endpoints=[endpoint])
     try:
         settings = config.endpoint(endpoint)
@@ -86,6 +77,31 @@ def resolve_endpoint(endpoint: str, config_path: Path | None) -> ResolvedEndpoin
     if settings.kind != "fhir":
         fail(f"endpoint {endpoint} is a {settings.kind} endpoint: this command needs fhir", 2)
     return ResolvedEndpoint(settings, config)
+
+
+def _base_url(endpoint: str, config_path: Path | None) -> ResolvedEndpoint:
+    """A base URL checked as a configured endpoint is, under the environment of the
+    configuration in use (``--config``, else ./interop.toml if there is one, else production)."""
+    from interop.config import ConfigError, base_url_endpoint
+
+    config = None
+    if config_path is not None or DEFAULT_CONFIG.exists():
+        config = load_endpoints_config(config_path, need=(), endpoints=[])
+    try:
+        return ResolvedEndpoint(base_url_endpoint(endpoint, config), config)
+    except ConfigError as exc:
+        shown = _without_user_information(endpoint)
+        fail("\n".join(f"--endpoint {shown}: {problem}" for problem in exc.problems), 2)
+
+
+def _without_user_information(url: str) -> str:
+    """``url`` with any ``user:password@`` masked: a refused URL is echoed, its secret never."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def with_ods_endpoint(resolved: ResolvedEndpoint, config_path: Path | None) -> ResolvedEndpoint:

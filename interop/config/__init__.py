@@ -8,7 +8,9 @@ Sections (``docs/interop.example.toml`` is a commented example that loads):
   and certificates, TLS verification, the per-request timeout and the retry limits.
 - ``[cpis]``: the CP-IS mailbox and workflow ids. They come from NHS England onboarding and are
   not public, so they are required settings: no default pretends to be the real one.
-- ``[environment]``: ``name = "production" | "test"`` (default ``"test"``).
+- ``[environment]``: ``name = "production" | "test"`` (default ``"production"``). In
+  production, FHIR, token and MESH URLs are https, except plain http to loopback (this
+  machine); ``base_url_endpoint`` checks a base URL given on the command line the same way.
 - ``[endpoints.NAME]``: where artefacts go: ``kind`` (``fhir``, ``mesh``, ``mllp`` or
   ``folder``), its address, its ``[endpoints.NAME.auth]`` (``bearer`` or NHS England's
   ``signed-jwt``), TLS, the ODS code sent as ``NHSD-End-User-Organisation-ODS``, the artefact
@@ -45,6 +47,7 @@ from interop.config.loading import (
     SECTIONS,
     Config,
     StandInConfig,
+    base_url_endpoint,
     load_config,
     load_stand_in_config,
 )
@@ -116,6 +119,7 @@ __all__ = [
     "StandInSettings",
     "WriteMode",
     "attendance",
+    "base_url_endpoint",
     "load_config",
     "load_stand_in_config",
     "loading",

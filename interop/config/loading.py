@@ -87,6 +87,8 @@ class Config:
     #: ``state = "…"``: the jobs' state, a SQLite path (relative to the file) or a
     #: ``postgresql://`` URL; None when the file does not say
     state: str | None = None
+    #: whether the file names its environment (else it is production by default)
+    environment_declared: bool = True
 
     @property
     def authority(self) -> LocalAuthoritySettings:
@@ -163,6 +165,33 @@ def load_config(
     if reader.problems or config is None:
         raise ConfigError(path, reader.problems)
     return config
+
+
+#: what a production guard adds for a base URL given with no configuration in use
+NO_CONFIG_PRODUCTION_HINT = (
+    "no configuration names the environment, so it is production: use an https:// URL, or "
+    'declare a test environment in a configuration ([environment] name = "test") and give it '
+    "with --config FILE"
+)
+
+
+def base_url_endpoint(url: str, config: Config | None) -> EndpointSettings:
+    """A FHIR endpoint given by its base URL (on the command line: no auth), checked as a
+    configured one is, under ``config``'s environment (production when there is none);
+    ``ConfigError`` (located at ``url``) when it cannot be used."""
+    context = ReadContext(
+        config.source.resolve().parent if config is not None else Path.cwd(),
+        environment=config.environment.name if config is not None else "production",
+        environment_declared=config.environment_declared if config is not None else False,
+        production_hint=None if config is not None else NO_CONFIG_PRODUCTION_HINT,
+    )
+    table = {"kind": "fhir", "url": url}
+    try:
+        return read_table(EndpointSettings, table, context, extra={"name": url.rstrip("/")})
+    except ValidationError as exc:
+        source = config.source if config is not None else Path("--endpoint")
+        problems = [ConfigProblem("", found.message) for found in problems_of(exc, "endpoint")]
+        raise ConfigError(source, problems) from None
 
 
 def load_stand_in_config(path: Path) -> StandInConfig:
@@ -316,6 +345,7 @@ class _Reader:
             ods=ods,
             patient_flags=flags,
             state=state,
+            environment_declared=self.context().environment_declared,
         )
 
     def national(

@@ -184,12 +184,12 @@ def test_validate_reads_fhir_and_cpis_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_without_a_configuration_file_no_environment_guard_applies(
+def test_without_a_configuration_file_loopback_http_works(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The production default guards configured endpoints; with no interop.toml there are
-    none, so map, validate, and push / pull to a base URL given on the command line (an
-    http:// test server) work as before."""
+    """With no interop.toml the environment is production, but map and validate need none,
+    and plain http to a base URL on loopback (the sandbox on 127.0.0.1) never leaves the
+    machine: push and pull to it work."""
     from interop.sandbox.fhir_server.running import running_server
 
     monkeypatch.chdir(tmp_path)
@@ -206,3 +206,94 @@ def test_without_a_configuration_file_no_environment_guard_applies(
         code, out = run("pull", "--endpoint", base, "--patient", CHILD["nhs_number"])
         assert code == 0, out
         assert "child-protection-flag" in out
+
+
+OFF_MACHINE = "http://example.org/fhir"
+
+
+@pytest.fixture
+def nothing_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if any HTTP request leaves the toolkit."""
+    import httpx
+
+    def refuse(*_: object) -> httpx.Response:
+        raise AssertionError("a request was sent")
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", refuse)
+
+
+def _push_and_pull(flag: Path, endpoint: str, *config: str) -> list[tuple[int, str]]:
+    return [
+        run("push", str(flag), "--endpoint", endpoint, *config),
+        run("pull", "--endpoint", endpoint, "--patient", CHILD["nhs_number"], *config),
+    ]
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_a_plain_http_base_url_off_the_machine_is_refused_without_a_configuration(
+    tmp_path: Path,
+) -> None:
+    flag = write(tmp_path / "flag.json", doc("child-protection-flag"))
+    for code, out in _push_and_pull(flag, OFF_MACHINE):
+        assert code == 2, out
+        assert f"--endpoint {OFF_MACHINE}: production traffic off this machine" in out
+        assert "use an https:// URL" in out
+        assert '[environment] name = "test"' in out
+        assert "--config FILE" in out
+
+
+@pytest.mark.usefixtures("nothing_sent")
+@pytest.mark.parametrize(
+    ("environment", "hint"),
+    [("", '[environment] name = "test"'), ('[environment]\nname = "production"\n', None)],
+)
+def test_a_base_url_is_guarded_by_the_configurations_environment(
+    tmp_path: Path, environment: str, hint: str | None
+) -> None:
+    """--config with no [environment] is production by default (and says how to declare a
+    test one); production said out loud refuses without that hint."""
+    config = tmp_path / "interop.toml"
+    config.write_text(environment, encoding="utf-8")
+    flag = write(tmp_path / "flag.json", doc("child-protection-flag"))
+    for url in (OFF_MACHINE, "ftp://example.org/fhir", "http://alice:pw@127.0.0.1/fhir"):
+        code, out = run("push", str(flag), "--endpoint", url, "--config", str(config))
+        assert code == 2, out
+        assert "alice" not in out
+        assert "pw" not in out
+    for code, out in _push_and_pull(flag, OFF_MACHINE, "--config", str(config)):
+        assert code == 2, out
+        assert "production traffic off this machine needs an https:// endpoint" in out
+        assert (hint in out) if hint else ('name = "test"' not in out)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("how", ["--config", "./interop.toml"])
+def test_a_test_environment_lets_a_plain_http_base_url_through(tmp_path: Path, how: str) -> None:
+    """The guard passes and the request is made: .invalid never resolves (RFC 6761), so the
+    transport fails (exit 3) instead of the guard (exit 2)."""
+    config = tmp_path / "interop.toml"  # the folder the test runs in is not tmp_path
+    config.write_text('[environment]\nname = "test"\n', encoding="utf-8")
+    options = ["--config", str(config)] if how == "--config" else []
+    if how == "./interop.toml":
+        (Path.cwd() / "interop.toml").write_text(config.read_text("utf-8"), encoding="utf-8")
+    flag = write(tmp_path / "flag.json", doc("child-protection-flag"))
+    for code, out in _push_and_pull(flag, "http://fhir.example.invalid/fhir", *options):
+        assert code == 3, out
+        assert "remote failure: http://fhir.example.invalid/fhir" in out
+
+
+@pytest.mark.integration
+def test_a_configured_loopback_endpoint_works_in_production(tmp_path: Path) -> None:
+    from interop.sandbox.fhir_server.running import running_server
+
+    flag = write(tmp_path / "flag.json", doc("child-protection-flag"))
+    config = tmp_path / "interop.toml"
+    with running_server() as base:
+        for url in (base, base.replace("127.0.0.1", "localhost")):
+            config.write_text(f'[endpoints.local]\nkind = "fhir"\nurl = "{url}"\n', "utf-8")
+            for code, out in _push_and_pull(flag, "local", "--config", str(config)):
+                assert code == 0, out
+        config.write_text('[endpoints.off]\nkind = "fhir"\nurl = "http://fhir.example.org"\n')
+        code, out = run("push", str(flag), "--endpoint", "off", "--config", str(config))
+        assert code == 2, out
+        assert "endpoints.off.url: production traffic off this machine" in out
