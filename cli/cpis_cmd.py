@@ -270,7 +270,7 @@ def _pds_settings(
         pds_endpoint = config.pds.endpoint
     if pds_endpoint is None:
         return None
-    return resolve_endpoint(pds_endpoint, config_path).settings
+    return resolve_endpoint(pds_endpoint, config_path, option="--pds").settings
 
 
 def _policy(config: Config | None) -> TracePolicy:

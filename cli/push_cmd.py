@@ -63,12 +63,15 @@ def load_endpoints_config(
         fail("\n".join(lines), 2)
 
 
-def resolve_endpoint(endpoint: str, config_path: Path | None) -> ResolvedEndpoint:
-    """``--endpoint`` as settings: a configured fhir endpoint by name, or a base URL (no auth)."""
+def resolve_endpoint(
+    endpoint: str, config_path: Path | None, *, option: str = "--endpoint"
+) -> ResolvedEndpoint:
+    """``--endpoint`` (or ``option``) as settings: a configured fhir endpoint by name, or a
+    base URL (no auth)."""
     from interop.config import ConfigError
 
     if "://" in endpoint:
-        return _base_url(endpoint, config_path)
+        return _base_url(endpoint, config_path, option)
     config = load_endpoints_config(config_path, need=("endpoints",), endpoints=[endpoint])
     try:
         settings = config.endpoint(endpoint)
@@ -79,7 +82,7 @@ def resolve_endpoint(endpoint: str, config_path: Path | None) -> ResolvedEndpoin
     return ResolvedEndpoint(settings, config)
 
 
-def _base_url(endpoint: str, config_path: Path | None) -> ResolvedEndpoint:
+def _base_url(endpoint: str, config_path: Path | None, option: str) -> ResolvedEndpoint:
     """A base URL checked as a configured endpoint is, under the environment of the
     configuration in use (``--config``, else ./interop.toml if there is one, else production)."""
     from interop.config import ConfigError, base_url_endpoint
@@ -91,7 +94,7 @@ def _base_url(endpoint: str, config_path: Path | None) -> ResolvedEndpoint:
         return ResolvedEndpoint(base_url_endpoint(endpoint, config), config)
     except ConfigError as exc:
         shown = _without_user_information(endpoint)
-        fail("\n".join(f"--endpoint {shown}: {problem}" for problem in exc.problems), 2)
+        fail("\n".join(f"{option} {shown}: {problem}" for problem in exc.problems), 2)
 
 
 def _without_user_information(url: str) -> str:

@@ -297,3 +297,29 @@ def test_a_configured_loopback_endpoint_works_in_production(tmp_path: Path) -> N
         code, out = run("push", str(flag), "--endpoint", "off", "--config", str(config))
         assert code == 2, out
         assert "endpoints.off.url: production traffic off this machine" in out
+
+
+@pytest.mark.usefixtures("nothing_sent")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cpis", "lookup", "9000000009", "--endpoint", OFF_MACHINE, "--already-traced"],
+        [
+            "cpis",
+            "lookup",
+            "9000000009",
+            "--endpoint",
+            "http://127.0.0.1:9/fhir",
+            "--pds",
+            OFF_MACHINE,
+        ],
+        ["pds", "trace", "9000000009", "--endpoint", OFF_MACHINE],
+        ["pds", "find", "--family", "Smith", "--dob", "2015-01-01", "--endpoint", OFF_MACHINE],
+    ],
+    ids=["cpis-lookup", "cpis-lookup-pds", "pds-trace", "pds-find"],
+)
+def test_every_command_taking_a_base_url_guards_it(args: list[str]) -> None:
+    code, out = run(*args)
+    assert code == 2, out
+    option = "--pds" if "--pds" in args else "--endpoint"
+    assert f"{option} {OFF_MACHINE}: production traffic off this machine" in out
