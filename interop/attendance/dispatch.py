@@ -267,6 +267,9 @@ class Dispatcher:
         # rows are claimed in the state under this name: two dispatchers (two listeners on
         # one PostgreSQL state, or one started by hand) never attempt the same row
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        #: rows this dispatcher marked sent since it started (the outbox's counts are every
+        #: run's, and other dispatchers' of a shared state)
+        self.sent = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -310,6 +313,7 @@ class Dispatcher:
                 remote = channel.resolve(row)
                 if remote is not None:
                     self.store.mark_sent(row.row_id, remote)
+                    self.sent += 1
                     _log.info("%s to %s: had arrived (%s)", row.kind, row.endpoint, remote)
                     return
             self.store.mark_sending(row.row_id)
@@ -321,6 +325,7 @@ class Dispatcher:
             self._retry(row, f"{type(exc).__name__} while sending", in_doubt=True)
             return
         self.store.mark_sent(row.row_id, remote)
+        self.sent += 1
         _log.info("%s %s sent to %s", row.kind, row.notification_id, row.endpoint)
 
     def _retry(

@@ -114,12 +114,14 @@ def handle_attendance(
 
 @dataclass(frozen=True)
 class DispatchResult:
-    """What the outbox holds after one dispatch pass: ``sent``, ``left`` (still queued: a
-    send failed) and ``elsewhere`` (being sent by another dispatcher of a shared state)."""
+    """One dispatch pass: ``sent`` by this pass, ``left`` (still queued: a send failed),
+    ``elsewhere`` (being sent by another dispatcher of a shared state) and ``sent_in_all``
+    (the outbox's sent rows, whichever run sent them)."""
 
     sent: int
     left: int
     elsewhere: int = 0
+    sent_in_all: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -140,7 +142,8 @@ def dispatch_attendances(
     service = attendance_service(config, settings, state, stand_in_flags=stand_in_flags)
     try:
         counts = service.drain(everything=True)
+        sent = service.dispatcher.sent if service.dispatcher is not None else 0
         left, elsewhere = service.store.unsent(time.time())
     finally:
         service.close()
-    return DispatchResult(counts["sent"], left, elsewhere)
+    return DispatchResult(sent, left, elsewhere, counts["sent"])

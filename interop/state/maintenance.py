@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,24 +31,39 @@ def backup(state: State, dest: Path | str) -> Path:
     if target.is_dir():
         raise StateError(f"{target} is a folder: give the backup's file name")
     partial = target.with_name(target.name + ".part")
-    partial.unlink(missing_ok=True)
+    leftovers = [partial.with_name(partial.name + suffix) for suffix in ("", "-wal", "-shm")]
+    _remove(leftovers)  # a copy an earlier, killed backup left
+    try:
+        _copy_into(state, partial)
+        partial.replace(target)
+    except (sqlite3.Error, OSError) as exc:
+        raise StateIOError(f"cannot write the backup {target}: {exc}") from None
+    finally:
+        # Whatever failed (creating, copying, switching the journal, renaming), nothing of
+        # the copy stays beside ``dest``; after success only the WAL files are left to remove.
+        _remove(leftovers)
+    return target
+
+
+def _copy_into(state: State, partial: Path) -> None:
+    """Write a private, self-contained copy of ``state`` to ``partial`` (a new file)."""
     fd = os.open(partial, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
-    os.chmod(partial, 0o600)
+    os.chmod(partial, 0o600)  # whatever the umask
     copy = sqlite_connect(partial)
     try:
         with state._lock:  # the backup reads through this state's connection
             state.connection.backup(copy)
         copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-    except sqlite3.Error as exc:
+    finally:
         copy.close()
-        partial.unlink(missing_ok=True)
-        raise StateIOError(f"cannot write the backup {target}: {exc}") from None
-    copy.close()
-    for suffix in ("-wal", "-shm"):
-        partial.with_name(partial.name + suffix).unlink(missing_ok=True)
-    partial.replace(target)
-    return target
+
+
+def _remove(paths: list[Path]) -> None:
+    """Delete those of ``paths`` that exist; one that cannot be deleted is left, not raised."""
+    for path in paths:
+        with suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 @dataclass

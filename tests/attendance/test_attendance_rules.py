@@ -722,7 +722,11 @@ def test_listen_dispatch_sends_what_is_queued_and_says_what_is_left(
     args += ["--state", str(tmp_path / "state.sqlite")]
     result = runner.invoke(listen_cmd.listen, args)
     assert result.exit_code == 0, result.output
-    assert "sent 1, still queued 0" in result.output
+    assert "sent 1, still queued 0 (1 sent in all)" in result.output
+    assert len(by_identifier(fhir, "CLI1", "RQ306")) == 1
+    again = runner.invoke(listen_cmd.listen, args)  # the same state: nothing left to send
+    assert again.exit_code == 0, again.output
+    assert "sent 0, still queued 0 (1 sent in all)" in again.output
     assert len(by_identifier(fhir, "CLI1", "RQ306")) == 1
 
     down = tmp_path / "down"
@@ -733,7 +737,7 @@ def test_listen_dispatch_sends_what_is_queued_and_says_what_is_left(
     args = ["dispatch", "--config", str(down / "interop.toml"), "--state"]
     result = runner.invoke(listen_cmd.listen, [*args, str(down / "state.sqlite")])
     assert result.exit_code == 3, result.output
-    assert "sent 0, still queued 1" in result.output
+    assert "sent 0, still queued 1 (0 sent in all)" in result.output
     monkeypatch.setattr(listen_cmd, "attendance_settings", lambda config: None)
     result = runner.invoke(listen_cmd.listen, [*args, str(down / "state.sqlite")])
     assert result.exit_code == 2

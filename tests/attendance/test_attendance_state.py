@@ -123,14 +123,17 @@ def test_a_listener_queues_in_postgresql_and_two_dispatchers_send_each_alert_onc
             for _ in range(2)
         ]
         finished = [(w.wait(TIMEOUT), *w.communicate(timeout=TIMEOUT)) for w in workers]
+        shares = []
         for code, out, err in finished:
             # one may finish while the other still sends its share: in hand, not left behind
             assert code == 0, finished
             assert "still queued 0" in out, finished
             assert "Traceback" not in err
+            shares.append(int(out.split("sent ", 1)[1].split(",", 1)[0]))
+        assert sum(shares) == CHILDREN, finished  # each says what it sent, not the total
         again = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT)
         assert again.returncode == 0, again.stdout + again.stderr
-        assert f"sent {CHILDREN}, still queued 0" in again.stdout
+        assert f"sent 0, still queued 0 ({CHILDREN} sent in all)" in again.stdout
     finally:
         receiver.close()
     control_ids = [read_er7(frame).msh.component(10) for frame in receiver.received]
@@ -204,4 +207,4 @@ def test_on_sqlite_listen_dispatch_beside_the_running_listener_is_refused(
     assert "Traceback" not in refused.stderr
     alone = subprocess.run(dispatch, capture_output=True, text=True, timeout=TIMEOUT)
     assert alone.returncode == 0, alone.stdout + alone.stderr
-    assert "sent 0, still queued 0" in alone.stdout
+    assert "sent 0, still queued 0 (0 sent in all)" in alone.stdout

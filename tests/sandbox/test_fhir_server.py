@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,6 +111,25 @@ def test_metadata_is_a_valid_capability_statement_that_says_sandbox(client: http
     assert "code" not in care_team_params  # CareTeam has no code element
     assert "OperationOutcome" not in resources
     assert statement["implementation"]["url"] == str(client.base_url).rstrip("/")
+
+
+def test_a_fresh_sandbox_answers_metadata_without_loading_the_resource_models() -> None:
+    """The first GET /metadata once imported every R4 resource model (132 modules, 1-2 s
+    idle, several seconds on a busy machine) to list search parameters: a first pull against
+    a fresh sandbox waited for it. A fresh interpreter, so no other test has loaded them."""
+    script = (
+        "import sys, httpx\n"
+        "from interop.sandbox.fhir_server.running import running_server\n"
+        "with running_server() as base:\n"
+        "    statement = httpx.get(base + '/metadata', timeout=60).json()\n"
+        "models = [m for m in sys.modules if m.startswith('fhir.resources.R4B.')]\n"
+        "print(statement['resourceType'], len(statement['rest'][0]['resource']), len(models))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["CapabilityStatement", "126", "0"]
 
 
 # --- create, read, vread, update -------------------------------------------------------------

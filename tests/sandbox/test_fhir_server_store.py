@@ -315,6 +315,24 @@ def test_the_supported_types_are_those_the_structure_check_reads() -> None:
     assert readable - {"OperationOutcome", "Parameters"} == SUPPORTED_TYPES
 
 
+def test_the_written_out_search_parameters_are_those_of_the_models() -> None:
+    """The CapabilityStatement's table, against the elements each model has."""
+    from interop.fhir.structure import model_class
+    from interop.sandbox.fhir_server.capability import SEARCH_PARAM_TYPES, SUPPORTED_TYPES
+
+    expected: dict[str, set[str]] = {name: set() for name in SEARCH_PARAM_TYPES}
+    for resource_type in SUPPORTED_TYPES:
+        cls = model_class(resource_type)
+        assert cls is not None
+        fields = set(cls.model_fields)
+        for name in ("identifier", "status", "code", "category"):
+            if name in fields:
+                expected[name].add(resource_type)
+        if fields & {"subject", "patient", "for_fhir"} or resource_type == "AuditEvent":
+            expected["patient"].add(resource_type)
+    assert {name: set(types) for name, types in SEARCH_PARAM_TYPES.items()} == expected
+
+
 def test_count_is_capped() -> None:
     assert parse_search("Flag", [("_count", "5000")]).count == 1000
     assert parse_search("Flag", [], default_count=7).count == 7

@@ -257,6 +257,110 @@ def test_backup_copies_a_state_in_use_privately(tmp_path: Path) -> None:
         assert check(copy).ok
 
 
+class _FailingCopy(sqlite3.Connection):
+    """The backup's copy, failing when it leaves WAL mode (the step after the copy)."""
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:  # type: ignore[override]
+        if "journal_mode=DELETE" in sql:
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, *args)
+
+
+class _FailingSource:
+    """A state's connection whose online backup writes the copy, then fails."""
+
+    def __init__(self, real: sqlite3.Connection) -> None:
+        self.real = real
+
+    def backup(self, target: sqlite3.Connection) -> None:
+        self.real.backup(target)
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+def _backup_failing_at(step: str, state_path: Path, dest: Path, mp: pytest.MonkeyPatch) -> None:
+    import interop.state.maintenance as maintenance
+
+    def refuse(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    def copy_connect(path: Path | str) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), isolation_level=None, factory=_FailingCopy)
+        db.execute("PRAGMA journal_mode=WAL")  # as sqlite_connect: -wal and -shm appear
+        return db
+
+    with open_state(state_path) as state:
+        if step == "create":  # the .part file exists, making it private fails
+            mp.setattr(maintenance.os, "chmod", refuse)
+        elif step == "copy":
+            mp.setattr(state, "connection", _FailingSource(state.connection))
+        elif step == "journal":
+            mp.setattr(maintenance, "sqlite_connect", copy_connect)
+        else:  # the copy is complete, renaming it over ``dest`` fails
+            mp.setattr(Path, "replace", refuse)
+        try:
+            with pytest.raises(StateIOError) as failed:
+                backup(state, dest)
+        finally:
+            mp.undo()
+    assert f"cannot write the backup {dest}" in str(failed.value)
+    assert exit_code_for(failed.value) == EXIT_USAGE
+
+
+@pytest.mark.parametrize("step", ["create", "copy", "journal", "rename"])
+def test_a_failed_backup_leaves_nothing_beside_the_destination(
+    tmp_path: Path, step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_state(tmp_path / "state.sqlite", create=True) as state:
+        state.execute("CREATE TABLE t (x INTEGER)")
+        state.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1000)])
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    dest = folder / "copy.sqlite"
+    dest.write_bytes(b"yesterday's backup")
+    _backup_failing_at(step, tmp_path / "state.sqlite", dest, monkeypatch)
+    assert sorted(p.name for p in folder.iterdir()) == ["copy.sqlite"]
+    assert dest.read_bytes() == b"yesterday's backup"  # unchanged
+    with open_state(tmp_path / "state.sqlite") as state:
+        backup(state, dest)  # and the next backup works
+    assert sorted(p.name for p in folder.iterdir()) == ["copy.sqlite"]
+
+
+def test_a_backup_filling_the_disk_leaves_nothing_beside_the_destination(
+    tmp_path: Path,
+) -> None:
+    """A real full disk: the file size limit (RLIMIT_FSIZE) of a child process, so small the
+    copy's WAL cannot be checkpointed and SQLite leaves -wal and -shm on closing."""
+    with open_state(tmp_path / "state.sqlite", create=True) as state:
+        state.execute("CREATE TABLE t (x TEXT)")
+        state.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,) for _ in range(2000)])
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    dest = folder / "copy.sqlite"
+    dest.write_bytes(b"yesterday's backup")
+    script = (
+        "import resource, signal, sys\n"
+        "from interop.state import StateIOError, backup, open_state\n"
+        "state = open_state(sys.argv[1])\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"  # EFBIG, not a killed process
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "try:\n"
+        "    backup(state, sys.argv[2])\n"
+        "except StateIOError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(2)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "state.sqlite"), str(dest)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "cannot write the backup" in run.stdout
+    assert sorted(p.name for p in folder.iterdir()) == ["copy.sqlite"]
+    assert dest.read_bytes() == b"yesterday's backup"
+
+
 def test_a_corrupt_state_fails_the_check(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
     with open_state(path, create=True) as state:

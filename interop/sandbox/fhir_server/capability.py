@@ -7,7 +7,6 @@ from functools import cache
 from typing import Any
 
 from interop import __version__
-from interop.fhir.structure import model_class
 from interop.transport.fhir_client import SEARCH_FORMS_EXTENSION
 
 JSON = dict[str, Any]
@@ -114,11 +113,108 @@ def is_supported(resource_type: str) -> bool:
     return resource_type in SUPPORTED_TYPES
 
 
+#: the search parameters of each type beyond the common ones: ``identifier``, ``status``,
+#: ``code`` and ``category`` where the type has that element, ``patient`` (and ``subject``)
+#: where it has ``subject``, ``patient`` or ``for``, and AuditEvent. Written out rather than
+#: read from the models: that imported every resource model on the first GET /metadata
+#: (1-2 s, more on a busy machine). tests/sandbox check it against the models.
+SEARCH_PARAM_TYPES: dict[str, frozenset[str]] = {
+    "identifier": frozenset(
+        (  # noqa: SIM905
+            "Account ActivityDefinition AdverseEvent AllergyIntolerance Appointment "
+            "AppointmentResponse Basic BiologicallyDerivedProduct BodyStructure Bundle "
+            "CarePlan CareTeam CatalogEntry ChargeItem ChargeItemDefinition Claim "
+            "ClaimResponse ClinicalImpression CodeSystem Communication CommunicationRequest "
+            "Composition ConceptMap Condition Consent Contract Coverage "
+            "CoverageEligibilityRequest CoverageEligibilityResponse DetectedIssue Device "
+            "DeviceDefinition DeviceMetric DeviceRequest DeviceUseStatement DiagnosticReport "
+            "DocumentManifest DocumentReference Encounter Endpoint EnrollmentRequest "
+            "EnrollmentResponse EpisodeOfCare EventDefinition Evidence EvidenceVariable "
+            "ExampleScenario ExplanationOfBenefit FamilyMemberHistory Flag Goal Group "
+            "GuidanceResponse HealthcareService ImagingStudy Immunization "
+            "ImmunizationEvaluation ImmunizationRecommendation InsurancePlan Invoice Library "
+            "List Location Measure MeasureReport Media Medication MedicationAdministration "
+            "MedicationDispense MedicationRequest MedicationStatement MessageDefinition "
+            "MolecularSequence NutritionOrder Observation ObservationDefinition Organization "
+            "OrganizationAffiliation Patient PaymentNotice PaymentReconciliation Person "
+            "PlanDefinition Practitioner PractitionerRole Procedure Questionnaire "
+            "QuestionnaireResponse RelatedPerson RequestGroup ResearchDefinition "
+            "ResearchElementDefinition ResearchStudy ResearchSubject RiskAssessment Schedule "
+            "ServiceRequest Slot Specimen SpecimenDefinition StructureDefinition StructureMap "
+            "Substance SupplyDelivery SupplyRequest Task TestReport TestScript ValueSet "
+            "VisionPrescription"
+        ).split()
+    ),
+    "status": frozenset(
+        (  # noqa: SIM905
+            "Account ActivityDefinition Appointment BiologicallyDerivedProduct "
+            "CapabilityStatement CarePlan CareTeam CatalogEntry ChargeItem "
+            "ChargeItemDefinition Claim ClaimResponse ClinicalImpression CodeSystem "
+            "Communication CommunicationRequest CompartmentDefinition Composition ConceptMap "
+            "Consent Contract Coverage CoverageEligibilityRequest CoverageEligibilityResponse "
+            "DetectedIssue Device DeviceRequest DeviceUseStatement DiagnosticReport "
+            "DocumentManifest DocumentReference Encounter Endpoint EnrollmentRequest "
+            "EnrollmentResponse EpisodeOfCare EventDefinition Evidence EvidenceVariable "
+            "ExampleScenario ExplanationOfBenefit FamilyMemberHistory Flag GraphDefinition "
+            "GuidanceResponse ImagingStudy Immunization ImmunizationEvaluation "
+            "ImplementationGuide InsurancePlan Invoice Library List Location Measure "
+            "MeasureReport Media Medication MedicationAdministration MedicationDispense "
+            "MedicationKnowledge MedicationRequest MedicationStatement MessageDefinition "
+            "NamingSystem NutritionOrder Observation OperationDefinition PaymentNotice "
+            "PaymentReconciliation PlanDefinition Procedure Questionnaire "
+            "QuestionnaireResponse RequestGroup ResearchDefinition ResearchElementDefinition "
+            "ResearchStudy ResearchSubject RiskAssessment SearchParameter ServiceRequest Slot "
+            "Specimen StructureDefinition StructureMap Subscription Substance SupplyDelivery "
+            "SupplyRequest Task TerminologyCapabilities TestReport TestScript ValueSet "
+            "VerificationResult VisionPrescription"
+        ).split()
+    ),
+    "code": frozenset(
+        (  # noqa: SIM905
+            "ActivityDefinition AllergyIntolerance Basic ChargeItem ChargeItemDefinition "
+            "ClinicalImpression CompartmentDefinition Condition DetectedIssue "
+            "DiagnosticReport Flag Group List Medication MedicationKnowledge Observation "
+            "ObservationDefinition OperationDefinition OrganizationAffiliation "
+            "PractitionerRole Procedure Questionnaire RequestGroup RiskAssessment "
+            "SearchParameter ServiceRequest Substance Task"
+        ).split()
+    ),
+    "category": frozenset(
+        (  # noqa: SIM905
+            "AdverseEvent AllergyIntolerance CarePlan CareTeam Communication "
+            "CommunicationRequest Composition Condition Consent DeviceMetric DiagnosticReport "
+            "DocumentReference EvidenceVariable Flag Goal HealthcareService "
+            "MedicationAdministration MedicationDispense MedicationRequest "
+            "MedicationStatement MessageDefinition Observation ObservationDefinition "
+            "Procedure ResearchStudy ServiceRequest Substance SupplyRequest"
+        ).split()
+    ),
+    "patient": frozenset(
+        (  # noqa: SIM905
+            "Account AdverseEvent AllergyIntolerance AuditEvent Basic BodyStructure CarePlan "
+            "CareTeam ChargeItem Claim ClaimResponse ClinicalImpression Communication "
+            "CommunicationRequest Composition Condition Consent Contract "
+            "CoverageEligibilityRequest CoverageEligibilityResponse DetectedIssue Device "
+            "DeviceRequest DeviceUseStatement DiagnosticReport DocumentManifest "
+            "DocumentReference Encounter EpisodeOfCare ExplanationOfBenefit "
+            "FamilyMemberHistory Flag Goal GuidanceResponse ImagingStudy Immunization "
+            "ImmunizationEvaluation ImmunizationRecommendation Invoice List MeasureReport "
+            "Media MedicationAdministration MedicationDispense MedicationRequest "
+            "MedicationStatement MolecularSequence NutritionOrder Observation Procedure "
+            "QuestionnaireResponse RelatedPerson RequestGroup RiskAssessment ServiceRequest "
+            "Specimen SupplyDelivery Task VisionPrescription"
+        ).split()
+    ),
+}
+
+
 def _search_params(resource_type: str) -> list[JSON]:
-    cls = model_class(resource_type)
-    fields = set(cls.model_fields) if cls is not None else set()
-    names: list[str] = [n for n in ("identifier", "status", "code", "category") if n in fields]
-    if fields & {"subject", "patient", "for_fhir"} or resource_type == "AuditEvent":
+    names = [
+        n
+        for n in ("identifier", "status", "code", "category")
+        if resource_type in SEARCH_PARAM_TYPES[n]
+    ]
+    if resource_type in SEARCH_PARAM_TYPES["patient"]:
         names += ["patient", "subject"]
     kinds = {"patient": "reference", "subject": "reference"}
     return [

@@ -67,7 +67,7 @@ def _wait_until_answering(base_url: str, thread: threading.Thread) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and thread.is_alive():
         try:
-            # a cheap search: /metadata would wait for every resource model to load
+            # a cheap search of the store: answering, and its database open
             if httpx.get(f"{base_url}/Patient?_count=0", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
