@@ -60,6 +60,7 @@ __all__ = [
     "etag_version",
     "nhs_number_token",
     "patient_record",
+    "patient_style",
     "push_bundle",
     "search_style",
     "write_style",
@@ -174,7 +175,8 @@ def push_bundle(
 
     The child's Patient is the server's one Patient of the child, found by NHS number (the
     first by id when several are): what it lacks of what the artefact says of the child is
-    added, nothing it holds is overwritten; none found, it is created. Every other resource is
+    added, nothing it holds is overwritten; none found, it is created conditionally when the
+    server offers it, in every write mode (``patient_style``). Every other resource is
     found first, in the same batch of GETs (at its deterministic id; in the ``conditional``
     and ``create`` write modes, by the identifier it is found by): those the server holds
     unchanged are not written (so a repeated push makes no new version on any server, whether
@@ -194,7 +196,7 @@ def push_bundle(
     writes = [_Write(e["request"]["url"], e) for e in transaction["entry"]]
     style = client.write_style(sorted({w.entry["resource"]["resourceType"] for w in writes}), write)
     _find_held(client, writes, style)
-    _address(writes, style)
+    _address(writes, style, patient_style(client.capability_statement(), style))
     # the digest a push tags each resource with reads references within the artefact by the
     # toolkit's keys: the ids a server chooses are known only once it has written them
     aliases = {
@@ -238,6 +240,32 @@ def write_style(
         if all(entry.get(WRITE_CAPABILITY[style]) is True for entry in entries):
             return style
     return None
+
+
+def patient_style(capabilities: JSON, style: WriteStyle) -> WriteStyle:
+    """How a push creates the child's Patient when the server holds none: conditionally
+    whenever the server offers it, so that it, not the client, decides atomically whether the
+    child has one (two first pushes of one child at once make one Patient, R4 http.html
+    #ccreate). In ``client-ids``: ``create`` (``conditionalCreate`` for Patient), else
+    ``conditional`` (``conditionalUpdate``), else ``client-ids`` (PUT at the deterministic id:
+    concurrent first pushes can then make two); the other styles are conditional already."""
+    if style != "client-ids":
+        return style
+    offered = write_style(capabilities, ["Patient"], only="create") or write_style(
+        capabilities, ["Patient"], only="conditional"
+    )
+    return offered if offered is not None and _lists(capabilities, "Patient") else "client-ids"
+
+
+def _lists(capabilities: JSON, resource_type: str) -> bool:
+    """Whether the server's CapabilityStatement lists ``resource_type`` (``write_style``
+    leaves a type it does not list to the server: that is no offer)."""
+    return any(
+        resource.get("type") == resource_type
+        for rest in _dicts(capabilities.get("rest"))
+        if rest.get("mode") in (None, "server")
+        for resource in _dicts(rest.get("resource"))
+    )
 
 
 def _find_held(client: FhirClient, writes: list[_Write], style: WriteStyle) -> None:
@@ -305,26 +333,27 @@ def _id_order(resource: JSON) -> str:
     return str(resource.get("id"))
 
 
-def _address(writes: list[_Write], style: WriteStyle) -> None:
+def _address(writes: list[_Write], style: WriteStyle, patient: WriteStyle) -> None:
     """Each entry's request, id and references as the server will take them: the resources
-    the server holds at their ids there, new ones as the write style says (references to them
-    as ``urn:uuid:`` fullUrls the server resolves when it assigns the id, R4 http.html
-    #trules)."""
+    the server holds at their ids there, new ones as the write style says (the child's
+    Patient as ``patient`` says; references to them as ``urn:uuid:`` fullUrls the server
+    resolves when it assigns the id, R4 http.html#trules)."""
     renames: dict[str, str] = {}
     for w in writes:
         resource, kind = w.entry["resource"], w.key.partition("/")[0]
         query = _identity_query(w)
+        new_style = patient if w.patient_token is not None else style
         if w.held is not None:
             resource["id"] = w.held["id"]
             w.entry["request"] = {"method": "PUT", "url": w.target}
             if w.target != w.key:
                 w.entry.pop("fullUrl", None)
-        elif style == "client-ids" or query is None:
+        elif new_style == "client-ids" or query is None:
             pass  # PUT at the deterministic id, as to_transaction made it
         else:
             del resource["id"]
             w.entry["fullUrl"] = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, w.key)}"
-            if style == "conditional":
+            if new_style == "conditional":
                 # R4 http.html#cond-update: no match creates, one match updates, several 412
                 w.entry["request"] = {"method": "PUT", "url": f"{kind}?{query}"}
             else:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -467,3 +468,102 @@ def test_a_search_cut_short_without_a_next_link_is_an_error_not_a_short_answer()
     ):
         list(client.search("Flag", {}))
     assert "gave 2 of 3 matches" in str(caught.value)
+
+
+class Recording(Statement):
+    """The real network, keeping each request's method, path, If-None-Exist and JSON body;
+    with ``offered``, ``GET metadata`` answers as ``Statement`` does."""
+
+    def __init__(self, offered: tuple[str, ...] | None = None) -> None:
+        super().__init__(offered or ())
+        self.passthrough = offered is None
+        self.requests: list[tuple[str, str, str | None, JSON]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else {}
+        path, condition = request.url.path, request.headers.get("If-None-Exist")
+        self.requests.append((request.method, path, condition, body))
+        if self.passthrough:
+            return httpx.HTTPTransport.handle_request(self, request)
+        return super().handle_request(request)
+
+    def patient_writes(self) -> list[tuple[str, str, str | None]]:
+        """Each write of a Patient: method, URL and If-None-Exist, inside a transaction or
+        not."""
+        writes = []
+        for method, path, condition, body in self.requests:
+            if body.get("resourceType") == "Patient" and method in ("POST", "PUT"):
+                writes.append((method, path.removeprefix("/fhir/"), condition))
+            for entry in body.get("entry", []) if body.get("resourceType") == "Bundle" else []:
+                request = entry.get("request", {})
+                if entry.get("resource", {}).get("resourceType") == "Patient":
+                    writes.append((request["method"], request["url"], request.get("ifNoneExist")))
+        return writes
+
+
+@pytest.mark.parametrize("mode", ["transaction", "resources"])
+def test_client_ids_creates_the_childs_patient_with_a_conditional_create(
+    server: str, mode: str
+) -> None:
+    """``client-ids``: every resource is PUT at its deterministic id but the child's new
+    Patient, which goes as ``POST Patient`` with ``If-None-Exist`` on the NHS number (the server
+    decides atomically whether the child has one, R4 http.html#ccreate). It round-trips, and
+    a second push writes nothing."""
+    artefact = load(FLAG_FIXTURE)
+    bundle = artefact_to_fhir(artefact)
+    (ours,) = [
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    ]
+    recording = Recording()
+    with client_for(server, write="client-ids", transport=recording) as client:
+        first = client.push(bundle, mode=mode)  # type: ignore[arg-type]
+        condition = f"identifier={quote(NHS_SYSTEM, safe='')}%7C{FLAG_NHS}"
+        assert recording.patient_writes() == [("POST", "Patient", condition)]
+        (patient,) = client.search("Patient", {"identifier": f"{NHS_SYSTEM}|{FLAG_NHS}"})
+        assert patient["id"] != ours  # the server chose its id
+        assert f"Patient/{patient['id']}" in {o.resource for o in first.outcomes}
+        assert first.created == len(bundle["entry"])
+        # the others are where client-ids puts them, referring to the server's Patient
+        others = {
+            f"{e['resource']['resourceType']}/{e['resource']['id']}"
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] != "Patient"
+        }
+        assert others <= {o.resource for o in first.outcomes}
+        (flag,) = PatientFlags(client).of_patient(FLAG_NHS)
+        assert flag["subject"]["reference"] == f"Patient/{patient['id']}"
+        recording.requests.clear()
+        again = client.push(artefact_to_fhir(artefact), mode=mode)  # type: ignore[arg-type]
+        assert {o.status for o in again.outcomes} == {"200 unchanged"}
+        assert recording.patient_writes() == []
+        assert [m for m, *_ in recording.requests if m != "GET"] == ["POST"]  # the batch read
+        (pulled,) = [fhir_to_artefact(g) for g in assemble(client.patient_record(FLAG_NHS))]
+    assert pulled == as_pulled([artefact])[0]
+
+
+@pytest.mark.parametrize(
+    ("offered", "expected"),
+    [
+        (("updateCreate", "conditionalUpdate"), "PUT Patient?identifier="),
+        (("updateCreate",), "PUT Patient/"),
+    ],
+)
+def test_client_ids_without_conditional_create(
+    server: str, offered: tuple[str, ...], expected: str
+) -> None:
+    """A server offering conditional update but no conditional create: the new Patient goes
+    as ``PUT Patient?identifier=`` (atomic too); offering neither: ``PUT`` at the deterministic
+    id, as every other resource (concurrent first pushes of one child can then make two)."""
+    bundle = artefact_to_fhir(load(FLAG_FIXTURE))
+    (ours,) = [
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    ]
+    recording = Recording(offered)
+    with client_for(server, write="client-ids", transport=recording) as client:
+        client.push(bundle)
+        ((method, url, condition),) = recording.patient_writes()
+        assert f"{method} {url}".startswith(expected)
+        assert condition is None
+        (patient,) = client.search("Patient", {"identifier": f"{NHS_SYSTEM}|{FLAG_NHS}"})
+        assert (patient["id"] == ours) == (expected == "PUT Patient/")
+        assert {o.status for o in client.push(bundle).outcomes} == {"200 unchanged"}
