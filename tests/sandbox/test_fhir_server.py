@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,6 +225,52 @@ def test_conditional_create_is_idempotent(client: httpx.Client) -> None:
     assert second.headers["etag"] == 'W/"1"'
     found = client.get("/Patient", params={"identifier": f"{TEST_SYSTEM}|{marker}"}).json()
     assert found["total"] == 1
+
+
+def conditional_write(
+    base: str, how: str, marker: str, barrier: threading.Barrier, answers: list[httpx.Response]
+) -> None:
+    """Create the Patient tagged ``marker`` conditionally, once ``barrier`` lets go."""
+    query = f"identifier={TEST_SYSTEM}|{marker}"
+    with httpx.Client(base_url=base, headers={"Content-Type": FHIR_JSON}, timeout=30) as c:
+        barrier.wait(timeout=30)
+        if how == "create":
+            answer = c.post("/Patient", json=patient(tag=marker), headers={"If-None-Exist": query})
+        elif how == "update":
+            answer = c.put(f"/Patient?{query}", json=patient(tag=marker))
+        else:
+            request = {"method": "POST", "url": "Patient", "ifNoneExist": query}
+            entry = {"resource": patient(tag=marker), "request": request}
+            bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+            answer = c.post("", json=bundle)
+        answers.append(answer)
+
+
+@pytest.mark.parametrize("how", ["create", "update", "transaction"])
+def test_concurrent_conditional_writes_make_one_resource(base: str, how: str) -> None:
+    """Eight clients at once, released by one barrier, each creating the same Patient
+    conditionally (``If-None-Exist``, ``PUT Patient?identifier=``, or a transaction's
+    ``ifNoneExist``): the server resolves each condition atomically (R4 http.html#ccreate),
+    so exactly one is created, and every answer is that one; several rounds."""
+    for _ in range(4):
+        marker, barrier, answers = tag(), threading.Barrier(8), []
+        threads = [
+            threading.Thread(target=conditional_write, args=(base, how, marker, barrier, answers))
+            for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert [a.status_code for a in answers if a.status_code not in (200, 201)] == []
+        found = httpx.get(f"{base}/Patient", params={"identifier": f"{TEST_SYSTEM}|{marker}"})
+        (held,) = [e["resource"]["id"] for e in found.json().get("entry", [])]
+        if how == "transaction":
+            written = {a.json()["entry"][0]["response"]["location"] for a in answers}
+            assert {w.split("/")[1] for w in written} == {held}
+        else:
+            assert sorted(a.status_code for a in answers) == [200] * 7 + [201]
+            assert {a.json()["id"] for a in answers} == {held}
 
 
 def test_conditional_update_creates_then_updates_then_refuses_ambiguity(
