@@ -192,13 +192,13 @@ def push(
     Every file first goes through the whole validation chain (as interop validate): a file
     with errors is not pushed; warnings are printed.
 
-    Each artefact goes as one transaction; what the server holds unchanged is not written,
-    so pushing the same artefact again changes nothing; only what changed is written, with
-    If-Match. The child's Patient is the server's one Patient of the child, found by NHS
-    number (created when there is none). --write says how the rest is written. A resource
-    edited on the server since the last push is not overwritten (a
-    conflict, exit 3) unless --force is given. With --dry-run nothing is sent: each
-    artefact is read, mapped and its writes (and, with --route, its recipients) listed.
+    Each artefact goes as one transaction; what the server holds unchanged is not written, so
+    pushing the same artefact again changes nothing; only what changed is written, with If-Match.
+    The child's Patient is the server's one Patient of the child, found by NHS number (none:
+    created conditionally when the server offers it, so concurrent pushes make one). --write says
+    how the rest is written. A resource edited on the server since the last push is not overwritten
+    (a conflict, exit 3) unless --force is given. With --dry-run nothing is sent: each artefact is
+    read, mapped and its writes (and, with --route, its recipients) listed.
 
     With [ods] configured, every ODS code an artefact names is asked of ODS first: an
     organisation unknown to ODS or closed is not pushed to (exit 1) unless --no-ods-check.
