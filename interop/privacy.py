@@ -74,9 +74,21 @@ def mask_nhs_numbers_in(text: str, *, in_longer_runs: bool = True) -> str:
     check, as about one in eleven does by chance. ``in_longer_runs=False`` keeps long runs
     whole, for text that quotes a file's own timestamps and uuids back to its reader.
     """
-    if in_longer_runs:
-        text = _LONG_RUN.sub(lambda m: _mask_long_run(m.group(0)), text)
-    return _NHS_LIKE.sub(lambda m: mask_nhs_number(m.group(0)), text)
+    # a uuid (a resource's id, a request id) is never an NHS number, though its last group
+    # may be twelve digits that pass the check: it stays whole, so messages name resources
+    pieces = _UUID.split(text)
+    for index in range(0, len(pieces), 2):
+        piece = pieces[index]
+        if in_longer_runs:
+            piece = _LONG_RUN.sub(lambda m: _mask_long_run(m.group(0)), piece)
+        pieces[index] = _NHS_LIKE.sub(lambda m: mask_nhs_number(m.group(0)), piece)
+    return "".join(pieces)
+
+
+_UUID = re.compile(
+    r"(?<![0-9A-Fa-f-])([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-"
+    r"[0-9A-Fa-f]{12})(?![0-9A-Fa-f-])"
+)
 
 
 class NhsNumberLogFilter(logging.Filter):

@@ -50,10 +50,20 @@ def test_nhs_numbers_are_masked_in_every_form(text: str, masked: str) -> None:
         "20261207000001",  # a longer run with no ten digits passing the check
         "2026-03-01T10:15:00+00:00 2026-12-07 21:25:12,123",  # times as logged
         "0113 496 0001",  # a phone number, 4-3-4
+        # uuids (resource and request ids) whose last group holds a run passing the check
+        "not overwritten (Flag/d3f31117-5188-47fa-80a3-686480041519): HTTP 412",
+        "Flag/705065ac-6458-4b37-be16-4b0377014146, request 22222222-2222-4222-8222-222222222222",
     ],
 )
 def test_what_is_not_an_nhs_number_stays_readable(text: str) -> None:
     assert mask_nhs_numbers_in(text) == text
+
+
+def test_an_nhs_number_beside_a_uuid_is_still_masked() -> None:
+    text = "Patient/9434765919 of Flag/705065ac-6458-4b37-be16-4b0377014146 (9434765919001)"
+    assert mask_nhs_numbers_in(text) == (
+        "Patient/*** *** 5919 of Flag/705065ac-6458-4b37-be16-4b0377014146 (*** *** 5919001)"
+    )
 
 
 def test_long_runs_can_be_kept_whole_for_text_quoting_a_file_back() -> None:
