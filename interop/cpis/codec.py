@@ -27,7 +27,7 @@ from interop.cpis.hl7 import (
     CpisInputError,
     CpisLimits,
     SafeParser,
-    compile_message_schema,
+    message_schema,
     root_kind,
 )
 from interop.cpis.messages import (
@@ -96,7 +96,7 @@ def validate_cpis_xml(data: bytes, *, limits: CpisLimits = DEFAULT_LIMITS) -> li
     return []
 
 
-_THREAD_SCHEMAS = threading.local()
+_OWN_UPLOAD_CHECK = threading.Lock()
 
 
 def check_own_upload(data: bytes) -> list[str]:
@@ -108,11 +108,11 @@ def check_own_upload(data: bytes) -> list[str]:
     """
     from lxml import etree
 
-    # a compiled schema keeps its last validation's error log: each thread has its own (the
-    # sync job checks files in worker threads while it may salvage another in its own)
-    schema: etree.XMLSchema | None = getattr(_THREAD_SCHEMAS, "upload", None)
-    if schema is None:
-        schema = _THREAD_SCHEMAS.upload = compile_message_schema("upload")
-    if schema.validate(etree.fromstring(data)):
-        return []
-    return [f"line {e.line}: {e.message}" for e in schema.error_log]
+    schema = message_schema("upload")
+    document = etree.fromstring(data)
+    # the compiled schema keeps the last validation's error log: one validation at a time
+    # (the sync job checks files in a worker thread while it salvages another in its own)
+    with _OWN_UPLOAD_CHECK:
+        if schema.validate(document):
+            return []
+        return [f"line {e.line}: {e.message}" for e in schema.error_log]

@@ -46,10 +46,6 @@ WriteUpload = Callable[[UploadHeader, Iterable[CpisRecord], BinaryIO], int]
 CheckUpload = Callable[[bytes], list[str]]
 
 
-#: upload files checked against the XSD at the same time, each in its own worker thread
-_CHECKERS = 2
-
-
 class UploadFileError(InteropError):
     """A file the job built failed its own XSD check: a fault in the toolkit, never sent."""
 
@@ -282,16 +278,15 @@ class CpisSync:
         """Each planned upload with its file (or why it could not be built), in order.
 
         Building a file is Python work; checking it against the XSD is libxml2's, which frees
-        the interpreter while it parses and validates. So files are checked in worker threads
-        (two at a time: checking takes longer than building) while the next is built here and
-        the one before is sent: on a national export the check no longer adds to the run's
-        time. At most three files are held at once.
+        the interpreter while it parses and validates. So each file is checked in a worker
+        thread while the next is built here and the one before is sent: on a national export
+        the check no longer adds to the run's time. At most two files are held at once.
         """
-        with ThreadPoolExecutor(max_workers=_CHECKERS, thread_name_prefix="xsd-check") as checker:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsd-check") as checker:
             pending: deque[tuple[Upload, bytes | Exception, Future[None] | None]] = deque()
             for upload in uploads:
                 pending.append(self._start_build(checker, upload))
-                if len(pending) > _CHECKERS:
+                if len(pending) > 1:
                     yield self._finish_build(*pending.popleft())
             while pending:
                 yield self._finish_build(*pending.popleft())
