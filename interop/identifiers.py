@@ -58,7 +58,10 @@ def check_nhs_number(value: object) -> str:
         raise InvalidNhsNumber(
             "nhs_number_type", f"an NHS number must be a string, not {type(value).__name__}"
         )
-    digits = _SEPARATORS.sub("", value.strip())
+    if len(value) == 10 and value.isdigit() and value.isascii():
+        digits = value  # already bare digits, as in most exports: nothing to strip
+    else:
+        digits = _SEPARATORS.sub("", value.strip())
     if not digits:
         raise InvalidNhsNumber("nhs_number_empty", "the NHS number is empty")
     if not digits.isascii() or not digits.isdigit():

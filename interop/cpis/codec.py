@@ -19,14 +19,18 @@ The implementation lives in ``hl7`` (names, TS values, safe parsing, XSDs), ``up
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
+
+from lxml import etree
 
 from interop.cpis.hl7 import (
     DEFAULT_LIMITS,
     CpisInputError,
     CpisLimits,
     SafeParser,
+    compile_message_schema,
     message_schema,
     root_kind,
 )
@@ -44,6 +48,7 @@ from interop.issues import Issue
 __all__ = [
     "CpisInputError",
     "CpisLimits",
+    "OwnUploadChecks",
     "check_own_upload",
     "message_type",
     "read_access_notification",
@@ -106,8 +111,6 @@ def check_own_upload(data: bytes) -> list[str]:
     ``validate_cpis_xml``'s guarded, record-by-record reading of untrusted files. The sync job
     calls it on every file before sending, so a fault in the writer never reaches CP-IS.
     """
-    from lxml import etree
-
     schema = message_schema("upload")
     document = etree.fromstring(data)
     # the compiled schema keeps the last validation's error log: one validation at a time
@@ -116,3 +119,33 @@ def check_own_upload(data: bytes) -> list[str]:
         if schema.validate(document):
             return []
         return [f"line {e.line}: {e.message}" for e in schema.error_log]
+
+
+class OwnUploadChecks:
+    """``check_own_upload`` for several threads at once: the sync job checks two files at a
+    time, as checking a file takes longer than building the next.
+
+    Each call borrows one of ``threads`` compiled schemas, because a compiled schema keeps its
+    last validation's error log and two threads must not share one. The schemas are compiled
+    here, in the thread that creates the checks, before any worker starts: compiling them in
+    two worker threads at once once failed in CI (``XMLSchemaParseError``).
+    """
+
+    def __init__(self, threads: int = 2) -> None:
+        if threads < 1:
+            raise ValueError("at least one thread checks the files")
+        self.threads = threads
+        self._free: queue.SimpleQueue[etree.XMLSchema] = queue.SimpleQueue()
+        for _ in range(threads):
+            self._free.put(compile_message_schema("upload"))
+
+    def __call__(self, data: bytes) -> list[str]:
+        """XSD errors of an upload file this toolkit just wrote (empty when valid)."""
+        document = etree.fromstring(data)
+        schema = self._free.get()
+        try:
+            if schema.validate(document):
+                return []
+            return [f"line {e.line}: {e.message}" for e in schema.error_log]
+        finally:
+            self._free.put(schema)

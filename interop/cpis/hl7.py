@@ -477,6 +477,12 @@ def _schema_parser() -> etree.XMLParser:
 @cache
 def message_schema(kind: str) -> etree.XMLSchema:
     """The compiled XSD of a message kind (compiled once per process)."""
+    return compile_message_schema(kind)
+
+
+def compile_message_schema(kind: str) -> etree.XMLSchema:
+    """A new compiled XSD of a message kind, for a thread that validates at the same time as
+    others (a compiled schema keeps its last validation's error log)."""
     path = schema_dir() / SCHEMA_FILES[kind]
     return etree.XMLSchema(etree.parse(str(path), _schema_parser()))
 

@@ -94,13 +94,14 @@ class ChildProtectionFlag(ArtefactBase):
             "expected_delivery_date",
             "an unborn child protection plan needs the expected delivery date",
         )
-        v.check(
-            is_ucpp or self.expected_delivery_date is None,
-            "C03",
-            "expected_delivery_date",
-            "only an unborn child protection plan has an expected delivery date, "
-            f"not {self.plan_type.value}",
-        )
+        if not is_ucpp and self.expected_delivery_date is not None:
+            # the message names the plan type: built only for a row that breaks the rule
+            v.add(
+                "C03",
+                "expected_delivery_date",
+                "only an unborn child protection plan has an expected delivery date, "
+                f"not {self.plan_type.value}",
+            )
         if self.plan_end is not None:
             v.check(
                 self.plan_end >= self.plan_start,

@@ -243,12 +243,17 @@ class InformationSharing(DomainModel):
         return self
 
 
+#: The default marker: nothing withheld. One shared instance (models are frozen), so that
+#: reading a national export does not build and validate one per row.
+NOT_WITHHELD = InformationSharing()
+
+
 class ArtefactBase(DomainModel):
     """Fields every artefact has: its kind, local id and the information-sharing marker."""
 
     kind: str
     local_id: LocalId
-    sharing: InformationSharing = Field(default_factory=InformationSharing)
+    sharing: InformationSharing = Field(default=NOT_WITHHELD)
 
     def summary(self) -> str:
         """One line for operators' logs and reports, with personal data masked."""

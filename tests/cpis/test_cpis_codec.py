@@ -8,6 +8,7 @@ import json
 import re
 import tracemalloc
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from importlib.resources import files
 from pathlib import Path
@@ -23,6 +24,8 @@ from interop.codes import CpisFileResponse, CpisRecordResponse, PlanType
 from interop.cpis.codec import (
     CpisInputError,
     CpisLimits,
+    OwnUploadChecks,
+    check_own_upload,
     message_type,
     read_access_notification,
     read_acknowledgement,
@@ -281,6 +284,32 @@ def element_by_element(header: UploadHeader, records: list[CpisRecord]) -> bytes
 ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=8) | st.text(
     alphabet="&<>\"' \t\r\nÉé\x00\x0b\x1b\x7f\x85\ufffe\ufdd0\U0001f600a", max_size=8
 )
+
+
+def test_files_checked_in_several_threads_each_get_their_own_errors() -> None:
+    """The sync job checks upload files in two worker threads at once: each check reports its
+    own file's errors, never the other's (a compiled schema keeps its last error log), and
+    finds what the one-at-a-time check finds."""
+    valid = upload_bytes(list(many(200)))
+    bad_code = valid.replace(b' code="01" ', b' code="01" bogus="1" ', 1)
+    bad_time = re.sub(
+        rb'<effectiveTime([^>]*) value="[^"]*"', rb'<effectiveTime\1 value="x"', valid, count=1
+    )
+    assert bad_code != valid
+    assert bad_time != valid
+    checks = OwnUploadChecks(2)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = list(pool.map(checks, [bad_code, bad_time, valid] * 30))
+    for problems, expected in zip(found, ["bogus", "effectiveTime", None] * 30, strict=True):
+        if expected is None:
+            assert problems == []
+        else:
+            assert problems
+            assert all(expected in p for p in problems), problems
+    for data in (valid, bad_code, bad_time):
+        assert checks(data) == check_own_upload(data)
+    with pytest.raises(ValueError, match="at least one"):
+        OwnUploadChecks(0)
 
 
 @settings(max_examples=300, deadline=None)
