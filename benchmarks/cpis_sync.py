@@ -9,7 +9,8 @@ MESH stand-in that takes every upload:
    file and validate it against the XSD (everything but the MESH send itself);
 2. unchanged re-run: the same export against the ledger (nothing to send).
 Prints wall time, this process's CPU time (user + sys: the figure that holds on a shared
-machine) and peak memory (ru_maxrss) of each phase. Targets (issue 13): full run under 10 s on
+machine) and peak memory (ru_maxrss) of each phase, and those of the worker processes that
+check a large export's rows beside the job (``interop.sync.export_workers``). Targets (issue 13): full run under 10 s on
 SQLite and within 2x of that on PostgreSQL, unchanged re-run under 3 s, peak memory under
 500 MB. ``--state URL`` runs on an empty PostgreSQL database you give; ``--postgres`` starts a
 throw-away server from Debian's package (durable settings: fsync on, as in production) and
@@ -36,6 +37,7 @@ from interop.jobs.state import StateOptions
 from interop.synthetic import export_csv
 
 LA = ResponsibleLocalAuthority(ods_code="LA380", name="Example City Council")
+CHILDREN = resource.RUSAGE_CHILDREN  # the job's worker processes, once they have ended
 
 
 class NoMesh:
@@ -52,14 +54,15 @@ class NoMesh:
         return None
 
 
-def peak_mb() -> float:
-    """Peak resident memory of this process so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory of this process (or of the largest of its ended worker processes:
+    ``RUSAGE_CHILDREN``) so far, in MB."""
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
-def cpu_seconds() -> float:
-    """User + system CPU time of this process so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    """User + system CPU time of this process (or of its ended worker processes) so far."""
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -126,13 +129,16 @@ def measure(rows: int, url: str | None) -> None:
         backend = "PostgreSQL" if url else "SQLite"
         print(f"export: {rows:,} rows, {export.stat().st_size / 1e6:.1f} MB; state: {backend}")
 
-        started, cpu = time.perf_counter(), cpu_seconds()
+        started, cpu, workers_cpu = time.perf_counter(), cpu_seconds(), cpu_seconds(CHILDREN)
         mesh = NoMesh()
         full = sync(export, state, mesh)
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+        workers_cpu = cpu_seconds(CHILDREN) - workers_cpu
         print(
             f"full run: {full.counts.new:,} records in {mesh.sent} upload file(s), built and "
-            f"XSD-validated in {seconds:.1f} s (CPU {cpu:.1f} s); peak memory {peak_mb():.0f} MB"
+            f"XSD-validated in {seconds:.1f} s (CPU {cpu:.1f} s, and {workers_cpu:.1f} s in "
+            f"worker processes); peak memory {peak_mb():.0f} MB, a worker's "
+            f"{peak_mb(CHILDREN):.0f} MB"
         )
 
         started, cpu = time.perf_counter(), cpu_seconds()

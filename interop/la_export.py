@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 
@@ -58,6 +58,17 @@ FORBIDDEN_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _LISTED = 10
 MAX_FIELD_CHARS = 1_000
 MAX_EXPORT_BYTES = 512 * 1024 * 1024
+
+#: the columns that are the flag's subject, and those that are fields of the flag itself
+_SUBJECT_COLUMNS = ("nhs_number", "given_name", "family_name", "date_of_birth")
+_FLAG_COLUMNS = (
+    "local_id",
+    "plan_type",
+    "plan_start",
+    "plan_end",
+    "expected_delivery_date",
+    "lac_legal_basis",
+)
 
 # where each artefact field comes from in the export, to name the column of a problem
 _COLUMN_OF = {
@@ -115,6 +126,29 @@ class UnchangedRow:
     la_ods: str
     local_id: str
     row_hash: str
+
+
+@dataclass(frozen=True)
+class ScreenedRow:
+    """A row of the right shape, its cells fitted to the header; ``unchanged`` when the ledger
+    holds it exactly as last planned (taken as such unless its local id repeats)."""
+
+    line: int
+    cells: list[str]
+    unchanged: UnchangedRow | None = None
+
+
+T = TypeVar("T")
+
+
+class CheckedRow(NamedTuple, Generic[T]):
+    """A row's checked outcome before the repeat check: ``local_id`` is the id to look for
+    among earlier rows (None when a problem found first makes that check moot). A named
+    tuple: the sync job makes one per row of a national export, some from another process."""
+
+    line: int
+    local_id: str | None
+    outcome: T | RowProblem | list[RowProblem]
 
 
 #: (LA ODS code, local id, row hash) → whether the ledger holds that row unchanged
@@ -188,6 +222,13 @@ def sniff_separator(text: str) -> str:
     return ","
 
 
+def read_export(path: Path) -> bytes:
+    """The bytes of the export at ``path``, up to one past the limit (``read_bytes`` refuses
+    a larger file without reading the rest of it)."""
+    with path.open("rb") as handle:
+        return handle.read(MAX_EXPORT_BYTES + 1)
+
+
 def forbidden_character(value: str) -> str | None:
     """The first character of ``value`` that XML 1.0 and FHIR forbid, as ``U+0000``, or None."""
     found = FORBIDDEN_CHARACTERS.search(value)
@@ -218,12 +259,23 @@ class ExportReader:
 
     def read_file(self, path: Path) -> Iterator[ExportRow | UnchangedRow | RowProblem]:
         """Every data row of the file at ``path``."""
-        with path.open("rb") as handle:
-            data = handle.read(MAX_EXPORT_BYTES + 1)
-        return self.read_bytes(data)
+        return self.read_bytes(read_export(path))
 
     def read_bytes(self, data: bytes) -> Iterator[ExportRow | UnchangedRow | RowProblem]:
         """Every data row of an export's bytes."""
+        columns, raw = self.raw_rows(data)
+        return self.rows(columns, raw)
+
+    def raw_rows(
+        self, data: bytes
+    ) -> tuple[list[str], Iterator[tuple[int, list[str]] | RowProblem]]:
+        """The export's columns, and each data row's line and cells as read (or why a line is
+        not valid CSV); blank lines are skipped. ``ExportError`` for the file as a whole.
+
+        ``screen``, ``check`` and ``settle`` then judge a row: ``read_bytes`` runs them one
+        row at a time, and the sync job's reader can run ``check``, the costly one, for a
+        national export's rows in several processes at once.
+        """
         text = _decode(data)
         csv.field_size_limit(MAX_FIELD_CHARS * 4)
         separator = sniff_separator(text)
@@ -232,11 +284,9 @@ class ExportReader:
             columns = _check_header(next(reader, None))
         except csv.Error as exc:
             raise ExportError(f"header row: {exc}") from None
-        return self._rows(reader, columns)
+        return columns, self._raw(reader)
 
-    def _rows(
-        self, reader: Iterator[list[str]], columns: list[str]
-    ) -> Iterator[ExportRow | UnchangedRow | RowProblem]:
+    def _raw(self, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]] | RowProblem]:
         line = 1
         while True:
             try:
@@ -254,7 +304,17 @@ class ExportReader:
                 self.progress(line)
             if not any(cell.strip() for cell in cells):
                 continue  # blank lines are not rows
-            outcome = self._row(line, columns, cells)
+            yield line, cells
+
+    def rows(
+        self, columns: list[str], raw: Iterable[tuple[int, list[str]] | RowProblem]
+    ) -> Iterator[ExportRow | UnchangedRow | RowProblem]:
+        """``raw_rows``' rows judged one after the other, in this process."""
+        for item in raw:
+            if isinstance(item, RowProblem):
+                yield item
+                continue
+            outcome = self._row(item[0], columns, item[1])
             if isinstance(outcome, list):
                 yield from outcome
             else:
@@ -263,10 +323,24 @@ class ExportReader:
     def _row(
         self, line: int, columns: list[str], cells: list[str]
     ) -> ExportRow | UnchangedRow | RowProblem | list[RowProblem]:
-        if len(cells) > len(columns) and not any(c.strip() for c in cells[len(columns) :]):
-            cells = cells[: len(columns)]  # trailing empty columns, as Excel pads them
-        if len(cells) != len(columns):
-            return RowProblem(line, None, f"has {len(cells)} cells; the header has {len(columns)}")
+        screened = self.screen(line, columns, cells)
+        if not isinstance(screened, ScreenedRow):
+            return screened
+        if screened.unchanged is not None and self.take_unchanged(screened.unchanged):
+            return screened.unchanged
+        return self.settle(self.check(line, columns, screened.cells))
+
+    def screen(
+        self, line: int, columns: list[str], cells: list[str]
+    ) -> ScreenedRow | RowProblem | list[RowProblem]:
+        """A row's shape (its number of cells, characters XML forbids), and whether the
+        ledger holds it unchanged: cheap checks, made on every row in order."""
+        width = len(columns)
+        if len(cells) != width:
+            if len(cells) > width and not any(c.strip() for c in cells[width:]):
+                cells = cells[:width]  # trailing empty columns, as Excel pads them
+            else:
+                return RowProblem(line, None, f"has {len(cells)} cells; the header has {width}")
         if FORBIDDEN_CHARACTERS.search("".join(cells)):
             return [
                 RowProblem(
@@ -277,61 +351,78 @@ class ExportReader:
                 for column, cell in zip(columns, cells, strict=True)
                 if (code := forbidden_character(cell)) is not None
             ]
+        unchanged = None
         if self.is_unchanged is not None:
             unchanged = self._unchanged(line, columns, cells)
-            if unchanged is not None:
-                return unchanged
-        values = {c: (v.strip() or None) for c, v in zip(columns, cells, strict=True)}
-        for column, value in values.items():
-            if value is not None and len(value) > MAX_FIELD_CHARS:
-                return RowProblem(line, column, f"is longer than {MAX_FIELD_CHARS} characters")
-        local_id = values["local_id"]
-        if local_id is not None and local_id in self._seen:
-            return RowProblem(
-                line, "local_id", f"repeats the local_id of line {self._seen[local_id]}"
+        return ScreenedRow(line, cells, unchanged)
+
+    def take_unchanged(self, row: UnchangedRow) -> bool:
+        """Whether a row ``screen`` found unchanged is taken as such: not when an earlier row
+        had its local id (the row is then checked, and refused as a repeat)."""
+        if row.local_id in self._seen:
+            return False
+        self._seen[row.local_id] = row.line
+        return True
+
+    def check(self, line: int, columns: list[str], cells: list[str]) -> CheckedRow[ExportRow]:
+        """Every check of a screened row's values: the costly part of reading, which depends
+        on no other row (``settle`` then looks for a repeated local id)."""
+        stripped = [c.strip() for c in cells]
+        if max(map(len, stripped)) > MAX_FIELD_CHARS:
+            column = next(
+                c for c, v in zip(columns, stripped, strict=True) if len(v) > MAX_FIELD_CHARS
             )
+            # found before the repeat check: no local id, so settle keeps this problem
+            return CheckedRow(
+                line, None, RowProblem(line, column, f"is longer than {MAX_FIELD_CHARS} characters")
+            )
+        # the row's non-empty cells: an empty cell is an absent value
+        values = {c: v for c, v in zip(columns, stripped, strict=True) if v}
+        local_id = values.get("local_id")
         la = self._authority(values.get("la_ods_code"))
         la_problem = None
         if isinstance(la, RowProblem):
             # the row's other problems are still worth telling in the same run
             la_problem, la = RowProblem(line, la.column, la.message), _PLACEHOLDER_LA
-        row_hash = _row_hash(la.ods_code, columns, cells)
-        subject = {
-            "nhs_number": values["nhs_number"],
-            "given_name": values["given_name"],
-            "family_name": values["family_name"],
-            "date_of_birth": values["date_of_birth"],
-        }
-        plan_type = values["plan_type"]
         document: dict[str, Any] = {
             "kind": "child-protection-flag",
-            "local_id": local_id,
-            "plan_type": plan_type.upper() if plan_type else None,
-            "subject": {k: v for k, v in subject.items() if v is not None},
-            "plan_start": values["plan_start"],
-            "plan_end": values["plan_end"],
-            "expected_delivery_date": values.get("expected_delivery_date"),
-            "lac_legal_basis": values.get("lac_legal_basis"),
+            "subject": {k: values[k] for k in _SUBJECT_COLUMNS if k in values},
             "responsible_la": self._la_document(la),
         }
+        for column in _FLAG_COLUMNS:
+            if column in values:
+                document[column] = values[column]
+        if "plan_type" in document:
+            document["plan_type"] = document["plan_type"].upper()
         try:
             # every cell is a string: validated as JSON strings would be, strictly
-            flag = ChildProtectionFlag.model_validate_strings(
-                {k: v for k, v in document.items() if v is not None}, strict=True
-            )
+            flag = ChildProtectionFlag.model_validate_strings(document, strict=True)
         except ValidationError as exc:
             problems = [
                 RowProblem(line, _column_of(issue.location), issue.message, issue.rule_id)
                 for issue in issues_from_validation_error(exc)
             ]
             if la_problem is not None:
-                return [la_problem, *(p for p in problems if p.column != "la_ods_code")]
-            return problems
+                problems = [la_problem, *(p for p in problems if p.column != "la_ods_code")]
+            return CheckedRow(line, local_id, problems)
         if la_problem is not None:
-            return la_problem
-        if local_id is not None:
-            self._seen[local_id] = line
-        return ExportRow(line, flag, row_hash)
+            return CheckedRow(line, local_id, la_problem)
+        return CheckedRow(
+            line, local_id, ExportRow(line, flag, _row_hash(la.ods_code, columns, stripped))
+        )
+
+    def settle(self, checked: CheckedRow[T]) -> T | RowProblem | list[RowProblem]:
+        """A checked row's outcome in the light of the rows before it: a local id already
+        taken by an earlier valid row refuses the row, whatever else was wrong with it."""
+        local_id = checked.local_id
+        if local_id is not None and local_id in self._seen:
+            return RowProblem(
+                checked.line, "local_id", f"repeats the local_id of line {self._seen[local_id]}"
+            )
+        outcome = checked.outcome
+        if local_id is not None and not isinstance(outcome, RowProblem | list):
+            self._seen[local_id] = checked.line
+        return outcome
 
     def _unchanged(self, line: int, columns: list[str], cells: list[str]) -> UnchangedRow | None:
         """The row as unchanged, when its cells are exactly those last planned; else None.
@@ -342,7 +433,7 @@ class ExportReader:
         assert self.is_unchanged is not None
         cell = dict(zip(columns, cells, strict=True))
         local_id = cell["local_id"].strip()
-        if not local_id or local_id in self._seen:
+        if not local_id:
             return None
         ods = (cell.get("la_ods_code") or "").strip().upper()
         if not ods:
@@ -352,7 +443,6 @@ class ExportReader:
         row_hash = _row_hash(ods, columns, cells)
         if not self.is_unchanged(ods, local_id, row_hash):
             return None
-        self._seen[local_id] = line
         return UnchangedRow(line, ods, local_id, row_hash)
 
     def _la_document(self, la: ResponsibleLocalAuthority) -> dict[str, Any]:
@@ -410,6 +500,7 @@ def _column_of(location: str) -> str | None:
 
 
 def _row_hash(la_ods: str, columns: list[str], cells: list[str]) -> str:
-    """A fingerprint of a row as exported: its authority, the header and every cell."""
-    text = "\x1f".join((la_ods, ",".join(columns), *(c.strip() for c in cells)))
+    """A fingerprint of a row as exported: its authority, the header and every cell (each
+    stripped of surrounding spaces: ``cells`` may be stripped already)."""
+    text = "\x1f".join((la_ods, ",".join(columns), *[c.strip() for c in cells]))
     return hashlib.sha256(text.encode()).hexdigest()

@@ -23,9 +23,14 @@ if TYPE_CHECKING:
     from interop.la_export import ExportRow, RowProblem, UnchangedRow
     from interop.state import Lease
     from interop.sync.cpis_sync import CpisSync, Sender, SendOutcome, SyncCounts
+    from interop.sync.export_workers import MappedRow
     from interop.sync.ledger import Ledger
 
 __all__ = ["CpisSyncResult", "SyncProgress", "run_cpis_sync"]
+
+#: upload files checked against the XSD at once: checking a file takes longer than building
+#: the next, and lxml frees the interpreter while it checks
+CHECK_THREADS = 2
 
 
 @dataclass
@@ -235,22 +240,28 @@ def _read(
     keep_rows: bool,
     reading: Callable[[int], None] | None,
     gate: PdsGate | None = None,
-) -> Iterator[ExportRow | UnchangedRow]:
+) -> Iterator[ExportRow | MappedRow | UnchangedRow]:
     """The export's valid rows, streamed (problems collected into ``result``); with a
     ``gate``, each new or changed row is traced on PDS first (traced before shared)."""
-    from interop.la_export import ExportError, ExportReader
+    from interop.la_export import ExportError, ExportReader, read_export
+    from interop.sync.export_workers import read_for_sync
 
     reader = ExportReader(local_authority, job.unchanged(), progress=reading)
     try:
-        results = reader.read_file(source)
+        if gate is not None:
+            # the gate traces each row's flag: read in this process alone
+            traced = gate.rows(reader.read_file(source))
+            result.trace = gate.summary
+            return _valid_rows(traced, result, keep_rows)
+        if keep_rows:  # every row's flag is kept
+            return _valid_rows(reader.read_file(source), result, keep_rows)
+        # a national export's rows are checked on every core
+        rows = read_for_sync(reader, read_export(source), job.to_record)
     except OSError as exc:
         raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
     except ExportError as exc:
         raise ExportError(f"{source}: {exc}") from None
-    if gate is not None:
-        results = gate.rows(results)
-        result.trace = gate.summary
-    return _valid_rows(results, result, keep_rows)
+    return _valid_rows(rows, result, keep_rows)
 
 
 def _check_readable(source: Path) -> None:
@@ -261,25 +272,27 @@ def _check_readable(source: Path) -> None:
 
 
 def _job(ledger: Ledger, config: Config | None, out: Path | None) -> CpisSync:
-    from interop.cpis.codec import check_own_upload, write_upload
+    from interop.cpis.codec import OwnUploadChecks, write_upload
     from interop.mappings.cpis import flag_to_record
     from interop.sync.cpis_sync import CpisSync
 
+    checks = OwnUploadChecks(CHECK_THREADS)
     return CpisSync(
         ledger,
         to_record=flag_to_record,
         write_upload=write_upload,
         max_records_per_file=config.cpis.max_records_per_file if config else 5000,
         out_dir=out,
-        check_upload=check_own_upload,  # every file XSD-validated before it is sent
+        check_upload=checks,  # every file XSD-validated before it is sent
+        check_threads=checks.threads,
     )
 
 
 def _valid_rows(
-    results: Iterable[ExportRow | UnchangedRow | RowProblem],
+    results: Iterable[ExportRow | MappedRow | UnchangedRow | RowProblem],
     result: CpisSyncResult,
     keep_rows: bool,
-) -> Iterator[ExportRow | UnchangedRow]:
+) -> Iterator[ExportRow | MappedRow | UnchangedRow]:
     """The rows to plan, streamed: a national export is never held whole in memory."""
     from interop.la_export import ExportRow, RowProblem
 

@@ -3,6 +3,7 @@
 __all__ = [
     "cpis_pull",
     "cpis_sync",
+    "export_workers",
     "ledger",
     "watermarks",
 ]

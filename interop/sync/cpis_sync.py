@@ -31,6 +31,7 @@ from interop.cpis.model import CpisRecord, UploadHeader
 from interop.domain import ChildProtectionFlag
 from interop.errors import InteropError
 from interop.la_export import ExportRow, IsUnchanged, UnchangedRow
+from interop.sync.export_workers import MappedRow
 from interop.sync.ledger import (
     FAILED,
     Ledger,
@@ -136,13 +137,17 @@ class CpisSync:
         max_records_per_file: int = 5000,
         out_dir: Path | None = None,
         check_upload: CheckUpload | None = None,
+        check_threads: int = 1,
     ) -> None:
+        """``check_upload`` checks each file before it is sent (``check_threads`` files at
+        once: it must then be safe to call from that many threads together)."""
         self.ledger = ledger
         self.to_record = to_record
         self.write_upload = write_upload
         self.max_records_per_file = max_records_per_file
         self.out_dir = out_dir
         self.check_upload = check_upload
+        self.check_threads = max(1, check_threads)
         self._planned: dict[str, list[CpisRecord]] = {}
         self._known: dict[tuple[str, str], LedgerRecord] | None = None
 
@@ -176,7 +181,7 @@ class CpisSync:
         return is_unchanged
 
     def compare(
-        self, rows: Iterable[ExportRow | UnchangedRow]
+        self, rows: Iterable[ExportRow | MappedRow | UnchangedRow]
     ) -> tuple[SyncCounts, dict[tuple[str, str], list[PlannedRecord]]]:
         """Counts, and the records to send grouped by (LA ODS code, LA name)."""
         known = self._ledger_records()
@@ -197,12 +202,17 @@ class CpisSync:
                 else:
                     counts.unchanged += 1
                 continue
-            la = row.flag.responsible_la
-            authorities.add(la.ods_code)
-            record = self.to_record(row.flag)
-            text = record_to_json(record)
-            fingerprint = hashlib.sha256(text.encode()).hexdigest()
-            key = (la.ods_code, record.record_id)
+            if isinstance(row, MappedRow):  # checked and mapped by a worker process
+                la_ods, la_name = row.la_ods, row.la_name
+                record, text, fingerprint = row.record, row.text, row.fingerprint
+            else:
+                la = row.flag.responsible_la
+                la_ods, la_name = la.ods_code, la.name
+                record = self.to_record(row.flag)
+                text = record_to_json(record)
+                fingerprint = hashlib.sha256(text.encode()).hexdigest()
+            authorities.add(la_ods)
+            key = (la_ods, record.record_id)
             seen.add(key)
             previous = known.get(key)
             if previous is None:
@@ -222,11 +232,11 @@ class CpisSync:
                 counts.unchanged += 1
                 continue
             planned = PlannedRecord(record, text, fingerprint, row.row_hash or None)
-            to_send.setdefault((la.ods_code, la.name), []).append(planned)
+            to_send.setdefault((la_ods, la_name), []).append(planned)
         counts.not_in_export = sum(1 for key in known if key[0] in authorities and key not in seen)
         return counts, to_send
 
-    def plan(self, rows: Iterable[ExportRow | UnchangedRow]) -> SyncCounts:
+    def plan(self, rows: Iterable[ExportRow | MappedRow | UnchangedRow]) -> SyncCounts:
         """Record in the ledger the uploads this export needs; returns the counts."""
         counts, to_send = self.compare(rows)
         self._known = None  # planning changes the ledger
@@ -278,15 +288,17 @@ class CpisSync:
         """Each planned upload with its file (or why it could not be built), in order.
 
         Building a file is Python work; checking it against the XSD is libxml2's, which frees
-        the interpreter while it parses and validates. So each file is checked in a worker
-        thread while the next is built here and the one before is sent: on a national export
-        the check no longer adds to the run's time. At most two files are held at once.
+        the interpreter while it parses and validates. So files are checked in worker threads
+        (``check_threads`` at a time) while the next is built here and the one before is sent:
+        on a national export the check no longer adds to the run's time. At most
+        ``check_threads + 1`` files are held at once.
         """
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsd-check") as checker:
+        threads = self.check_threads
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="xsd-check") as checker:
             pending: deque[tuple[Upload, bytes | Exception, Future[None] | None]] = deque()
             for upload in uploads:
                 pending.append(self._start_build(checker, upload))
-                if len(pending) > 1:
+                if len(pending) > threads:
                     yield self._finish_build(*pending.popleft())
             while pending:
                 yield self._finish_build(*pending.popleft())
@@ -312,7 +324,7 @@ class CpisSync:
         return upload, built
 
     def write_dry_run(
-        self, rows: Iterable[ExportRow | UnchangedRow]
+        self, rows: Iterable[ExportRow | MappedRow | UnchangedRow]
     ) -> tuple[SyncCounts, list[Path]]:
         """Build the upload files this export needs into ``out_dir``; change nothing else."""
         if self.out_dir is None:

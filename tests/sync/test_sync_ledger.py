@@ -279,14 +279,17 @@ def _with_nul_in_name(bad_ids: set[str]) -> Any:
     return to_record
 
 
-def xml_job(ledger: Ledger, bad_ids: set[str]) -> CpisSync:
-    from interop.cpis.codec import check_own_upload, write_upload
+def xml_job(ledger: Ledger, bad_ids: set[str], *, check_threads: int = 2) -> CpisSync:
+    """The job as ``interop sync cpis`` builds it: the real writer, files checked against the
+    XSD two at a time."""
+    from interop.cpis.codec import OwnUploadChecks, write_upload
 
     return CpisSync(
         ledger,
         to_record=_with_nul_in_name(bad_ids),
         write_upload=write_upload,
-        check_upload=check_own_upload,
+        check_upload=OwnUploadChecks(check_threads),
+        check_threads=check_threads,
         max_records_per_file=4,
     )
 
@@ -384,3 +387,41 @@ def test_a_missing_ledger_is_refused_unless_created(tmp_path: Any) -> None:
         Ledger(path, create=False)
     Ledger(path).close()  # created explicitly (the default keeps the old behaviour)
     Ledger(path, create=False).close()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_files_checked_several_at_once_are_sent_in_plan_order_and_a_failed_check_salvaged(
+    state_url: str, threads: int
+) -> None:
+    """Checking files in ``threads`` worker threads changes neither the order the uploads go
+    in nor what a file that fails its check does: its bad record fails alone, the rest goes."""
+    import threading
+
+    ledger, sender, export = Ledger(state_url), ScriptedSender(), rows(30)
+    bad = export[9].flag.local_id  # in the second file of seven
+    checked_in: set[str] = set()
+
+    def check(data: bytes) -> list[str]:
+        checked_in.add(threading.current_thread().name)
+        return [f"{bad} is not allowed"] if bad.encode() in data else []
+
+    sync = CpisSync(
+        ledger,
+        to_record=simple_record,
+        write_upload=lines_writer,
+        max_records_per_file=7,
+        check_upload=check,
+        check_threads=threads,
+    )
+    sync.plan(export)
+    planned = [u.upload_id for u in ledger.uploads("planned")]
+    outcomes = sync.send(sender, recipient="X26CPIS01", workflow_id="UPLOAD")
+    assert [o.upload_id for o in outcomes] == planned
+    assert [o.records for o in outcomes] == [7, 6, 7, 7, 2]
+    assert list(sender.stored) == planned  # sent in plan order
+    assert sorted(sender.records_delivered()) == sorted(
+        r.flag.local_id for r in export if r.flag.local_id != bad
+    )
+    assert ledger.records()[(LA.ods_code, bad)].status == "failed"
+    assert all(name.startswith("xsd-check") for name in checked_in - {"MainThread"})
+    assert len(checked_in - {"MainThread"}) <= threads
