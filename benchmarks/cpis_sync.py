@@ -12,9 +12,9 @@ Prints wall time, this process's CPU time (user + sys: the figure that holds on 
 machine) and peak memory (ru_maxrss) of each phase, and those of the worker processes that
 check a large export's rows beside the job (``interop.sync.export_workers``). Targets
 (issue 13): full run under 10 s on SQLite and within 2x of that on PostgreSQL, unchanged
-re-run under 3 s, peak memory under 500 MB. ``--state URL`` runs on an empty PostgreSQL database you give; ``--postgres`` starts a
-throw-away server from Debian's package (durable settings: fsync on, as in production) and
-stops it afterwards. A PostgreSQL server's own CPU time is not in the process's figure.
+re-run under 3 s, peak memory under 500 MB. ``--state URL`` runs on an empty PostgreSQL
+database you give; ``--postgres`` starts a throw-away server from Debian's package (durable
+settings: fsync on, as in production) and stops it afterwards. A PostgreSQL server's own CPU time is not in the process's figure.
 """
 
 from __future__ import annotations
