@@ -14,7 +14,8 @@ check a large export's rows beside the job (``interop.sync.export_workers``). Ta
 (issue 13): full run under 10 s on SQLite and within 2x of that on PostgreSQL, unchanged
 re-run under 3 s, peak memory under 500 MB. ``--state URL`` runs on an empty PostgreSQL
 database you give; ``--postgres`` starts a throw-away server from Debian's package (durable
-settings: fsync on, as in production) and stops it afterwards. A PostgreSQL server's own CPU time is not in the process's figure.
+settings: fsync on, as in production) and stops it afterwards. A PostgreSQL server's own
+CPU time is not in the process's figure.
 """
 
 from __future__ import annotations
