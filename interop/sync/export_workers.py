@@ -21,6 +21,7 @@ import hashlib
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -102,6 +103,29 @@ def _start_worker() -> None:
     # a forked worker shares the job's heap until it writes to it: the garbage collector,
     # scanning that heap, would copy it page by page, so it leaves what it inherited alone
     gc.freeze()
+    # the job's signal handlers are not the worker's: SIGTERM (a service manager stops every
+    # process of the job) ends it at once and quietly, and Ctrl-C in a terminal is the job's
+    # to handle (it stops its workers itself)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # held since the fork (_signals_held)
+
+
+#: the signals held while a worker is forked
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back while the pool forks a worker or starts its threads: one
+    arriving mid-fork would reach the child before ``_start_worker`` and print a traceback,
+    or interrupt the pool half-started. They are delivered as soon as this ends (in the child
+    once its own handlers are set)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @cache
@@ -224,34 +248,38 @@ def _in_parallel(
     # the child, which touches nothing of the job's but the rows it is given.
     context = multiprocessing.get_context("fork")
     pending: deque[tuple[list[Screened], Results]] = deque()
-    with (
-        _quick_handover(),
-        ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker) as pool,
-    ):
-        broken = False
-        for batch in _batches(reader, task.columns, raw):
-            rows = _to_check(batch)
-            results: Results = []
-            in_flight = sum(isinstance(r, Future) and not r.done() for _, r in pending)
-            if rows and not broken and in_flight < 4 * processes:
-                try:
-                    results = pool.submit(_check_batch, task, rows)
-                except BrokenProcessPool:  # a worker died: this process reads on alone
-                    broken = True
-            if rows and not isinstance(results, Future):
-                results = _checked(reader, task, rows)
-            pending.append((batch, results))
-            # a bounded number of batches waits (while a worker starts, this process checks
-            # rows on): a national export is never held whole
-            while pending and (len(pending) > MAX_WAITING or _ready(pending[0][1])):
+    pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker)
+    try:
+        with _quick_handover():
+            broken = False
+            for batch in _batches(reader, task.columns, raw):
+                rows = _to_check(batch)
+                results: Results = []
+                in_flight = sum(isinstance(r, Future) and not r.done() for _, r in pending)
+                if rows and not broken and in_flight < 4 * processes:
+                    try:
+                        with _signals_held():
+                            results = pool.submit(_check_batch, task, rows)
+                    except BrokenProcessPool:  # a worker died: this process reads on alone
+                        broken = True
+                if rows and not isinstance(results, Future):
+                    results = _checked(reader, task, rows)
+                pending.append((batch, results))
+                # a bounded number of batches waits (while a worker starts, this process checks
+                # rows on): a national export is never held whole
+                while pending and (len(pending) > MAX_WAITING or _ready(pending[0][1])):
+                    done, results = pending.popleft()
+                    checked, broken_now = _results(reader, task, done, results)
+                    broken = broken or broken_now
+                    yield from _settled(reader, task, done, checked)
+            while pending:
                 done, results = pending.popleft()
-                checked, broken_now = _results(reader, task, done, results)
-                broken = broken or broken_now
+                checked, _ = _results(reader, task, done, results)
                 yield from _settled(reader, task, done, checked)
-        while pending:
-            done, results = pending.popleft()
-            checked, _ = _results(reader, task, done, results)
-            yield from _settled(reader, task, done, checked)
+    finally:
+        # also when reading is interrupted (Ctrl-C, SIGTERM, the consumer's error): queued
+        # batches are dropped, and only the ones a worker is checking are waited for
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextmanager

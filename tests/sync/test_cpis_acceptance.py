@@ -553,3 +553,88 @@ def test_a_backup_taken_while_jobs_write_is_sound_and_holds_only_what_was_commit
     delivered = site.delivered(monkeypatch)
     assert set(delivered) == local_ids(site.export)
     assert max(delivered.values()) == 1
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes of a process group (Linux: from /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def _start_reading_with_a_worker(site: Site, state: str) -> tuple[subprocess.Popen[str], int]:
+    """Start a sync of a national-size export in its own process group, as a service manager
+    does; return once a worker process checks rows beside it (and the worker's pid)."""
+    process = subprocess.Popen(
+        site.command(state),
+        env=site.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = [pid for pid in _group(process.pid) if pid != process.pid]
+        if workers:
+            return process, workers[0]
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.01)
+    raise AssertionError("no worker process started")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_the_whole_job_while_workers_read_exits_cleanly_and_leaves_no_process(
+    signum: int,
+    code: int,
+    fresh_mesh_sandbox: MeshSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C in a terminal and systemd's stop both signal every process of the job: the job
+    and its worker. The job exits 130 / 143 without a traceback, no worker outlives it, and
+    the next run sends every record exactly once."""
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=5000)
+    site.export.write_bytes(export_csv(25_000, seed=5))  # above the size read with workers
+    state = new_state(str(tmp_path / "state.sqlite"))
+    process, _ = _start_reading_with_a_worker(site, state)
+    os.killpg(process.pid, signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr, stderr
+    deadline = time.monotonic() + 10
+    while _group(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _group(process.pid) == [], "a worker outlived the job"
+    rerun = site.run(state)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    delivered = site.delivered(monkeypatch)
+    assert set(delivered) == local_ids(site.export)
+    assert max(delivered.values()) == 1
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+def test_a_worker_killed_while_reading_loses_nothing_and_the_job_ends_normally(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The out-of-memory killer takes the worker, not the job: the job checks the rest of the
+    rows itself and sends every record exactly once, in the same run."""
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=5000)
+    site.export.write_bytes(export_csv(25_000, seed=6))
+    state = new_state(str(tmp_path / "state.sqlite"))
+    process, worker = _start_reading_with_a_worker(site, state)
+    os.kill(worker, signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stdout + stderr
+    assert "Traceback" not in stderr, stderr
+    delivered = site.delivered(monkeypatch)
+    assert set(delivered) == local_ids(site.export)
+    assert max(delivered.values()) == 1
