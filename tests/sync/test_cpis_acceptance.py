@@ -88,6 +88,12 @@ class Site:
             text=True,
         )
 
+    def assert_each_record_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """CP-IS's inbox holds every record of the export exactly once."""
+        delivered = self.delivered(monkeypatch)
+        assert set(delivered) == local_ids(self.export), "a record never reached CP-IS"
+        assert max(delivered.values()) == 1, "a record reached CP-IS more than once"
+
     def delivered(self, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         """How many times CP-IS's inbox holds each record (by local id)."""
         cpis_path, cpis_env = self.sandbox.write_config(self.folder / "cpis", party="cpis")
@@ -282,9 +288,7 @@ def test_a_full_disk_exits_2_in_one_line_and_loses_nothing(
 
     freed = site.run(str(state))
     assert freed.returncode == 0, freed.stdout + freed.stderr
-    delivered = site.delivered(monkeypatch)
-    assert set(delivered) == local_ids(site.export)
-    assert max(delivered.values()) == 1
+    site.assert_each_record_once(monkeypatch)
 
 
 def test_personal_data_files_are_private_under_umask_022(
@@ -361,9 +365,7 @@ def test_sigint_and_sigterm_exit_130_and_143_and_the_rerun_sends_the_rest_once(
     assert process.returncode == code
     rerun = site.run(state)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    delivered = site.delivered(monkeypatch)
-    assert set(delivered) == local_ids(site.export)
-    assert max(delivered.values()) == 1
+    site.assert_each_record_once(monkeypatch)
 
 
 class WriteLock:
@@ -413,9 +415,7 @@ def test_a_write_of_another_job_is_waited_for_and_both_jobs_finish(
     assert pull.returncode == 0, pulled
     assert_clean((sync.returncode, *synced))
     assert_clean((pull.returncode, *pulled))
-    delivered = site.delivered(monkeypatch)
-    assert set(delivered) == local_ids(site.export)
-    assert max(delivered.values()) == 1
+    site.assert_each_record_once(monkeypatch)
     with open_state(state) as db:
         assert db.execute("SELECT COUNT(*) FROM other_job").fetchone()[0] == 1
 
@@ -453,9 +453,7 @@ def test_a_write_held_past_the_busy_timeout_exits_2_in_one_line_and_loses_nothin
 
     rerun = site.run(state)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    delivered = site.delivered(monkeypatch)
-    assert set(delivered) == local_ids(site.export)
-    assert max(delivered.values()) == 1
+    site.assert_each_record_once(monkeypatch)
 
 
 def _interop(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
@@ -495,9 +493,7 @@ def test_the_documented_restore_after_a_lost_state_sends_nothing_twice(
     assert again.returncode == 0, again.stdout + again.stderr
     assert "nothing to send" in again.stdout
     assert state.stat().st_mode & 0o777 == 0o600  # copied with the umask's mode, made private
-    delivered = site.delivered(monkeypatch)
-    assert set(delivered) == local_ids(site.export)
-    assert max(delivered.values()) == 1
+    site.assert_each_record_once(monkeypatch)
 
     # a copy older than the last sync knows nothing of it: that sync's changes go again
     ended = export_csv(30, seed=23).decode("utf-8-sig").splitlines()
@@ -550,9 +546,7 @@ def test_a_backup_taken_while_jobs_write_is_sound_and_holds_only_what_was_commit
         planned = taken.execute("SELECT COUNT(*) FROM uploads").fetchone()[0]
     assert 1 <= sent < 60  # one moment of the run, part-way
     assert planned == 60  # the plan was committed whole before the first send
-    delivered = site.delivered(monkeypatch)
-    assert set(delivered) == local_ids(site.export)
-    assert max(delivered.values()) == 1
+    site.assert_each_record_once(monkeypatch)
 
 
 def _group(pgid: int) -> list[int]:
@@ -616,9 +610,7 @@ def test_a_signal_to_the_whole_job_while_workers_read_exits_cleanly_and_leaves_n
     assert _group(process.pid) == [], "a worker outlived the job"
     rerun = site.run(state)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    delivered = site.delivered(monkeypatch)
-    assert set(delivered) == local_ids(site.export)
-    assert max(delivered.values()) == 1
+    site.assert_each_record_once(monkeypatch)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
@@ -635,6 +627,4 @@ def test_a_worker_killed_while_reading_loses_nothing_and_the_job_ends_normally(
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stdout + stderr
     assert "Traceback" not in stderr, stderr
-    delivered = site.delivered(monkeypatch)
-    assert set(delivered) == local_ids(site.export)
-    assert max(delivered.values()) == 1
+    site.assert_each_record_once(monkeypatch)
