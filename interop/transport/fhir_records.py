@@ -149,6 +149,12 @@ class _Write:
     held: JSON | None = None
 
     @property
+    def is_conditional_create(self) -> bool:
+        """Whether it is sent as a conditional create (``POST`` with ``If-None-Exist``)."""
+        request = self.entry.get("request") or {}
+        return request.get("method") == "POST" and bool(request.get("ifNoneExist"))
+
+    @property
     def target(self) -> str:
         """The ``Type/id`` the resource has, or will have, on the server (a new one in the
         ``conditional`` and ``create`` modes: known from the answer)."""
@@ -469,7 +475,11 @@ def _send_transaction(
     for w, result, written in results:
         where = _written_at(client, w, result.get("location"), written, answer.request_id)
         outcomes[w.key] = _outcome(
-            where, result, existed=w.held is not None, version=_version_of(written)
+            where,
+            result,
+            existed=w.held is not None,
+            version=_version_of(written),
+            conditional_create=w.is_conditional_create,
         )
     return [answer.request_id]
 
@@ -524,7 +534,11 @@ def _send_each(
             aliases[where] = w.key
         result = {"status": str(answer.status), "etag": answer.headers.get("ETag")}
         outcomes[w.key] = _outcome(
-            where, result, existed=w.held is not None, version=_version_of(written)
+            where,
+            result,
+            existed=w.held is not None,
+            version=_version_of(written),
+            conditional_create=w.is_conditional_create,
         )
         if any(r.startswith("urn:uuid:") for r in references(w.entry["resource"])):
             again.append((w, where))
@@ -810,18 +824,28 @@ def _nhs_numbers(patient: JSON) -> set[str]:
     return found
 
 
-def _outcome(url: str, response: JSON, *, existed: bool, version: str | None = None) -> PushOutcome:
+def _outcome(
+    url: str,
+    response: JSON,
+    *,
+    existed: bool,
+    version: str | None = None,
+    conditional_create: bool = False,
+) -> PushOutcome:
     """An entry's outcome, told by the status and the version: created when the server says
     201, or when the resource was not there before and its version is not a later one (a
-    server may answer a create-by-PUT with 200; a conditional create that found a match
-    written since the push looked answers 200 with version 2 or more). The version is the
-    ``etag``'s, else the returned resource's (``version``), else the ``location``'s
-    ``_history``."""
+    server may answer a create-by-PUT with 200). A conditional create's status is the whole
+    answer: 200 when it found a match (written since the push looked, by a push at the same
+    moment) and created nothing, whatever the match's version (FHIR R4 http.html#ccreate).
+    The version is the ``etag``'s, else the returned resource's (``version``), else the
+    ``location``'s ``_history``."""
     status = str(response.get("status", "")).strip()
     version = etag_version(response.get("etag")) or version
     if version is None:
         location = str(response.get("location") or "")
         version = location.rpartition("/_history/")[2] or None if "/_history/" in location else None
+    if conditional_create:
+        return PushOutcome(url, "201 Created" if status.startswith("201") else "200 OK", version)
     if status.startswith("201") or (not existed and not _later_version(version)):
         return PushOutcome(url, "201 Created", version)
     return PushOutcome(url, "200 OK", version)
