@@ -15,6 +15,7 @@ it held are checked here instead.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import gc
 import hashlib
@@ -23,6 +24,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -99,7 +101,13 @@ _RECORD_CODES: dict[str, dict[object, Enum]] = {
 }
 
 
-def _start_worker() -> None:
+def _start_worker(job: int) -> None:
+    # killed with the job (kill -9, a crash): a worker blocked on its queue would otherwise
+    # wait for ever, holding the job's output open (Linux: the parent-death signal)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != job:  # the job ended before the line above
+        os._exit(1)
     # a forked worker shares the job's heap until it writes to it: the garbage collector,
     # scanning that heap, would copy it page by page, so it leaves what it inherited alone
     gc.freeze()
@@ -111,21 +119,39 @@ def _start_worker() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # held since the fork (_signals_held)
 
 
+#: prctl's option for the signal a process gets when its parent dies (linux/prctl.h)
+_PR_SET_PDEATHSIG = 1
 #: the signals held while a worker is forked
 _HELD = {signal.SIGINT, signal.SIGTERM}
 
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM held back while the pool forks a worker or starts its threads: one
-    arriving mid-fork would reach the child before ``_start_worker`` and print a traceback,
-    or interrupt the pool half-started. They are delivered as soon as this ends (in the child
-    once its own handlers are set)."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    """SIGINT and SIGTERM held back while the pool forks a worker, starts its threads or
+    stops: one handled in the middle (the job's handler raises an exception) would leave the
+    pool half-started, and a shutdown waiting for ever on it. Held twice over: the job's
+    handlers are swapped for one that only notes the signal, as Python runs a handler in this
+    thread whichever thread the signal reached; and the signals are blocked here, so that a
+    forked worker starts with them blocked until ``_start_worker`` has set its own handlers.
+    A signal noted meanwhile is raised again, to the job's handler, as soon as this ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers, and only it runs them
+        return
+    noted: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        noted.append(signum)
+
+    handlers = {signum: signal.signal(signum, note) for signum in _HELD}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        for again in dict.fromkeys(noted):
+            signal.raise_signal(again)
 
 
 @cache
@@ -248,7 +274,9 @@ def _in_parallel(
     # the child, which touches nothing of the job's but the rows it is given.
     context = multiprocessing.get_context("fork")
     pending: deque[tuple[list[Screened], Results]] = deque()
-    pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker)
+    pool = ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+    )
     try:
         with _quick_handover():
             broken = False
@@ -279,7 +307,8 @@ def _in_parallel(
     finally:
         # also when reading is interrupted (Ctrl-C, SIGTERM, the consumer's error): queued
         # batches are dropped, and only the ones a worker is checking are waited for
-        pool.shutdown(wait=True, cancel_futures=True)
+        with _signals_held():
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextmanager

@@ -628,3 +628,29 @@ def test_a_worker_killed_while_reading_loses_nothing_and_the_job_ends_normally(
     assert process.returncode == 0, stdout + stderr
     assert "Traceback" not in stderr, stderr
     site.assert_each_record_once(monkeypatch)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+def test_the_job_killed_while_workers_read_leaves_no_worker_and_the_rerun_sends_once(
+    fresh_mesh_sandbox: MeshSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kill -9`` of the job alone (its worker is not signalled): the worker sees the job gone
+    and ends, and the next run sends every record exactly once."""
+    site = Site(fresh_mesh_sandbox, tmp_path, records_per_file=5000)
+    site.export.write_bytes(export_csv(25_000, seed=7))
+    state = new_state(str(tmp_path / "state.sqlite"))
+    process, worker = _start_reading_with_a_worker(site, state)
+    process.kill()
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{worker}").exists() and time.monotonic() < deadline:
+        if (Path(f"/proc/{worker}") / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break  # ended, not yet reaped by its new parent
+        time.sleep(0.05)
+    stat = Path(f"/proc/{worker}/stat")
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", (
+        "the worker outlived the job"
+    )
+    rerun = site.run(state)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    site.assert_each_record_once(monkeypatch)

@@ -185,3 +185,28 @@ def test_the_sync_job_plans_the_same_ledger_either_way(
     assert sum(small_batches) > 0
     assert many == one
     assert len(one[1]) > 300
+
+
+def test_a_signal_during_a_step_of_the_pool_is_handled_after_it() -> None:
+    """SIGTERM while the pool forks, starts or stops is held (the job's handler raising in the
+    middle would leave the pool half-made) and reaches the job's handler right after."""
+    import signal
+    import time
+
+    seen: list[object] = []
+
+    def handler(signum: int, frame: object) -> None:
+        seen.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        with export_workers._signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler would have run by now, were the signal not held
+            seen.append("step done")
+        assert seen == ["step done", signal.SIGTERM]
+        os.kill(os.getpid(), signal.SIGTERM)  # and afterwards, signals go straight through
+        time.sleep(0.05)
+        assert seen == ["step done", signal.SIGTERM, signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
