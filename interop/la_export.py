@@ -440,7 +440,7 @@ class ExportReader:
             if self.default_la is None:
                 return None
             ods = self.default_la.ods_code
-        row_hash = _row_hash(ods, columns, cells)
+        row_hash = _row_hash(ods, columns, [c.strip() for c in cells])
         if not self.is_unchanged(ods, local_id, row_hash):
             return None
         return UnchangedRow(line, ods, local_id, row_hash)
@@ -499,8 +499,8 @@ def _column_of(location: str) -> str | None:
     return next((c for p, c in _COLUMN_OF.items() if location.startswith(p)), None)
 
 
-def _row_hash(la_ods: str, columns: list[str], cells: list[str]) -> str:
-    """A fingerprint of a row as exported: its authority, the header and every cell (each
-    stripped of surrounding spaces: ``cells`` may be stripped already)."""
-    text = "\x1f".join((la_ods, ",".join(columns), *[c.strip() for c in cells]))
+def _row_hash(la_ods: str, columns: list[str], stripped: list[str]) -> str:
+    """A fingerprint of a row as exported: its authority, the header and every cell, each
+    stripped of surrounding spaces."""
+    text = "\x1f".join((la_ods, ",".join(columns), *stripped))
     return hashlib.sha256(text.encode()).hexdigest()

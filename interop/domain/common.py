@@ -253,7 +253,8 @@ class ArtefactBase(DomainModel):
 
     kind: str
     local_id: LocalId
-    sharing: InformationSharing = Field(default=NOT_WITHHELD)
+    # valid by construction: not validated again for every artefact (validate_default)
+    sharing: InformationSharing = Field(default=NOT_WITHHELD, validate_default=False)
 
     def summary(self) -> str:
         """One line for operators' logs and reports, with personal data masked."""
