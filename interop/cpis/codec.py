@@ -20,8 +20,8 @@ The implementation lives in ``hl7`` (names, TS values, safe parsing, XSDs), ``up
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Callable
+from functools import cache
 
 from lxml import etree
 
@@ -31,7 +31,6 @@ from interop.cpis.hl7 import (
     CpisLimits,
     SafeParser,
     compile_message_schema,
-    message_schema,
     root_kind,
 )
 from interop.cpis.messages import (
@@ -101,24 +100,20 @@ def validate_cpis_xml(data: bytes, *, limits: CpisLimits = DEFAULT_LIMITS) -> li
     return []
 
 
-_OWN_UPLOAD_CHECK = threading.Lock()
-
-
 def check_own_upload(data: bytes) -> list[str]:
     """XSD errors of an upload file this toolkit just wrote (empty when valid).
 
     For trusted input only: the whole document is validated at once, which is faster than
     ``validate_cpis_xml``'s guarded, record-by-record reading of untrusted files. The sync job
-    calls it on every file before sending, so a fault in the writer never reaches CP-IS.
+    checks every file before sending it, so a fault in the writer never reaches CP-IS (with
+    ``OwnUploadChecks``, two files at a time).
     """
-    schema = message_schema("upload")
-    document = etree.fromstring(data)
-    # the compiled schema keeps the last validation's error log: one validation at a time
-    # (the sync job checks files in a worker thread while it salvages another in its own)
-    with _OWN_UPLOAD_CHECK:
-        if schema.validate(document):
-            return []
-        return [f"line {e.line}: {e.message}" for e in schema.error_log]
+    return _one_at_a_time()(data)
+
+
+@cache
+def _one_at_a_time() -> OwnUploadChecks:
+    return OwnUploadChecks(1)
 
 
 class OwnUploadChecks:
