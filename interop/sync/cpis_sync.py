@@ -15,7 +15,6 @@ them, so the core depends on neither the mappings nor a particular codec.
 from __future__ import annotations
 
 import gc
-import hashlib
 import io
 import uuid
 from collections import deque
@@ -31,14 +30,13 @@ from interop.cpis.model import CpisRecord, UploadHeader
 from interop.domain import ChildProtectionFlag
 from interop.errors import InteropError
 from interop.la_export import ExportRow, IsUnchanged, UnchangedRow
-from interop.sync.export_workers import MappedRow
+from interop.sync.export_workers import MappedRow, mapped_row
 from interop.sync.ledger import (
     FAILED,
     Ledger,
     LedgerRecord,
     PlannedRecord,
     Upload,
-    record_to_json,
 )
 from interop.transport.mesh import TransportError
 
@@ -202,17 +200,11 @@ class CpisSync:
                 else:
                     counts.unchanged += 1
                 continue
-            if isinstance(row, MappedRow):  # checked and mapped by a worker process
-                la_ods, la_name = row.la_ods, row.la_name
-                record, text, fingerprint = row.record, row.text, row.fingerprint
-            else:
-                la = row.flag.responsible_la
-                la_ods, la_name = la.ods_code, la.name
-                record = self.to_record(row.flag)
-                text = record_to_json(record)
-                fingerprint = hashlib.sha256(text.encode()).hexdigest()
-            authorities.add(la_ods)
-            key = (la_ods, record.record_id)
+            if isinstance(row, ExportRow):  # a worker process sends it mapped already
+                row = mapped_row(row, self.to_record)
+            record, fingerprint = row.record, row.fingerprint
+            authorities.add(row.la_ods)
+            key = (row.la_ods, record.record_id)
             seen.add(key)
             previous = known.get(key)
             if previous is None:
@@ -231,8 +223,8 @@ class CpisSync:
             else:
                 counts.unchanged += 1
                 continue
-            planned = PlannedRecord(record, text, fingerprint, row.row_hash or None)
-            to_send.setdefault((la_ods, la_name), []).append(planned)
+            planned = PlannedRecord(record, row.text, fingerprint, row.row_hash or None)
+            to_send.setdefault((row.la_ods, row.la_name), []).append(planned)
         counts.not_in_export = sum(1 for key in known if key[0] in authorities and key not in seen)
         return counts, to_send
 
