@@ -474,13 +474,7 @@ def _send_transaction(
         raise _entry_failure(client.name, failed, answer.request_id)
     for w, result, written in results:
         where = _written_at(client, w, result.get("location"), written, answer.request_id)
-        outcomes[w.key] = _outcome(
-            where,
-            result,
-            existed=w.held is not None,
-            version=_version_of(written),
-            conditional_create=w.is_conditional_create,
-        )
+        outcomes[w.key] = _outcome(where, result, w, written)
     return [answer.request_id]
 
 
@@ -533,13 +527,7 @@ def _send_each(
             renames[w.entry["fullUrl"]] = where
             aliases[where] = w.key
         result = {"status": str(answer.status), "etag": answer.headers.get("ETag")}
-        outcomes[w.key] = _outcome(
-            where,
-            result,
-            existed=w.held is not None,
-            version=_version_of(written),
-            conditional_create=w.is_conditional_create,
-        )
+        outcomes[w.key] = _outcome(where, result, w, written)
         if any(r.startswith("urn:uuid:") for r in references(w.entry["resource"])):
             again.append((w, where))
     for w, where in again:
@@ -824,29 +812,22 @@ def _nhs_numbers(patient: JSON) -> set[str]:
     return found
 
 
-def _outcome(
-    url: str,
-    response: JSON,
-    *,
-    existed: bool,
-    version: str | None = None,
-    conditional_create: bool = False,
-) -> PushOutcome:
-    """An entry's outcome, told by the status and the version: created when the server says
-    201, or when the resource was not there before and its version is not a later one (a
-    server may answer a create-by-PUT with 200). A conditional create's status is the whole
-    answer: 200 when it found a match (written since the push looked, by a push at the same
-    moment) and created nothing, whatever the match's version (FHIR R4 http.html#ccreate).
-    The version is the ``etag``'s, else the returned resource's (``version``), else the
-    ``location``'s ``_history``."""
+def _outcome(url: str, response: JSON, w: _Write, written: JSON) -> PushOutcome:
+    """The outcome of write ``w`` (``written``: the resource the server returned, if any),
+    told by the status and the version: created when the server says 201, or when the
+    resource was not there before and its version is not a later one (a server may answer a
+    create-by-PUT with 200). A conditional create's status is the whole answer: 200 when it
+    found a match (written since the push looked, by a push at the same moment) and created
+    nothing, whatever the match's version (FHIR R4 http.html#ccreate). The version is the
+    ``etag``'s, else the returned resource's, else the ``location``'s ``_history``."""
     status = str(response.get("status", "")).strip()
-    version = etag_version(response.get("etag")) or version
+    version = etag_version(response.get("etag")) or _version_of(written)
     if version is None:
         location = str(response.get("location") or "")
         version = location.rpartition("/_history/")[2] or None if "/_history/" in location else None
-    if conditional_create:
+    if w.is_conditional_create:
         return PushOutcome(url, "201 Created" if status.startswith("201") else "200 OK", version)
-    if status.startswith("201") or (not existed and not _later_version(version)):
+    if status.startswith("201") or (w.held is None and not _later_version(version)):
         return PushOutcome(url, "201 Created", version)
     return PushOutcome(url, "200 OK", version)
 
